@@ -1,0 +1,252 @@
+// The hash index (FASTER style): an open hash table of 8-byte entries in typed arrays. It stores
+// no keys, only a tag from the key hash and the record's log address; key comparison happens in
+// the log. Buckets are chosen by the TOP bits of the hash, so a hash range is a contiguous run
+// of buckets and migration, checkpoints and accounting of a range visit only its buckets.
+//
+//  entry word 0: [1 used][1 tombstone][14-bit tag][16-bit segment id]
+//  entry word 1: [32-bit byte offset of the record in its segment]
+//
+//  bucket (64 bytes, one cache line): 16 words
+//  +---------+---------+-----+---------+-------------------+-------+
+//  | entry 0 | entry 1 | ... | entry 6 | overflow link (w14) | spare |
+//  +---------+---------+-----+---------+-------------------+-------+
+//
+// The tag is the low 14 bits of the hash, independent of the bucket bits. Several entries of a
+// bucket may share a tag (unlike FASTER, which chains colliding keys through the records): that
+// keeps records free of a previous-address field, 8 bytes per key.
+//
+// Overflow buckets live in the same array after the main buckets; the overflow area has as many
+// buckets as the main area but costs no resident memory until used (large typed arrays are
+// calloc'd, so untouched pages are never faulted in). Links hold the overflow bucket's number.
+//
+// Growth is incremental (see "Index growth" in docs/design-notes.md): past 5 entries per bucket
+// on average a table of twice the buckets is allocated, and old buckets move over a few at a
+// time (on every insert and in maintenance), each entry's new bucket found by rehashing its key
+// from the log. Buckets below `resizeCursor` have moved; a lookup picks its table by comparing
+// its old bucket number with that cursor.
+
+import { assert } from './assert.js';
+
+export const BUCKET_WORDS = 16;
+export const ENTRIES_PER_BUCKET = 7;
+const LINK_WORD = 14;
+export const ENTRY_USED = 0x8000_0000;
+export const ENTRY_TOMBSTONE = 0x4000_0000;
+export const TAG_SHIFT = 16;
+export const TAG_MASK = 0x3fff;
+export const SEGMENT_ID_MASK = 0xffff;
+/** Bits compared when matching a tag: used + tag, not the tombstone bit nor the segment id. */
+const MATCH_MASK = (ENTRY_USED | (TAG_MASK << TAG_SHIFT)) | 0;
+/** Average entries per bucket that starts a doubling. */
+export const ENTRIES_PER_BUCKET_GROW = 5;
+const BUCKET_BITS_MAX = 26;
+
+assert(LINK_WORD === ENTRIES_PER_BUCKET * 2, 'the link follows the last entry');
+assert((ENTRY_USED | ENTRY_TOMBSTONE | (TAG_MASK << TAG_SHIFT) | SEGMENT_ID_MASK) === -1, 'entry word 0 bits are all assigned');
+
+/** Computes the top 32 bits of the hash of the key stored at a log address. */
+export interface KeyHashSource {
+  hashHiAt(segmentId: number, offsetBytes: number): number;
+}
+
+export class IndexTable {
+  readonly bucketBits: number;
+  readonly bucketCount: number;
+  readonly words: Uint32Array;
+  /** Next unused overflow bucket number; overflow buckets are [bucketCount, overflowEnd). */
+  overflowNext: number;
+  readonly overflowEnd: number;
+
+  constructor(bucketBits: number) {
+    assert(bucketBits >= 4 && bucketBits <= BUCKET_BITS_MAX, `bucket bits ${bucketBits} out of range`);
+    this.bucketBits = bucketBits;
+    this.bucketCount = 2 ** bucketBits;
+    this.overflowNext = this.bucketCount;
+    this.overflowEnd = this.bucketCount * 2;
+    this.words = new Uint32Array(this.overflowEnd * BUCKET_WORDS);
+  }
+
+  bucketOf(hi: number): number {
+    return hi >>> (32 - this.bucketBits);
+  }
+
+  /** Bytes of index memory in use: main buckets plus overflow buckets handed out. */
+  get usedBytes(): number {
+    return this.overflowNext * BUCKET_WORDS * 4;
+  }
+
+  /** Word index of a free entry slot in `bucket`'s chain, extending it if needed; -1 if full. */
+  freeSlot(bucket: number): number {
+    const words = this.words;
+    let base = bucket * BUCKET_WORDS;
+    while (true) {
+      for (let wi = base; wi < base + LINK_WORD; wi += 2) {
+        if (words[wi] === 0) return wi;
+      }
+      const link = words[base + LINK_WORD];
+      if (link !== 0) {
+        base = link * BUCKET_WORDS;
+        continue;
+      }
+      if (this.overflowNext === this.overflowEnd) return -1;
+      const added = this.overflowNext++;
+      words[base + LINK_WORD] = added;
+      return added * BUCKET_WORDS;
+    }
+  }
+}
+
+export class HashIndex {
+  table: IndexTable;
+  /** The table being emptied into `table` during a doubling, else null. */
+  oldTable: IndexTable | null = null;
+  /** Old buckets below this number have moved to `table`. */
+  resizeCursor = 0;
+  /** Used entries (objects and tombstones). */
+  entryCount = 0;
+  /** Entries met during a doubling whose key no longer hashes to their bucket (corrupt keys). */
+  misplacedEntries = 0;
+  /** Table of the last entry returned by findFirst / findNext / reserve. */
+  foundTable: Uint32Array;
+  private want = 0;
+  private readonly hashSource: KeyHashSource;
+
+  constructor(bucketCountInitial: number, hashSource: KeyHashSource) {
+    this.table = new IndexTable(Math.log2(bucketCountInitial));
+    this.foundTable = this.table.words;
+    this.hashSource = hashSource;
+  }
+
+  /** The table that holds entries for a hash whose top word is `hi`. */
+  tableFor(hi: number): IndexTable {
+    const old = this.oldTable;
+    if (old !== null && old.bucketOf(hi) >= this.resizeCursor) return old;
+    return this.table;
+  }
+
+  /** First entry whose tag matches the hash, as a word index into `foundTable`; -1 if none. */
+  findFirst(hi: number, lo: number): number {
+    const t = this.tableFor(hi);
+    this.foundTable = t.words;
+    this.want = (ENTRY_USED | ((lo & TAG_MASK) << TAG_SHIFT)) | 0;
+    return this.scanChain(t.words, t.bucketOf(hi) * BUCKET_WORDS);
+  }
+
+  /** Next entry after `wordIndex` with the same tag in the same chain; -1 if none. */
+  findNext(wordIndex: number): number {
+    return this.scanChain(this.foundTable, wordIndex + 2);
+  }
+
+  private scanChain(words: Uint32Array, wordIndex: number): number {
+    const want = this.want;
+    let wi = wordIndex;
+    while (true) {
+      if ((wi & (BUCKET_WORDS - 1)) === LINK_WORD) {
+        const link = words[wi];
+        if (link === 0) return -1;
+        wi = link * BUCKET_WORDS;
+        continue;
+      }
+      if (((words[wi] ^ want) & MATCH_MASK) === 0) return wi;
+      wi += 2;
+    }
+  }
+
+  /**
+   * Reserves a free slot for a new entry of this hash: returns its word index into
+   * `foundTable`, or -1 when the bucket chain cannot grow (the caller reports INDEX_FULL).
+   * The slot stays free until set() writes it.
+   */
+  reserve(hi: number): number {
+    const t = this.tableFor(hi);
+    this.foundTable = t.words;
+    const wi = t.freeSlot(t.bucketOf(hi));
+    if (wi < 0 && this.oldTable === null) this.startResize();
+    return wi;
+  }
+
+  /** Writes a new entry into a slot from reserve(). */
+  insertAt(wordIndex: number, lo: number, segmentId: number, offsetBytes: number, tombstone: boolean): void {
+    const words = this.foundTable;
+    assert(words[wordIndex] === 0, 'insert into a used slot');
+    words[wordIndex] = packEntry(lo, segmentId, tombstone);
+    words[wordIndex + 1] = offsetBytes;
+    this.entryCount++;
+    if (this.oldTable === null && this.entryCount > this.table.bucketCount * ENTRIES_PER_BUCKET_GROW) this.startResize();
+  }
+
+  /** Points an existing entry at a new address (update or relocation). */
+  swing(words: Uint32Array, wordIndex: number, segmentId: number, offsetBytes: number, tombstone: boolean): void {
+    const w0 = words[wordIndex];
+    assert((w0 & ENTRY_USED) !== 0, 'swing of a free entry');
+    words[wordIndex] = ((w0 & ~(ENTRY_TOMBSTONE | SEGMENT_ID_MASK)) | (tombstone ? ENTRY_TOMBSTONE : 0) | segmentId) >>> 0;
+    words[wordIndex + 1] = offsetBytes;
+  }
+
+  remove(words: Uint32Array, wordIndex: number): void {
+    assert((words[wordIndex] & ENTRY_USED) !== 0, 'remove of a free entry');
+    words[wordIndex] = 0;
+    words[wordIndex + 1] = 0;
+    this.entryCount--;
+  }
+
+  get resizing(): boolean {
+    return this.oldTable !== null;
+  }
+
+  get usedBytes(): number {
+    return this.table.usedBytes + (this.oldTable === null ? 0 : this.oldTable.usedBytes);
+  }
+
+  private startResize(): void {
+    assert(this.oldTable === null, 'one doubling at a time');
+    if (this.table.bucketBits === BUCKET_BITS_MAX) return;
+    this.oldTable = this.table;
+    this.table = new IndexTable(this.oldTable.bucketBits + 1);
+    this.resizeCursor = 0;
+  }
+
+  /** Moves up to `bucketCountMax` old buckets to the new table; returns whether a doubling is still under way. */
+  migrateBuckets(bucketCountMax: number): boolean {
+    const old = this.oldTable;
+    if (old === null) return false;
+    const end = Math.min(old.bucketCount, this.resizeCursor + bucketCountMax);
+    for (let bucket = this.resizeCursor; bucket < end; bucket++) this.migrateBucket(old, bucket);
+    this.resizeCursor = end;
+    if (end === old.bucketCount) this.oldTable = null;
+    return this.oldTable !== null;
+  }
+
+  private migrateBucket(old: IndexTable, bucket: number): void {
+    const words = old.words;
+    const target = this.table;
+    let base = bucket * BUCKET_WORDS;
+    while (true) {
+      for (let wi = base; wi < base + LINK_WORD; wi += 2) {
+        const w0 = words[wi];
+        if (w0 === 0) continue;
+        const hi = this.hashSource.hashHiAt(w0 & SEGMENT_ID_MASK, words[wi + 1]);
+        // A key that no longer hashes to its bucket has corrupt bytes in the log, and no lookup
+        // can match it any more. Its entry keeps a slot under the old bucket's first half; the
+        // cleaner, rehashing the same bytes, will not find it either, so the record's bytes stay
+        // counted as live and its segment is quarantined rather than freed.
+        let newBucket = target.bucketOf(hi);
+        if (old.bucketOf(hi) !== bucket) {
+          newBucket = bucket * 2;
+          this.misplacedEntries++;
+        }
+        const slot = target.freeSlot(newBucket);
+        assert(slot >= 0, 'the doubled table has room for every old entry');
+        target.words[slot] = w0;
+        target.words[slot + 1] = words[wi + 1];
+      }
+      const link = words[base + LINK_WORD];
+      if (link === 0) return;
+      base = link * BUCKET_WORDS;
+    }
+  }
+}
+
+export function packEntry(lo: number, segmentId: number, tombstone: boolean): number {
+  return (ENTRY_USED | (tombstone ? ENTRY_TOMBSTONE : 0) | ((lo & TAG_MASK) << TAG_SHIFT) | segmentId) >>> 0;
+}

@@ -1,0 +1,662 @@
+// The storage engine: log-structured memory (RAMCloud) under a FASTER-style hash index.
+// See dataplane/store/README.md for the invariants this file keeps.
+//
+// Hot-path conventions: keys and values are passed as (bytes, offset, length) so a server can
+// hand over slices of a request frame without allocating; operations return a Status; the
+// result of a successful get/incrBy is left in the result fields (resultBytes, resultValueOffset,
+// resultValueLength, resultVersion), valid until the next call into the store.
+
+import { assert } from './assert.js';
+import { Cleaner, type CleanerHost } from './cleaner.js';
+import { resolveStoreConfig, type StoreConfig } from './config.js';
+import { ENTRY_TOMBSTONE, HashIndex, SEGMENT_ID_MASK, type KeyHashSource } from './hashIndex.js';
+import { INTEGER_TEXT_BYTES_MAX, addInt64, formatInt64, parseInt64 } from './integerValue.js';
+import {
+  HEADER_BYTES, RecordKind, VERSION_MAX, WORD_CHECKSUM, WORD_KEY_LENGTH_KIND_FLAGS, WORD_VALUE_LENGTH,
+  checksum, keyLengthOf, packKeyLengthKind, recordBytes, recordBytesAt, recordIntact, recordPlausible, valueLengthOf, versionOf, writeVersion,
+} from './layout.js';
+import { RangeAccounting, type RangeFigures } from './rangeAccounting.js';
+import { RangeScanner, SCAN_DONE, type RecordRef, type ScanOptions } from './scan.js';
+import { SegmentPool, SegmentState } from './segments.js';
+import { ErrorDetail, Status } from './status.js';
+import { KeyHasher } from '../../proto/keyspace/hash.js';
+import { boundsContain, toBounds, type HashRange, type HashRangeBounds } from '../../proto/keyspace/range.js';
+
+const EMPTY_BYTES = new Uint8Array(0);
+/** Expected-version argument meaning "no condition". */
+export const ANY_VERSION = -1;
+/** Keys up to this length are copied with a JS loop; longer ones with TypedArray.set. */
+const COPY_LOOP_BYTES_MAX = 128;
+/** Free segments above the reserve below which writers pay for cleaning on every write. */
+const CLEAN_TRIGGER_FREE_SEGMENTS = 2;
+/** Records a maintain() tick visits while dropping tombstones of a lifted retention. */
+const TOMBSTONE_PURGE_RECORDS_PER_TICK = 2048;
+/** Old index buckets moved per insert while the index doubles. */
+const RESIZE_BUCKETS_PER_INSERT = 1;
+
+export interface StoreStats {
+  keyCount: number;
+  tombstoneCount: number;
+  /** Bytes of records the index references (objects and tombstones). */
+  liveBytes: number;
+  memoryLimitBytes: number;
+  /** Segment memory the log may use: whole segments within memoryLimitBytes. */
+  logCapacityBytes: number;
+  /** liveBytes / logCapacityBytes. */
+  utilisation: number;
+  segmentBytesAllocated: number;
+  segmentsFree: number;
+  segmentsQuarantined: number;
+  indexBytes: number;
+  /** Segment memory allocated + index memory in use + accounting arrays. */
+  engineBytes: number;
+  cleanerSegmentsCleaned: number;
+  cleanerBytesRelocated: number;
+  cleanerBytesWalked: number;
+  indexResizing: boolean;
+  corruptRecordsSeen: number;
+  /** Index entries whose key no longer hashes to their bucket (corrupt key bytes), set aside. */
+  indexMisplacedEntries: number;
+  /** Writes that replaced a same-size record in place instead of appending. */
+  inPlaceUpdates: number;
+  /** Cleaner slices writers had to wait for because pay-as-you-go cleaning fell behind. */
+  cleanerEmergencyRounds: number;
+}
+
+export class Store implements KeyHashSource, CleanerHost {
+  readonly config: StoreConfig;
+  readonly segments: SegmentPool;
+  private readonly index: HashIndex;
+  private readonly hasher = new KeyHasher();
+  private readonly rehasher = new KeyHasher();
+  private readonly accounting = new RangeAccounting();
+  private readonly cleaner: Cleaner;
+  private readonly scanner: RangeScanner;
+  private readonly integerScratch = new Uint8Array(INTEGER_TEXT_BYTES_MAX);
+  private versionNext = 1;
+  private headId = -1;
+  private survivorId = -1;
+  private tombstoneRetention: HashRangeBounds[] = [];
+  private readonly tombstonePurges: { bounds: HashRangeBounds; cursor: number }[] = [];
+  private objectCount = 0;
+  private tombstoneCount = 0;
+  private liveBytesTotal = 0;
+  private corruptRecordsSeen = 0;
+  private inPlaceUpdates = 0;
+  private emergencyCleanRounds = 0;
+  /** What inspectFound() learnt about the record of the entry a write found. */
+  private foundIntact = true;
+  private foundVersion = 0;
+  private foundBytes = 0;
+  /** The value the next append() writes: staged in fields to keep the hot path free of objects. */
+  private stagedValue: Uint8Array = EMPTY_BYTES;
+  private stagedValueOffset = 0;
+  private stagedValueLength = 0;
+
+  /** Segment bytes holding the value of the last successful get / incrBy. */
+  resultBytes: Buffer = Buffer.alloc(0);
+  resultValueOffset = 0;
+  resultValueLength = 0;
+  resultVersion = 0;
+  /** The integer left by the last successful incrBy. */
+  resultInteger: number | bigint = 0;
+  /** Why the last call that returned INVALID_ARGUMENT or OUT_OF_MEMORY did; not reset by calls that succeed. */
+  errorDetail: ErrorDetail = ErrorDetail.NONE;
+
+  constructor(config: Partial<StoreConfig> = {}) {
+    this.config = resolveStoreConfig(config);
+    const segmentCount = Math.floor(this.config.memoryLimitBytes / this.config.segmentSizeBytes);
+    this.segments = new SegmentPool(this.config.segmentSizeBytes, segmentCount);
+    this.index = new HashIndex(this.config.indexBucketCountInitial, this);
+    this.cleaner = new Cleaner(this, this.config.keyLengthMax, this.config.valueLengthMax);
+    this.scanner = new RangeScanner(this.index, this.segments);
+  }
+
+  get versionNow(): number {
+    return this.versionNext;
+  }
+
+  // ---- reads ---------------------------------------------------------------------------------
+
+  get(key: Uint8Array, keyOffset: number, keyLength: number): Status {
+    if (!this.keyValid(keyLength)) return Status.INVALID_ARGUMENT;
+    const wi = this.lookup(key, keyOffset, keyLength);
+    if (wi < 0) return Status.NOT_FOUND;
+    const w0 = this.index.foundTable[wi];
+    if ((w0 & ENTRY_TOMBSTONE) !== 0) return Status.NOT_FOUND;
+    return this.loadResult(w0 & SEGMENT_ID_MASK, this.index.foundTable[wi + 1]);
+  }
+
+  /** The value of the last successful get as a view into segment memory (allocates a view). */
+  resultValue(): Buffer {
+    return this.resultBytes.subarray(this.resultValueOffset, this.resultValueOffset + this.resultValueLength);
+  }
+
+  private loadResult(segmentId: number, offsetBytes: number): Status {
+    const words = this.segments.words[segmentId];
+    const w = offsetBytes >> 2;
+    const intact = this.config.verifyChecksumOnRead
+      ? recordIntact(words, w, this.segments.fillBytes[segmentId])
+      : recordPlausible(words, w, this.segments.fillBytes[segmentId]);
+    if (!intact) {
+      this.corruptRecordsSeen++;
+      return Status.CORRUPT;
+    }
+    this.resultBytes = this.segments.bytes[segmentId];
+    this.resultValueOffset = offsetBytes + HEADER_BYTES + keyLengthOf(words, w);
+    this.resultValueLength = valueLengthOf(words, w);
+    this.resultVersion = versionOf(words, w);
+    return Status.OK;
+  }
+
+  // ---- writes --------------------------------------------------------------------------------
+
+  put(key: Uint8Array, keyOffset: number, keyLength: number, value: Uint8Array, valueOffset: number, valueLength: number): Status {
+    return this.write(key, keyOffset, keyLength, value, valueOffset, valueLength, ANY_VERSION);
+  }
+
+  /** Compare-and-set: writes only if the object's version equals `expectedVersion` (0 = absent). */
+  putIfVersion(key: Uint8Array, keyOffset: number, keyLength: number, value: Uint8Array, valueOffset: number,
+    valueLength: number, expectedVersion: number): Status {
+    if (!this.versionArgumentValid(expectedVersion)) return Status.INVALID_ARGUMENT;
+    return this.write(key, keyOffset, keyLength, value, valueOffset, valueLength, expectedVersion);
+  }
+
+  delete(key: Uint8Array, keyOffset: number, keyLength: number): Status {
+    return this.remove(key, keyOffset, keyLength, ANY_VERSION);
+  }
+
+  /** Deletes only if the object's version equals `expectedVersion`. */
+  deleteIfVersion(key: Uint8Array, keyOffset: number, keyLength: number, expectedVersion: number): Status {
+    if (!this.versionArgumentValid(expectedVersion) || expectedVersion === 0) return this.invalid(ErrorDetail.VERSION_INVALID);
+    return this.remove(key, keyOffset, keyLength, expectedVersion);
+  }
+
+  /**
+   * Adds `delta` to the decimal int64 value of the key (a missing key counts as 0) and leaves
+   * the new value in resultInteger. Non-integer value or overflow: INVALID_ARGUMENT.
+   */
+  incrBy(key: Uint8Array, keyOffset: number, keyLength: number, delta: number): Status {
+    if (!this.keyValid(keyLength)) return Status.INVALID_ARGUMENT;
+    if (!Number.isSafeInteger(delta)) return this.invalid(ErrorDetail.DELTA_NOT_SAFE_INTEGER);
+    const wi = this.lookup(key, keyOffset, keyLength);
+    let current: number | bigint | null = 0;
+    let expectedVersion = 0;
+    if (wi >= 0 && (this.index.foundTable[wi] & ENTRY_TOMBSTONE) === 0) {
+      const status = this.loadResult(this.index.foundTable[wi] & SEGMENT_ID_MASK, this.index.foundTable[wi + 1]);
+      if (status !== Status.OK) return status;
+      current = parseInt64(this.resultBytes, this.resultValueOffset, this.resultValueLength);
+      if (current === null) return this.invalid(ErrorDetail.VALUE_NOT_INTEGER);
+      expectedVersion = this.resultVersion;
+    }
+    const next = addInt64(current, delta);
+    if (next === null) return this.invalid(ErrorDetail.INCREMENT_OVERFLOW);
+    const length = formatInt64(next, this.integerScratch);
+    const status = this.write(key, keyOffset, keyLength, this.integerScratch, 0, length, expectedVersion);
+    assert(status !== Status.VERSION_MISMATCH, 'incrBy reads and writes in one step');
+    if (status !== Status.OK) return status;
+    this.resultInteger = next;
+    return this.get(key, keyOffset, keyLength);
+  }
+
+  private write(key: Uint8Array, keyOffset: number, keyLength: number, value: Uint8Array, valueOffset: number,
+    valueLength: number, expectedVersion: number): Status {
+    if (!this.keyValid(keyLength)) return Status.INVALID_ARGUMENT;
+    if (valueLength > this.config.valueLengthMax) return this.invalid(ErrorDetail.VALUE_TOO_LARGE);
+    const size = recordBytes(keyLength, valueLength);
+    let wi = this.lookup(key, keyOffset, keyLength);
+    let table = this.index.foundTable;
+    if (wi >= 0) this.inspectFound(table, wi);
+    const live = wi >= 0 && (table[wi] & ENTRY_TOMBSTONE) === 0;
+    const oldVersion = wi >= 0 ? this.foundVersion : 0;
+    const condition = this.checkVersion(wi >= 0, live, expectedVersion);
+    if (condition !== Status.OK) return condition;
+    if (live && this.foundIntact && this.config.updateInPlace && this.foundBytes === size) {
+      this.overwriteValue(table, wi, value, valueOffset, valueLength, this.nextVersion(oldVersion), size);
+      return Status.OK;
+    }
+    if (!this.headHasRoom(size)) {
+      if (!this.ensureHeadSpace(size)) return Status.OUT_OF_MEMORY;
+      // Cleaning may have moved or dropped the entry and used the hasher: look up again.
+      wi = this.lookup(key, keyOffset, keyLength);
+      table = this.index.foundTable;
+    }
+    this.stagedValue = value;
+    this.stagedValueOffset = valueOffset;
+    this.stagedValueLength = valueLength;
+    return this.appendObject(table, wi, key, keyOffset, keyLength, oldVersion, size);
+  }
+
+  /** Appends a new object record (value staged) and points the key's entry at it. */
+  private appendObject(table: Uint32Array, wi: number, key: Uint8Array, keyOffset: number, keyLength: number,
+    oldVersion: number, size: number): Status {
+    const hi = this.hasher.hi;
+    let slot = wi;
+    if (wi < 0) {
+      slot = this.index.reserve(hi);
+      if (slot < 0) return this.outOfMemory(ErrorDetail.INDEX_FULL);
+    }
+    const slotTable = this.index.foundTable;
+    const offset = this.append(this.headId, RecordKind.OBJECT, key, keyOffset, keyLength, this.nextVersion(oldVersion), size);
+    if (wi >= 0) {
+      this.retire(table, wi, hi, this.foundBytes);
+      this.index.swing(table, wi, this.headId, offset, false);
+    } else {
+      this.index.insertAt(slot, this.hasher.lo, this.headId, offset, false);
+      assert(slotTable === this.index.foundTable, 'the slot table did not change under an insert');
+    }
+    this.objectCount++;
+    this.accounting.add(hi, size);
+    this.afterWrite(size);
+    return Status.OK;
+  }
+
+  private remove(key: Uint8Array, keyOffset: number, keyLength: number, expectedVersion: number): Status {
+    if (!this.keyValid(keyLength)) return Status.INVALID_ARGUMENT;
+    let wi = this.lookup(key, keyOffset, keyLength);
+    let table = this.index.foundTable;
+    if (wi < 0 || (table[wi] & ENTRY_TOMBSTONE) !== 0) return Status.NOT_FOUND;
+    this.inspectFound(table, wi);
+    const condition = this.checkVersion(true, true, expectedVersion);
+    if (condition !== Status.OK) return condition;
+    const hi = this.hasher.hi;
+    if (!this.retainsTombstone(hi, this.hasher.lo)) {
+      this.retire(table, wi, hi, this.foundBytes);
+      this.index.remove(table, wi);
+      this.afterWrite(0);
+      return Status.OK;
+    }
+    const tombstoneSize = recordBytes(keyLength, 0);
+    if (!this.headHasRoom(tombstoneSize)) {
+      if (!this.ensureHeadSpace(tombstoneSize)) return Status.OUT_OF_MEMORY;
+      // Cleaning may have relocated the object (never removed it): find its entry again.
+      wi = this.lookup(key, keyOffset, keyLength);
+      table = this.index.foundTable;
+      assert(wi >= 0, 'cleaning never removes a live object');
+    }
+    this.retire(table, wi, hi, this.foundBytes);
+    const version = this.nextVersion(this.foundVersion);
+    this.stagedValueLength = 0;
+    const offset = this.append(this.headId, RecordKind.TOMBSTONE, key, keyOffset, keyLength, version, tombstoneSize);
+    this.index.swing(table, wi, this.headId, offset, true);
+    this.tombstoneCount++;
+    this.afterWrite(tombstoneSize);
+    return Status.OK;
+  }
+
+  /**
+   * The compare-and-set condition: OK when there is none or the version matches (an absent or
+   * deleted key has version 0); CORRUPT when the found record cannot be trusted.
+   */
+  private checkVersion(found: boolean, live: boolean, expectedVersion: number): Status {
+    if (expectedVersion === ANY_VERSION) return Status.OK;
+    if (found && !this.foundIntact) return Status.CORRUPT;
+    return (live ? this.foundVersion : 0) === expectedVersion ? Status.OK : Status.VERSION_MISMATCH;
+  }
+
+  /**
+   * Reads the version and size of the record a found entry references, after checking that its
+   * header can be trusted. A corrupt record is never read further: its version counts as 0 (the
+   * next version exceeds every version this store assigned or observed), and its bytes are left
+   * counted in its segment, which the cleaner will then quarantine. See "Corruption" in
+   * docs/design-notes.md.
+   */
+  private inspectFound(table: Uint32Array, wi: number): void {
+    const segmentId = table[wi] & SEGMENT_ID_MASK;
+    const words = this.segments.words[segmentId];
+    const w = table[wi + 1] >> 2;
+    this.foundIntact = recordIntact(words, w, this.segments.fillBytes[segmentId]);
+    if (this.foundIntact) {
+      this.foundVersion = versionOf(words, w);
+      this.foundBytes = recordBytes(keyLengthOf(words, w), valueLengthOf(words, w));
+    } else {
+      this.corruptRecordsSeen++;
+      this.foundVersion = 0;
+      this.foundBytes = 0;
+    }
+  }
+
+  /**
+   * Accounts for the record an index entry stops referencing, of `size` bytes (0 for a corrupt
+   * record, whose bytes stay counted in its segment: see inspectFound).
+   */
+  private retire(table: Uint32Array, wi: number, hi: number, size: number): void {
+    const w0 = table[wi];
+    const segmentId = w0 & SEGMENT_ID_MASK;
+    this.segments.liveBytes[segmentId] -= size;
+    this.liveBytesTotal -= size;
+    this.cleaner.noteFreed(size);
+    assert(this.segments.liveBytes[segmentId] >= 0, 'segment live bytes stay non-negative');
+    if ((w0 & ENTRY_TOMBSTONE) !== 0) {
+      this.tombstoneCount--;
+    } else {
+      this.objectCount--;
+      this.accounting.remove(hi, size);
+    }
+  }
+
+  private nextVersion(oldVersion: number): number {
+    const version = Math.max(this.versionNext, oldVersion + 1);
+    assert(version < VERSION_MAX, 'versions stay below 2^53');
+    this.versionNext = version + 1;
+    return version;
+  }
+
+  /** Makes every later version exceed `version` (records arriving from elsewhere keep theirs). */
+  observeVersion(version: number): void {
+    assert(Number.isSafeInteger(version) && version >= 0, 'observed version is a safe integer');
+    if (version >= this.versionNext) this.versionNext = version + 1;
+  }
+
+  /**
+   * Updates a live object whose record size does not change in place (FASTER's in-place update):
+   * new version, value and checksum in the same record, so the log does not grow and the cleaner
+   * has nothing to do. See "In-place updates" in docs/design-notes.md.
+   */
+  private overwriteValue(table: Uint32Array, wi: number, value: Uint8Array, valueOffset: number, valueLength: number,
+    version: number, size: number): void {
+    const segmentId = table[wi] & SEGMENT_ID_MASK;
+    const offset = table[wi + 1];
+    const words = this.segments.words[segmentId];
+    const bytes = this.segments.bytes[segmentId];
+    const w = offset >> 2;
+    const valueStart = offset + HEADER_BYTES + keyLengthOf(words, w);
+    writeVersion(words, w, version);
+    words[w + WORD_VALUE_LENGTH] = valueLength;
+    copyBytes(value, valueOffset, valueLength, bytes, valueStart);
+    for (let i = valueStart + valueLength; i < offset + size; i++) bytes[i] = 0;
+    words[w + WORD_CHECKSUM] = checksum(words, w, size);
+    if (version > this.segments.youngestVersion[segmentId]) this.segments.youngestVersion[segmentId] = version;
+    this.inPlaceUpdates++;
+  }
+
+  /**
+   * Appends a record with the staged value at the end of `segmentId` and returns its offset.
+   * Space was ensured.
+   */
+  private append(segmentId: number, kind: RecordKind, key: Uint8Array, keyOffset: number, keyLength: number,
+    version: number, size: number): number {
+    const valueLength = this.stagedValueLength;
+    const segments = this.segments;
+    const offset = segments.fillBytes[segmentId];
+    assert(offset + size <= segments.segmentSizeBytes, 'append fits in its segment');
+    const words = segments.words[segmentId];
+    const bytes = segments.bytes[segmentId];
+    const w = offset >> 2;
+    words[w + (size >> 2) - 1] = 0;
+    writeVersion(words, w, version);
+    words[w + WORD_KEY_LENGTH_KIND_FLAGS] = packKeyLengthKind(keyLength, kind);
+    words[w + WORD_VALUE_LENGTH] = valueLength;
+    copyBytes(key, keyOffset, keyLength, bytes, offset + HEADER_BYTES);
+    copyBytes(this.stagedValue, this.stagedValueOffset, valueLength, bytes, offset + HEADER_BYTES + keyLength);
+    words[w + WORD_CHECKSUM] = checksum(words, w, size);
+    segments.fillBytes[segmentId] = offset + size;
+    segments.liveBytes[segmentId] += size;
+    if (version > segments.youngestVersion[segmentId]) segments.youngestVersion[segmentId] = version;
+    this.liveBytesTotal += size;
+    return offset;
+  }
+
+  // ---- space: heads, cleaning, index growth --------------------------------------------------
+
+  private headHasRoom(size: number): boolean {
+    return this.headId >= 0 && this.segments.fillBytes[this.headId] + size <= this.segments.segmentSizeBytes;
+  }
+
+  /** Makes the head segment able to take `size` bytes; false (OUT_OF_MEMORY) when it cannot. */
+  private ensureHeadSpace(size: number): boolean {
+    const segments = this.segments;
+    if (this.headHasRoom(size)) return true;
+    if (this.headId >= 0) {
+      segments.transition(this.headId, [SegmentState.HEAD], SegmentState.CLOSED);
+      this.headId = -1;
+    }
+    // Emergency cleaning: writers outran the pay-as-you-go cleaner. Bounded by the segment count.
+    for (let round = 0; segments.freeCount <= this.config.cleanerReserveSegments; round++) {
+      this.emergencyCleanRounds++;
+      if (round > segments.segmentCountMax || this.cleaner.step(segments.segmentSizeBytes) === 0) {
+        this.errorDetail = ErrorDetail.LOG_FULL;
+        return false;
+      }
+    }
+    this.headId = segments.take(SegmentState.HEAD);
+    assert(this.headId >= 0, 'a free segment exists above the reserve');
+    return true;
+  }
+
+  /** Pays for cleaning and index growth in proportion to the bytes just written. */
+  private afterWrite(size: number): void {
+    if (this.index.resizing) this.index.migrateBuckets(RESIZE_BUCKETS_PER_INSERT);
+    if (this.segments.freeCount >= this.config.cleanerReserveSegments + CLEAN_TRIGGER_FREE_SEGMENTS) return;
+    // Walking w bytes of a segment at utilisation u frees (1 - u)·w: walk enough to free 1.25x
+    // what was written, so free space grows while writers keep writing.
+    const u = this.cleaner.active ? this.cleaner.utilisationOfCurrent : 0.5;
+    this.cleaner.step(Math.ceil((size * 1.25) / Math.max(1 - u, 0.05)) + 1);
+  }
+
+  /**
+   * Background work for idle time: index growth, dropping tombstones whose retention was lifted,
+   * and cleaning ahead of writers. Does at most `walkBytesMax` bytes of cleaning, moves at most
+   * `indexBucketsMax` index buckets, and visits about TOMBSTONE_PURGE_RECORDS_PER_TICK records.
+   * Returns whether more work is pending.
+   */
+  maintain(walkBytesMax = 128 * 1024, indexBucketsMax = 1024): boolean {
+    const resizing = this.index.migrateBuckets(indexBucketsMax);
+    const purging = this.purgeTombstones(TOMBSTONE_PURGE_RECORDS_PER_TICK);
+    const wantFree = this.config.cleanerReserveSegments + 2 * CLEAN_TRIGGER_FREE_SEGMENTS;
+    let cleaning = false;
+    if (this.segments.freeCount < wantFree) cleaning = this.cleaner.step(walkBytesMax) > 0;
+    return resizing || purging || cleaning;
+  }
+
+  /** CleanerHost: relocates a live record into the survivor segment. */
+  relocateIfLive(segmentId: number, offsetBytes: number, size: number): boolean {
+    const wi = this.findEntryAt(segmentId, offsetBytes);
+    if (wi < 0) return true;
+    const table = this.index.foundTable;
+    const tombstone = (table[wi] & ENTRY_TOMBSTONE) !== 0;
+    if (tombstone && !this.retainsTombstone(this.hasher.hi, this.hasher.lo)) {
+      this.retire(table, wi, this.hasher.hi, size);
+      this.index.remove(table, wi);
+      return true;
+    }
+    const words = this.segments.words[segmentId];
+    const w = offsetBytes >> 2;
+    if (!this.ensureSurvivorSpace(size)) return false;
+    const target = this.survivorId;
+    const offset = this.segments.fillBytes[target];
+    copyWords(words, w, this.segments.words[target], offset >> 2, size >> 2);
+    this.segments.fillBytes[target] = offset + size;
+    this.segments.liveBytes[target] += size;
+    this.segments.liveBytes[segmentId] -= size;
+    const version = versionOf(words, w);
+    if (version > this.segments.youngestVersion[target]) this.segments.youngestVersion[target] = version;
+    this.index.swing(table, wi, target, offset, tombstone);
+    this.cleaner.bytesRelocated += size;
+    return true;
+  }
+
+  /**
+   * The index entry (word index into index.foundTable) that references the record at this log
+   * address, or -1 if none does. Leaves the record key's hash in `hasher`.
+   */
+  private findEntryAt(segmentId: number, offsetBytes: number): number {
+    const keyLength = keyLengthOf(this.segments.words[segmentId], offsetBytes >> 2);
+    this.hasher.hashKey(this.segments.bytes[segmentId], offsetBytes + HEADER_BYTES, keyLength);
+    const index = this.index;
+    let wi = index.findFirst(this.hasher.hi, this.hasher.lo);
+    while (wi >= 0) {
+      const table = index.foundTable;
+      if ((table[wi] & SEGMENT_ID_MASK) === segmentId && table[wi + 1] === offsetBytes) return wi;
+      wi = index.findNext(wi);
+    }
+    return -1;
+  }
+
+  private ensureSurvivorSpace(size: number): boolean {
+    const segments = this.segments;
+    if (this.survivorId >= 0 && segments.fillBytes[this.survivorId] + size <= segments.segmentSizeBytes) return true;
+    if (this.survivorId >= 0) segments.transition(this.survivorId, [SegmentState.SURVIVOR], SegmentState.CLOSED);
+    this.survivorId = segments.take(SegmentState.SURVIVOR);
+    return this.survivorId >= 0;
+  }
+
+  // ---- tombstones ------------------------------------------------------------------------------
+
+  /**
+   * Ranges whose deletes must leave tombstones (a migration into this store is under way and an
+   * older copy of a deleted key may still arrive). Elsewhere deletes remove the entry at once and
+   * the cleaner drops tombstones. See "Tombstones" in docs/design-notes.md.
+   */
+  setTombstoneRetention(ranges: readonly HashRange[]): void {
+    const lifted = this.tombstoneRetention;
+    this.tombstoneRetention = ranges.map(toBounds);
+    // Tombstones of ranges no longer retained are dropped by maintain(), a slice at a time;
+    // ranges still retained are skipped per tombstone.
+    for (const bounds of lifted) this.tombstonePurges.push({ bounds, cursor: bounds.startHi });
+  }
+
+  /** Drops up to about `recordCountMax` visited records' worth of unretained tombstones; false when idle. */
+  private purgeTombstones(recordCountMax: number): boolean {
+    const job = this.tombstonePurges[0];
+    if (job === undefined) return false;
+    const addresses: number[] = [];
+    const options = { recordCountMax, includeTombstones: true };
+    job.cursor = this.scanner.scan(job.bounds, job.cursor, options, (record) => {
+      if (record.tombstone && record.checksumValid) addresses.push(record.segmentId, record.recordOffset);
+    });
+    for (let i = 0; i < addresses.length; i += 2) this.dropTombstoneAt(addresses[i], addresses[i + 1]);
+    if (job.cursor === SCAN_DONE) this.tombstonePurges.shift();
+    return true;
+  }
+
+  private dropTombstoneAt(segmentId: number, offsetBytes: number): void {
+    const wi = this.findEntryAt(segmentId, offsetBytes);
+    if (wi < 0) return;
+    const table = this.index.foundTable;
+    if ((table[wi] & ENTRY_TOMBSTONE) === 0 || this.retainsTombstone(this.hasher.hi, this.hasher.lo)) return;
+    this.retire(table, wi, this.hasher.hi, recordBytesAt(this.segments.words[segmentId], offsetBytes >> 2));
+    this.index.remove(table, wi);
+  }
+
+  private retainsTombstone(hi: number, lo: number): boolean {
+    const ranges = this.tombstoneRetention;
+    for (let i = 0; i < ranges.length; i++) if (boundsContain(ranges[i], hi, lo)) return true;
+    return false;
+  }
+
+  // ---- scans and accounting ------------------------------------------------------------------
+
+  /** See scan.ts for the cursor and for what a scan sees of concurrent writes. */
+  scan(range: HashRange, cursor: number, options: ScanOptions, visit: (record: RecordRef) => void): number {
+    return this.scanner.scan(toBounds(range), cursor, options, visit);
+  }
+
+  /** Key count and record bytes of live objects in each range. */
+  rangeFigures(ranges: readonly HashRange[]): RangeFigures[] {
+    const exact = (bounds: HashRangeBounds): RangeFigures => {
+      const figures: RangeFigures = { keyCount: 0, bytes: 0 };
+      this.scanner.scan(bounds, bounds.startHi, { recordCountMax: Infinity, includeTombstones: false }, (record) => {
+        figures.keyCount++;
+        figures.bytes += record.recordBytes;
+      });
+      return figures;
+    };
+    return ranges.map((range) => this.accounting.figures(toBounds(range), exact));
+  }
+
+  stats(): StoreStats {
+    const segments = this.segments;
+    const indexBytes = this.index.usedBytes;
+    return {
+      keyCount: this.objectCount,
+      tombstoneCount: this.tombstoneCount,
+      liveBytes: this.liveBytesTotal,
+      memoryLimitBytes: this.config.memoryLimitBytes,
+      logCapacityBytes: segments.segmentCountMax * segments.segmentSizeBytes,
+      utilisation: this.liveBytesTotal / (segments.segmentCountMax * segments.segmentSizeBytes),
+      segmentBytesAllocated: segments.allocatedBytes,
+      segmentsFree: segments.freeCount,
+      segmentsQuarantined: segments.quarantined,
+      indexBytes,
+      engineBytes: segments.allocatedBytes + indexBytes + this.accounting.memoryBytes,
+      cleanerSegmentsCleaned: this.cleaner.segmentsCleaned,
+      cleanerBytesRelocated: this.cleaner.bytesRelocated,
+      cleanerBytesWalked: this.cleaner.bytesWalked,
+      indexResizing: this.index.resizing,
+      corruptRecordsSeen: this.corruptRecordsSeen,
+      indexMisplacedEntries: this.index.misplacedEntries,
+      inPlaceUpdates: this.inPlaceUpdates,
+      cleanerEmergencyRounds: this.emergencyCleanRounds,
+    };
+  }
+
+  // ---- helpers -------------------------------------------------------------------------------
+
+  /** KeyHashSource: the top hash word of the key stored at a log address (index growth). */
+  hashHiAt(segmentId: number, offsetBytes: number): number {
+    const words = this.segments.words[segmentId];
+    this.rehasher.hashKey(this.segments.bytes[segmentId], offsetBytes + HEADER_BYTES, keyLengthOf(words, offsetBytes >> 2));
+    return this.rehasher.hi;
+  }
+
+  /** Index entry (word index into index.foundTable) of the key, or -1. Leaves the hash in `hasher`. */
+  private lookup(key: Uint8Array, keyOffset: number, keyLength: number): number {
+    const hasher = this.hasher;
+    hasher.hashKey(key, keyOffset, keyLength);
+    const index = this.index;
+    let wi = index.findFirst(hasher.hi, hasher.lo);
+    while (wi >= 0) {
+      const table = index.foundTable;
+      if (this.keyEqualsAt(table[wi] & SEGMENT_ID_MASK, table[wi + 1], key, keyOffset, keyLength)) return wi;
+      wi = index.findNext(wi);
+    }
+    return -1;
+  }
+
+  private keyEqualsAt(segmentId: number, offsetBytes: number, key: Uint8Array, keyOffset: number, keyLength: number): boolean {
+    if (keyLengthOf(this.segments.words[segmentId], offsetBytes >> 2) !== keyLength) return false;
+    const bytes = this.segments.bytes[segmentId];
+    const start = offsetBytes + HEADER_BYTES;
+    for (let i = 0; i < keyLength; i++) if (bytes[start + i] !== key[keyOffset + i]) return false;
+    return true;
+  }
+
+  private keyValid(keyLength: number): boolean {
+    if (keyLength >= 1 && keyLength <= this.config.keyLengthMax) return true;
+    this.errorDetail = keyLength < 1 ? ErrorDetail.KEY_EMPTY : ErrorDetail.KEY_TOO_LARGE;
+    return false;
+  }
+
+  private versionArgumentValid(version: number): boolean {
+    if (Number.isSafeInteger(version) && version >= 0) return true;
+    this.errorDetail = ErrorDetail.VERSION_INVALID;
+    return false;
+  }
+
+  private invalid(detail: ErrorDetail): Status {
+    this.errorDetail = detail;
+    return Status.INVALID_ARGUMENT;
+  }
+
+  private outOfMemory(detail: ErrorDetail): Status {
+    this.errorDetail = detail;
+    return Status.OUT_OF_MEMORY;
+  }
+}
+
+function copyBytes(source: Uint8Array, sourceOffset: number, length: number, target: Uint8Array, targetOffset: number): void {
+  if (length <= COPY_LOOP_BYTES_MAX) {
+    for (let i = 0; i < length; i++) target[targetOffset + i] = source[sourceOffset + i];
+  } else {
+    target.set(source.subarray(sourceOffset, sourceOffset + length), targetOffset);
+  }
+}
+
+function copyWords(source: Int32Array, sourceIndex: number, target: Int32Array, targetIndex: number, count: number): void {
+  if (count <= COPY_LOOP_BYTES_MAX >> 2) {
+    for (let i = 0; i < count; i++) target[targetIndex + i] = source[sourceIndex + i];
+  } else {
+    target.set(source.subarray(sourceIndex, sourceIndex + count), targetIndex);
+  }
+}

@@ -31,8 +31,13 @@ const COPY_LOOP_BYTES_MAX = 128;
 const CLEAN_TRIGGER_FREE_SEGMENTS = 2;
 /** Records a maintain() tick visits while dropping tombstones of a lifted retention. */
 const TOMBSTONE_PURGE_RECORDS_PER_TICK = 2048;
-/** Old index buckets moved per insert while the index doubles. */
-const RESIZE_BUCKETS_PER_INSERT = 1;
+/**
+ * While the index doubles, every RESIZE_INSERTS_PER_BUCKET-th write moves one old bucket. A
+ * doubling from B to 2B buckets starts at 5B entries and the next one is due at 10B, so moving
+ * one bucket per 4 writes finishes (after at most 4B writes, at 9B entries) before it is due,
+ * even with no maintain() ticks at all.
+ */
+const RESIZE_INSERTS_PER_BUCKET = 4;
 
 export interface StoreStats {
   keyCount: number;
@@ -84,6 +89,7 @@ export class Store implements KeyHashSource, CleanerHost {
   private corruptRecordsSeen = 0;
   private inPlaceUpdates = 0;
   private emergencyCleanRounds = 0;
+  private writesSinceResizeStep = 0;
   /** What inspectFound() learnt about the record of the entry a write found. */
   private foundIntact = true;
   private foundVersion = 0;
@@ -426,7 +432,10 @@ export class Store implements KeyHashSource, CleanerHost {
 
   /** Pays for cleaning and index growth in proportion to the bytes just written. */
   private afterWrite(size: number): void {
-    if (this.index.resizing) this.index.migrateBuckets(RESIZE_BUCKETS_PER_INSERT);
+    if (this.index.resizing && ++this.writesSinceResizeStep === RESIZE_INSERTS_PER_BUCKET) {
+      this.writesSinceResizeStep = 0;
+      this.index.migrateBuckets(1);
+    }
     if (this.segments.freeCount >= this.config.cleanerReserveSegments + CLEAN_TRIGGER_FREE_SEGMENTS) return;
     // Walking w bytes of a segment at utilisation u frees (1 - u)·w: walk enough to free 1.25x
     // what was written, so free space grows while writers keep writing.

@@ -11,9 +11,14 @@
 //  | entry 0 | entry 1 | ... | entry 6 | overflow link (w14) | spare |
 //  +---------+---------+-----+---------+-------------------+-------+
 //
-// The tag is the low 14 bits of the hash, independent of the bucket bits. Several entries of a
-// bucket may share a tag (unlike FASTER, which chains colliding keys through the records): that
-// keeps records free of a previous-address field, 8 bytes per key.
+// The tag is the low 14 bits of the hash's top word (`hi`). Buckets take the top bits of that
+// word, so below 2^18 buckets tag and bucket bits are disjoint; from 2^19 buckets up they
+// overlap, and the overlap is what makes large doublings cheap: the bit that splits a bucket of
+// a 2^k-bucket table is bit 31 - k of `hi`, which for k >= 18 is a tag bit, so the entry moves
+// without reading its key from the log. (At 2^21 buckets, 10M keys, 11 tag bits still tell keys
+// of a bucket apart: a false match costs one key comparison in 1 of ~2000 entries.) Several
+// entries of a bucket may share a tag (unlike FASTER, which chains colliding keys through the
+// records): that keeps records free of a previous-address field, 8 bytes per key.
 //
 // Overflow buckets live in the same array after the main buckets; the overflow area has as many
 // buckets as the main area but costs no resident memory until used (large typed arrays are
@@ -21,8 +26,8 @@
 //
 // Growth is incremental (see "Index growth" in docs/design-notes.md): past 5 entries per bucket
 // on average a table of twice the buckets is allocated, and old buckets move over a few at a
-// time (on every insert and in maintenance), each entry's new bucket found by rehashing its key
-// from the log. Buckets below `resizeCursor` have moved; a lookup picks its table by comparing
+// time (on every insert and in maintenance), each entry's new bucket read from its tag (tables of
+// 2^18 buckets and more) or found by rehashing its key from the log (smaller tables). Buckets below `resizeCursor` have moved; a lookup picks its table by comparing
 // its old bucket number with that cursor.
 
 import { assert } from './assert.js';
@@ -35,6 +40,8 @@ export const ENTRY_TOMBSTONE = 0x4000_0000;
 export const TAG_SHIFT = 16;
 export const TAG_MASK = 0x3fff;
 export const SEGMENT_ID_MASK = 0xffff;
+/** The tag holds bits 0..13 of the hash's top word. */
+const TAG_BITS_TOP = 13;
 /** Bits compared when matching a tag: used + tag, not the tombstone bit nor the segment id. */
 const MATCH_MASK = (ENTRY_USED | (TAG_MASK << TAG_SHIFT)) | 0;
 /** Average entries per bucket that starts a doubling. */
@@ -42,6 +49,7 @@ export const ENTRIES_PER_BUCKET_GROW = 5;
 const BUCKET_BITS_MAX = 26;
 
 assert(LINK_WORD === ENTRIES_PER_BUCKET * 2, 'the link follows the last entry');
+assert(TAG_MASK === 2 ** (TAG_BITS_TOP + 1) - 1, 'the tag is the low bits of the top hash word');
 assert((ENTRY_USED | ENTRY_TOMBSTONE | (TAG_MASK << TAG_SHIFT) | SEGMENT_ID_MASK) === -1, 'entry word 0 bits are all assigned');
 
 /** Computes the top 32 bits of the hash of the key stored at a log address. */
@@ -124,11 +132,11 @@ export class HashIndex {
     return this.table;
   }
 
-  /** First entry whose tag matches the hash, as a word index into `foundTable`; -1 if none. */
-  findFirst(hi: number, lo: number): number {
+  /** First entry whose tag matches the hash's top word, as a word index into `foundTable`; -1 if none. */
+  findFirst(hi: number): number {
     const t = this.tableFor(hi);
     this.foundTable = t.words;
-    this.want = (ENTRY_USED | ((lo & TAG_MASK) << TAG_SHIFT)) | 0;
+    this.want = (ENTRY_USED | ((hi & TAG_MASK) << TAG_SHIFT)) | 0;
     return this.scanChain(t.words, t.bucketOf(hi) * BUCKET_WORDS);
   }
 
@@ -166,10 +174,10 @@ export class HashIndex {
   }
 
   /** Writes a new entry into a slot from reserve(). */
-  insertAt(wordIndex: number, lo: number, segmentId: number, offsetBytes: number, tombstone: boolean): void {
+  insertAt(wordIndex: number, hi: number, segmentId: number, offsetBytes: number, tombstone: boolean): void {
     const words = this.foundTable;
     assert(words[wordIndex] === 0, 'insert into a used slot');
-    words[wordIndex] = packEntry(lo, segmentId, tombstone);
+    words[wordIndex] = packEntry(hi, segmentId, tombstone);
     words[wordIndex + 1] = offsetBytes;
     this.entryCount++;
     if (this.oldTable === null && this.entryCount > this.table.bucketCount * ENTRIES_PER_BUCKET_GROW) this.startResize();
@@ -217,6 +225,20 @@ export class HashIndex {
     return this.oldTable !== null;
   }
 
+  /** The bucket of the doubled table that an entry of old `bucket` belongs in. */
+  private newBucketOf(old: IndexTable, bucket: number, w0: number, offsetBytes: number): number {
+    const splitBit = 31 - old.bucketBits;
+    if (splitBit <= TAG_BITS_TOP) return bucket * 2 + ((w0 >>> (TAG_SHIFT + splitBit)) & 1);
+    const hi = this.hashSource.hashHiAt(w0 & SEGMENT_ID_MASK, offsetBytes);
+    if (old.bucketOf(hi) === bucket) return bucket * 2 + ((hi >>> splitBit) & 1);
+    // A key that no longer hashes to its bucket has corrupt bytes in the log, and no lookup can
+    // match it any more. Its entry keeps a slot under the old bucket's first half; the cleaner,
+    // rehashing the same bytes, will not find it either, so the record's bytes stay counted as
+    // live and its segment is quarantined rather than freed.
+    this.misplacedEntries++;
+    return bucket * 2;
+  }
+
   private migrateBucket(old: IndexTable, bucket: number): void {
     const words = old.words;
     const target = this.table;
@@ -225,17 +247,7 @@ export class HashIndex {
       for (let wi = base; wi < base + LINK_WORD; wi += 2) {
         const w0 = words[wi];
         if (w0 === 0) continue;
-        const hi = this.hashSource.hashHiAt(w0 & SEGMENT_ID_MASK, words[wi + 1]);
-        // A key that no longer hashes to its bucket has corrupt bytes in the log, and no lookup
-        // can match it any more. Its entry keeps a slot under the old bucket's first half; the
-        // cleaner, rehashing the same bytes, will not find it either, so the record's bytes stay
-        // counted as live and its segment is quarantined rather than freed.
-        let newBucket = target.bucketOf(hi);
-        if (old.bucketOf(hi) !== bucket) {
-          newBucket = bucket * 2;
-          this.misplacedEntries++;
-        }
-        const slot = target.freeSlot(newBucket);
+        const slot = target.freeSlot(this.newBucketOf(old, bucket, w0, words[wi + 1]));
         assert(slot >= 0, 'the doubled table has room for every old entry');
         target.words[slot] = w0;
         target.words[slot + 1] = words[wi + 1];
@@ -247,6 +259,6 @@ export class HashIndex {
   }
 }
 
-export function packEntry(lo: number, segmentId: number, tombstone: boolean): number {
-  return (ENTRY_USED | (tombstone ? ENTRY_TOMBSTONE : 0) | ((lo & TAG_MASK) << TAG_SHIFT) | segmentId) >>> 0;
+export function packEntry(hi: number, segmentId: number, tombstone: boolean): number {
+  return (ENTRY_USED | (tombstone ? ENTRY_TOMBSTONE : 0) | ((hi & TAG_MASK) << TAG_SHIFT) | segmentId) >>> 0;
 }

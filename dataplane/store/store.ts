@@ -248,7 +248,7 @@ export class Store implements KeyHashSource, CleanerHost {
       this.retire(table, wi, hi, this.foundBytes);
       this.index.swing(table, wi, this.headId, offset, false);
     } else {
-      this.index.insertAt(slot, this.hasher.lo, this.headId, offset, false);
+      this.index.insertAt(slot, hi, this.headId, offset, false);
       assert(slotTable === this.index.foundTable, 'the slot table did not change under an insert');
     }
     this.objectCount++;
@@ -493,7 +493,7 @@ export class Store implements KeyHashSource, CleanerHost {
     const keyLength = keyLengthOf(this.segments.words[segmentId], offsetBytes >> 2);
     this.hasher.hashKey(this.segments.bytes[segmentId], offsetBytes + HEADER_BYTES, keyLength);
     const index = this.index;
-    let wi = index.findFirst(this.hasher.hi, this.hasher.lo);
+    let wi = index.findFirst(this.hasher.hi);
     while (wi >= 0) {
       const table = index.foundTable;
       if ((table[wi] & SEGMENT_ID_MASK) === segmentId && table[wi + 1] === offsetBytes) return wi;
@@ -614,7 +614,7 @@ export class Store implements KeyHashSource, CleanerHost {
     const hasher = this.hasher;
     hasher.hashKey(key, keyOffset, keyLength);
     const index = this.index;
-    let wi = index.findFirst(hasher.hi, hasher.lo);
+    let wi = index.findFirst(hasher.hi);
     while (wi >= 0) {
       const table = index.foundTable;
       if (this.keyEqualsAt(table[wi] & SEGMENT_ID_MASK, table[wi + 1], key, keyOffset, keyLength)) return wi;

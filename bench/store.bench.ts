@@ -62,6 +62,7 @@ const UTILISATION_LENGTH_LIMITS = { keyLengthMax: 1024, valueLengthMax: 4096 } a
 const HEAP_BUDGET_BYTES = 512 * MIB;
 /** The Map baseline at 10M keys needs several GiB of V8 heap. */
 const MAP_LARGE_NODE_ARGS = ['--max-old-space-size=8192'];
+const SETTLE_AFTER_LARGE_CHILD_MS = 5000;
 
 interface Plan {
   smoke: boolean;
@@ -621,6 +622,9 @@ async function parentMain(plan: Plan): Promise<void> {
     });
     outcomes.set(job.id, outcome);
     console.log(describeOutcome(outcome));
+    // A child that held gigabytes (the 10M-key Map) leaves the kernel reclaiming its memory for
+    // a while; let that finish so it does not stall the next child's measurements.
+    if (job.nodeArgs.length > 0 && !plan.smoke) await new Promise((resolve) => setTimeout(resolve, SETTLE_AFTER_LARGE_CHILD_MS));
   }
   const failures: Failure[] = [];
   for (const job of jobs) {

@@ -13,7 +13,7 @@
 // readable (records keep their checksums), and counted in the stats.
 
 import { assert } from './assert.js';
-import { HEADER_WORDS, KIND_MASK, KIND_SHIFT, KEY_LENGTH_MASK, RecordKind, WORD_KEY_LENGTH_KIND_FLAGS, WORD_VALUE_LENGTH, recordBytes } from './layout.js';
+import { RecordKind, keyLengthOf, kindOf, recordBytes, recordPlausible, valueLengthOf } from './layout.js';
 import { SegmentState, type SegmentPool } from './segments.js';
 
 /** What the cleaner needs from the store. */
@@ -90,18 +90,18 @@ export class Cleaner {
     return finished ? Math.max(walked, 1) : walked;
   }
 
-  /** Size of the record at `offsetBytes`, or -1 if its header is not a plausible record. */
+  /**
+   * Size of the record at `offsetBytes`, or -1 if its header is not a plausible record within the
+   * configured limits. COMPLETION records are refused until exactly-once lands: the cleaner does
+   * not know yet how to tell whether one is live.
+   */
   private checkedRecordBytes(words: Int32Array, offsetBytes: number, fillBytes: number): number {
     const w = offsetBytes >> 2;
-    if (w + HEADER_WORDS > fillBytes >> 2) return -1;
-    const packed = words[w + WORD_KEY_LENGTH_KIND_FLAGS];
-    const keyLength = packed & KEY_LENGTH_MASK;
-    const kind = (packed >>> KIND_SHIFT) & KIND_MASK;
-    const valueLength = words[w + WORD_VALUE_LENGTH] >>> 0;
-    const kindValid = kind === RecordKind.OBJECT || kind === RecordKind.TOMBSTONE;
-    if (!kindValid || keyLength < 1 || keyLength > this.keyLengthMax || valueLength > this.valueLengthMax) return -1;
-    const size = recordBytes(keyLength, valueLength);
-    return offsetBytes + size <= fillBytes ? size : -1;
+    if (!recordPlausible(words, w, fillBytes) || kindOf(words, w) === RecordKind.COMPLETION) return -1;
+    const keyLength = keyLengthOf(words, w);
+    const valueLength = valueLengthOf(words, w);
+    if (keyLength > this.keyLengthMax || valueLength > this.valueLengthMax) return -1;
+    return recordBytes(keyLength, valueLength);
   }
 
   private finish(quarantine: boolean): void {

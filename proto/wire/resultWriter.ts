@@ -1,0 +1,98 @@
+// Server side: writes the results of one batch, in op order (resultLayout.ts). One writer per
+// session; finish() returns a view of its buffer, valid until the next begin().
+
+import { Opcode, WireStatus, type WireDetail } from './codes.js';
+import { writeInt64, writeUint64 } from './int64.js';
+import { FRAME_FORMAT_VERSION } from './limits.js';
+import {
+  RESULT_AT_COUNT, RESULT_AT_DETAIL, RESULT_AT_FLAGS, RESULT_AT_OPCODE, RESULT_AT_STATUS, RESULT_AT_VERSION,
+  RESULT_COMMON_BYTES, RESULT_HEADER_BYTES,
+} from './resultLayout.js';
+
+const INITIAL_CAPACITY_BYTES = 64 * 1024;
+
+export class ResultWriter {
+  private buffer = Buffer.allocUnsafe(INITIAL_CAPACITY_BYTES);
+  private length = RESULT_HEADER_BYTES;
+  private count = 0;
+
+  get resultCount(): number {
+    return this.count;
+  }
+
+  begin(): void {
+    this.length = RESULT_HEADER_BYTES;
+    this.count = 0;
+    this.buffer.writeUInt16LE(FRAME_FORMAT_VERSION, RESULT_AT_VERSION);
+    this.buffer.writeUInt16LE(0, RESULT_AT_FLAGS);
+  }
+
+  /** A GET that found its value: copies `value[offset, offset + length)` into the frame. */
+  value(version: number, value: Uint8Array, offset: number, length: number): void {
+    this.common(WireStatus.OK, Opcode.GET, 0, 12 + length);
+    writeUint64(this.buffer, this.length, version);
+    this.buffer.writeUInt32LE(length, this.length + 8);
+    this.buffer.set(value.subarray(offset, offset + length), this.length + 12);
+    this.length += 12 + length;
+  }
+
+  /** A mutation that succeeded, with the version it wrote (0 for deletes). */
+  written(opcode: Opcode, version: number): void {
+    this.common(WireStatus.OK, opcode, 0, 8);
+    writeUint64(this.buffer, this.length, version);
+    this.length += 8;
+  }
+
+  /** An INCR_BY that succeeded, with the version it wrote and the new value. */
+  integer(version: number, value: number | bigint): void {
+    this.common(WireStatus.OK, Opcode.INCR_BY, 0, 16);
+    writeUint64(this.buffer, this.length, version);
+    writeInt64(this.buffer, this.length + 8, value);
+    this.length += 16;
+  }
+
+  versionMismatch(opcode: Opcode, currentVersion: number): void {
+    this.common(WireStatus.VERSION_MISMATCH, opcode, 0, 8);
+    writeUint64(this.buffer, this.length, currentVersion);
+    this.length += 8;
+  }
+
+  /** The pod does not own the key's range at the op's view; `owner` is the address it knows of. */
+  wrongRange(opcode: Opcode, currentView: number, owner: string): void {
+    const ownerBytes = Buffer.from(owner, 'utf8');
+    this.common(WireStatus.WRONG_RANGE, opcode, 0, 6 + ownerBytes.length);
+    this.buffer.writeUInt32LE(currentView >>> 0, this.length);
+    this.buffer.writeUInt16LE(ownerBytes.length, this.length + 4);
+    this.buffer.set(ownerBytes, this.length + 6);
+    this.length += 6 + ownerBytes.length;
+  }
+
+  /** Any result without fields: NOT_FOUND, INVALID_ARGUMENT (with detail), OVERLOADED, ... */
+  status(status: WireStatus, opcode: Opcode, detail: WireDetail | 0 = 0): void {
+    this.common(status, opcode, detail, 0);
+  }
+
+  finish(): Buffer {
+    this.buffer.writeUInt32LE(this.count, RESULT_AT_COUNT);
+    return this.buffer.subarray(0, this.length);
+  }
+
+  private common(status: WireStatus, opcode: Opcode, detail: number, fieldBytes: number): void {
+    this.reserve(RESULT_COMMON_BYTES + fieldBytes);
+    const b = this.buffer;
+    b[this.length + RESULT_AT_STATUS] = status;
+    b[this.length + RESULT_AT_OPCODE] = opcode;
+    b.writeUInt16LE(detail, this.length + RESULT_AT_DETAIL);
+    this.length += RESULT_COMMON_BYTES;
+    this.count++;
+  }
+
+  private reserve(bytes: number): void {
+    if (this.length + bytes <= this.buffer.length) return;
+    let capacity = this.buffer.length * 2;
+    while (capacity < this.length + bytes) capacity *= 2;
+    const grown = Buffer.allocUnsafe(capacity);
+    this.buffer.copy(grown, 0, 0, this.length);
+    this.buffer = grown;
+  }
+}

@@ -13,7 +13,7 @@
 // readable (records keep their checksums), and counted in the stats.
 
 import { assert } from './assert.js';
-import { RecordKind, keyLengthOf, kindOf, recordBytes, recordPlausible, valueLengthOf } from './layout.js';
+import { keyLengthOf, recordBytes, recordPlausible, valueLengthOf } from './layout.js';
 import { SegmentState, type SegmentPool } from './segments.js';
 
 /** What the cleaner needs from the store. */
@@ -22,8 +22,9 @@ export interface CleanerHost {
   /** The version the next write will get: the cleaner's clock. */
   readonly versionNow: number;
   /**
-   * Relocates the record at (segmentId, offsetBytes) if the index references it (dropping it
-   * instead if it is a tombstone that may go). Returns false only when no survivor space is left.
+   * Relocates the record at (segmentId, offsetBytes) if the index (or, for a completion record,
+   * the completion tracker) still references it, dropping it instead if it is a tombstone that
+   * may go. Returns false only when no survivor space is left.
    */
   relocateIfLive(segmentId: number, offsetBytes: number, recordBytes: number): boolean;
 }
@@ -90,14 +91,10 @@ export class Cleaner {
     return finished ? Math.max(walked, 1) : walked;
   }
 
-  /**
-   * Size of the record at `offsetBytes`, or -1 if its header is not a plausible record within the
-   * configured limits. COMPLETION records are refused until exactly-once lands: the cleaner does
-   * not know yet how to tell whether one is live.
-   */
+  /** Size of the record at `offsetBytes`, or -1 if its header is not a plausible record within the configured limits. */
   private checkedRecordBytes(words: Int32Array, offsetBytes: number, fillBytes: number): number {
     const w = offsetBytes >> 2;
-    if (!recordPlausible(words, w, fillBytes) || kindOf(words, w) === RecordKind.COMPLETION) return -1;
+    if (!recordPlausible(words, w, fillBytes)) return -1;
     const keyLength = keyLengthOf(words, w);
     const valueLength = valueLengthOf(words, w);
     if (keyLength > this.keyLengthMax || valueLength > this.valueLengthMax) return -1;

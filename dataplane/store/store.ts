@@ -13,10 +13,10 @@ import { ENTRY_TOMBSTONE, HashIndex, SEGMENT_ID_MASK, type KeyHashSource } from 
 import { INTEGER_TEXT_BYTES_MAX, addInt64, formatInt64, parseInt64 } from './integerValue.js';
 import {
   HEADER_BYTES, RecordKind, VERSION_MAX, WORD_CHECKSUM, WORD_KEY_LENGTH_KIND_FLAGS, WORD_VALUE_LENGTH,
-  checksum, keyLengthOf, packKeyLengthKind, recordBytes, recordBytesAt, recordIntact, recordPlausible, valueLengthOf, versionOf, writeVersion,
+  checksum, keyLengthOf, kindOf, packKeyLengthKind, recordBytes, recordBytesAt, recordIntact, recordPlausible, valueLengthOf, versionOf, writeVersion,
 } from './layout.js';
 import { RangeAccounting, type RangeFigures } from './rangeAccounting.js';
-import { RangeScanner, SCAN_DONE, type RecordRef, type ScanOptions } from './scan.js';
+import { RangeScanner, RecordRef, SCAN_DONE, type ScanOptions } from './scan.js';
 import { SegmentPool, SegmentState } from './segments.js';
 import { ErrorDetail, Status } from './status.js';
 import { KeyHasher } from '../../proto/keyspace/hash.js';
@@ -39,10 +39,20 @@ const TOMBSTONE_PURGE_RECORDS_PER_TICK = 2048;
  */
 const RESIZE_INSERTS_PER_BUCKET = 4;
 
+/** Decides which completion records are still needed; implemented by the RIFL layer. */
+export interface CompletionTracker {
+  /** Whether the completion record `record` (payload = its value) is still needed. */
+  isLive(record: RecordRef): boolean;
+  /** The cleaner moved live completion record `record` to (segmentId, offsetBytes). */
+  moved(record: RecordRef, segmentId: number, offsetBytes: number): void;
+}
+
 export interface StoreStats {
   keyCount: number;
   tombstoneCount: number;
-  /** Bytes of records the index references (objects and tombstones). */
+  /** Completion records held for exactly-once (not keys, not in the index). */
+  completionCount: number;
+  /** Bytes of records the index or the completion tracker references. */
   liveBytes: number;
   memoryLimitBytes: number;
   /** Segment memory the log may use: whole segments within memoryLimitBytes. */
@@ -90,6 +100,9 @@ export class Store implements KeyHashSource, CleanerHost {
   private inPlaceUpdates = 0;
   private emergencyCleanRounds = 0;
   private writesSinceResizeStep = 0;
+  private completionTracker: CompletionTracker | null = null;
+  private completionCount = 0;
+  private readonly completionRef = new RecordRef();
   /** What inspectFound() learnt about the record of the entry a write found. */
   private foundIntact = true;
   private foundVersion = 0;
@@ -104,6 +117,9 @@ export class Store implements KeyHashSource, CleanerHost {
   resultValueOffset = 0;
   resultValueLength = 0;
   resultVersion = 0;
+  /** Address of the record the last appendCompletion wrote. */
+  resultSegmentId = 0;
+  resultRecordOffset = 0;
   /** The integer left by the last successful incrBy. */
   resultInteger: number | bigint = 0;
   /** Why the last call that returned INVALID_ARGUMENT or OUT_OF_MEMORY did; not reset by calls that succeed. */
@@ -460,6 +476,9 @@ export class Store implements KeyHashSource, CleanerHost {
 
   /** CleanerHost: relocates a live record into the survivor segment. */
   relocateIfLive(segmentId: number, offsetBytes: number, size: number): boolean {
+    if (kindOf(this.segments.words[segmentId], offsetBytes >> 2) === RecordKind.COMPLETION) {
+      return this.relocateCompletion(segmentId, offsetBytes, size);
+    }
     const wi = this.findEntryAt(segmentId, offsetBytes);
     if (wi < 0) return true;
     const table = this.index.foundTable;
@@ -469,9 +488,17 @@ export class Store implements KeyHashSource, CleanerHost {
       this.index.remove(table, wi);
       return true;
     }
+    const offset = this.copyToSurvivor(segmentId, offsetBytes, size);
+    if (offset < 0) return false;
+    this.index.swing(table, wi, this.survivorId, offset, tombstone);
+    return true;
+  }
+
+  /** Copies a record verbatim to the survivor segment; returns its new offset, or -1 without space. */
+  private copyToSurvivor(segmentId: number, offsetBytes: number, size: number): number {
+    if (!this.ensureSurvivorSpace(size)) return -1;
     const words = this.segments.words[segmentId];
     const w = offsetBytes >> 2;
-    if (!this.ensureSurvivorSpace(size)) return false;
     const target = this.survivorId;
     const offset = this.segments.fillBytes[target];
     copyWords(words, w, this.segments.words[target], offset >> 2, size >> 2);
@@ -480,8 +507,100 @@ export class Store implements KeyHashSource, CleanerHost {
     this.segments.liveBytes[segmentId] -= size;
     const version = versionOf(words, w);
     if (version > this.segments.youngestVersion[target]) this.segments.youngestVersion[target] = version;
-    this.index.swing(table, wi, target, offset, tombstone);
     this.cleaner.bytesRelocated += size;
+    return offset;
+  }
+
+  // ---- completion records (exactly-once, DESIGN.md §5) ---------------------------------------
+
+  /**
+   * Who decides whether a completion record is still needed (the RIFL layer). Completion records
+   * are not in the index: the tracker is their index. See "Completion records" in
+   * docs/design-notes.md.
+   */
+  setCompletionTracker(tracker: CompletionTracker): void {
+    this.completionTracker = tracker;
+  }
+
+  /**
+   * Makes the head segment able to take `bytes` more bytes in one piece, so that a mutation and
+   * its completion record, appended one after the other, cannot fail in between. OUT_OF_MEMORY
+   * (nothing changed) when it cannot.
+   */
+  ensureSpace(bytes: number): Status {
+    if (!(bytes > 0 && bytes <= this.segments.segmentSizeBytes)) return this.invalid(ErrorDetail.VALUE_TOO_LARGE);
+    return this.headHasRoom(bytes) || this.ensureHeadSpace(bytes) ? Status.OK : Status.OUT_OF_MEMORY;
+  }
+
+  /**
+   * Appends a completion record: keyed by the object's key, so it lives in the object's range and
+   * moves with it; `payload` is the RIFL layer's (client id, sequence number, saved result). On OK
+   * its address is in resultSegmentId / resultRecordOffset for the tracker to keep.
+   */
+  appendCompletion(key: Uint8Array, keyOffset: number, keyLength: number, payload: Uint8Array, payloadOffset: number,
+    payloadLength: number): Status {
+    if (!this.keyValid(keyLength)) return Status.INVALID_ARGUMENT;
+    if (payloadLength > this.config.valueLengthMax) return this.invalid(ErrorDetail.VALUE_TOO_LARGE);
+    assert(this.completionTracker !== null, 'completion records need a tracker');
+    const size = recordBytes(keyLength, payloadLength);
+    if (!this.headHasRoom(size) && !this.ensureHeadSpace(size)) return Status.OUT_OF_MEMORY;
+    this.stagedValue = payload;
+    this.stagedValueOffset = payloadOffset;
+    this.stagedValueLength = payloadLength;
+    this.resultRecordOffset = this.append(this.headId, RecordKind.COMPLETION, key, keyOffset, keyLength, this.versionNext, size);
+    this.resultSegmentId = this.headId;
+    this.completionCount++;
+    this.afterWrite(size);
+    return Status.OK;
+  }
+
+  /** Loads a completion record's payload into the result fields; CORRUPT if it fails its checks. */
+  readCompletion(segmentId: number, offsetBytes: number): Status {
+    const words = this.segments.words[segmentId];
+    const w = offsetBytes >> 2;
+    if (kindOf(words, w) !== RecordKind.COMPLETION || !recordIntact(words, w, this.segments.fillBytes[segmentId])) {
+      this.corruptRecordsSeen++;
+      return Status.CORRUPT;
+    }
+    this.resultBytes = this.segments.bytes[segmentId];
+    this.resultValueOffset = offsetBytes + HEADER_BYTES + keyLengthOf(words, w);
+    this.resultValueLength = valueLengthOf(words, w);
+    this.resultVersion = versionOf(words, w);
+    return Status.OK;
+  }
+
+  /** The tracker no longer needs this completion record (acknowledged or lease expired). */
+  releaseCompletion(segmentId: number, offsetBytes: number): void {
+    const words = this.segments.words[segmentId];
+    const w = offsetBytes >> 2;
+    assert(kindOf(words, w) === RecordKind.COMPLETION, 'released record is a completion record');
+    const size = recordBytesAt(words, w);
+    this.segments.liveBytes[segmentId] -= size;
+    this.liveBytesTotal -= size;
+    this.cleaner.noteFreed(size);
+    this.completionCount--;
+    assert(this.segments.liveBytes[segmentId] >= 0, 'segment live bytes stay non-negative');
+  }
+
+  private relocateCompletion(segmentId: number, offsetBytes: number, size: number): boolean {
+    const tracker = this.completionTracker;
+    if (tracker === null) return true;
+    const record = this.completionRef;
+    const words = this.segments.words[segmentId];
+    const w = offsetBytes >> 2;
+    record.bytes = this.segments.bytes[segmentId];
+    record.segmentId = segmentId;
+    record.recordOffset = offsetBytes;
+    record.keyOffset = offsetBytes + HEADER_BYTES;
+    record.keyLength = keyLengthOf(words, w);
+    record.valueOffset = record.keyOffset + record.keyLength;
+    record.valueLength = valueLengthOf(words, w);
+    record.recordBytes = size;
+    record.checksumValid = recordIntact(words, w, this.segments.fillBytes[segmentId]);
+    if (!tracker.isLive(record)) return true;
+    const offset = this.copyToSurvivor(segmentId, offsetBytes, size);
+    if (offset < 0) return false;
+    tracker.moved(record, this.survivorId, offset);
     return true;
   }
 
@@ -580,6 +699,7 @@ export class Store implements KeyHashSource, CleanerHost {
     return {
       keyCount: this.objectCount,
       tombstoneCount: this.tombstoneCount,
+      completionCount: this.completionCount,
       liveBytes: this.liveBytesTotal,
       memoryLimitBytes: this.config.memoryLimitBytes,
       logCapacityBytes: segments.segmentCountMax * segments.segmentSizeBytes,

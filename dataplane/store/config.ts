@@ -36,6 +36,7 @@ export const DEFAULT_STORE_CONFIG: StoreConfig = {
 export const SEGMENT_COUNT_MAX = 0x1_0000;
 /** Segment offsets are plain byte offsets in a 32-bit word; keep them in int32 range. */
 export const SEGMENT_SIZE_BYTES_MAX = 1024 * MIB;
+const SEGMENTS_ABOVE_RESERVE_MIN = 6;
 /** The key length field is 16 bits. */
 export const KEY_LENGTH_LIMIT = 0xffff;
 
@@ -57,9 +58,11 @@ export function resolveStoreConfig(overrides: Partial<StoreConfig> = {}): StoreC
     `segmentSizeBytes must be a multiple of 4 and at most ${SEGMENT_SIZE_BYTES_MAX}, got ${segmentSizeBytes}`);
   check(segmentSizeBytes >= recordBytes(keyLengthMax, valueLengthMax),
     `segmentSizeBytes ${segmentSizeBytes} cannot hold the largest record (${recordBytes(keyLengthMax, valueLengthMax)} bytes)`);
+  // Writers may not use the reserve, and the open head and survivor segments take two more: with
+  // fewer than reserve + 6 segments a store can run out of cleanable segments while space is free.
   const segmentCount = Math.floor(memoryLimitBytes / segmentSizeBytes);
-  check(segmentCount >= config.cleanerReserveSegments + 2,
-    `memoryLimitBytes ${memoryLimitBytes} must hold at least ${config.cleanerReserveSegments + 2} segments of ${segmentSizeBytes} bytes`);
+  check(segmentCount >= config.cleanerReserveSegments + SEGMENTS_ABOVE_RESERVE_MIN,
+    `memoryLimitBytes ${memoryLimitBytes} must hold at least ${config.cleanerReserveSegments + SEGMENTS_ABOVE_RESERVE_MIN} segments of ${segmentSizeBytes} bytes`);
   check(segmentCount <= SEGMENT_COUNT_MAX, `memoryLimitBytes allows ${segmentCount} segments; the maximum is ${SEGMENT_COUNT_MAX}`);
   check(isPowerOfTwo(config.indexBucketCountInitial) && config.indexBucketCountInitial >= 16,
     `indexBucketCountInitial must be a power of two >= 16, got ${config.indexBucketCountInitial}`);

@@ -4,4 +4,5 @@ export { Status, ErrorDetail, statusName, errorDetailMessage } from './status.js
 export { resolveStoreConfig, DEFAULT_STORE_CONFIG, StoreConfigError, MIB, type StoreConfig } from './config.js';
 export { RecordRef, SCAN_DONE, type ScanOptions } from './scan.js';
 export { InvariantError } from './assert.js';
+export { recordBytes } from './layout.js';
 export type { RangeFigures } from './rangeAccounting.js';

@@ -112,7 +112,11 @@ export class Store implements KeyHashSource, CleanerHost {
   private stagedValueOffset = 0;
   private stagedValueLength = 0;
 
-  /** Segment bytes holding the value of the last successful get / incrBy. */
+  /**
+   * Result fields. After get / incrBy: the value's location and version. After a successful put
+   * or compare-and-set: the version written. After VERSION_MISMATCH: the current version (0 when
+   * absent).
+   */
   resultBytes: Buffer = Buffer.alloc(0);
   resultValueOffset = 0;
   resultValueLength = 0;
@@ -235,6 +239,7 @@ export class Store implements KeyHashSource, CleanerHost {
     if (condition !== Status.OK) return condition;
     if (live && this.foundIntact && this.config.updateInPlace && this.foundBytes === size) {
       this.overwriteValue(table, wi, value, valueOffset, valueLength, this.nextVersion(oldVersion), size);
+      this.resultVersion = this.versionNext - 1;
       return Status.OK;
     }
     if (!this.headHasRoom(size)) {
@@ -269,6 +274,7 @@ export class Store implements KeyHashSource, CleanerHost {
     }
     this.objectCount++;
     this.accounting.add(hi, size);
+    this.resultVersion = this.versionNext - 1;
     this.afterWrite(size);
     return Status.OK;
   }
@@ -313,7 +319,10 @@ export class Store implements KeyHashSource, CleanerHost {
   private checkVersion(found: boolean, live: boolean, expectedVersion: number): Status {
     if (expectedVersion === ANY_VERSION) return Status.OK;
     if (found && !this.foundIntact) return Status.CORRUPT;
-    return (live ? this.foundVersion : 0) === expectedVersion ? Status.OK : Status.VERSION_MISMATCH;
+    const current = live ? this.foundVersion : 0;
+    if (current === expectedVersion) return Status.OK;
+    this.resultVersion = current;
+    return Status.VERSION_MISMATCH;
   }
 
   /**
@@ -436,10 +445,10 @@ export class Store implements KeyHashSource, CleanerHost {
     // Emergency cleaning: writers outran the pay-as-you-go cleaner. Bounded by the segment count.
     for (let round = 0; segments.freeCount <= this.config.cleanerReserveSegments; round++) {
       this.emergencyCleanRounds++;
-      if (round > segments.segmentCountMax || this.cleaner.step(segments.segmentSizeBytes) === 0) {
-        this.errorDetail = ErrorDetail.LOG_FULL;
-        return false;
-      }
+      if (round > segments.segmentCountMax) return this.logFull();
+      // With no other candidate, the open survivor segment (never cleaned while open) is closed
+      // so its dead space can be reclaimed: small stores would otherwise stall with space free.
+      if (this.cleaner.step(segments.segmentSizeBytes) === 0 && !this.closeSurvivor()) return this.logFull();
     }
     this.headId = segments.take(SegmentState.HEAD);
     assert(this.headId >= 0, 'a free segment exists above the reserve');
@@ -619,6 +628,20 @@ export class Store implements KeyHashSource, CleanerHost {
       wi = index.findNext(wi);
     }
     return -1;
+  }
+
+  private logFull(): false {
+    this.errorDetail = ErrorDetail.LOG_FULL;
+    return false;
+  }
+
+  /** Closes the open survivor segment, making it a cleaning candidate; false if none is open. */
+  private closeSurvivor(): boolean {
+    if (this.survivorId < 0) return false;
+    this.segments.transition(this.survivorId, [SegmentState.SURVIVOR], SegmentState.CLOSED);
+    this.survivorId = -1;
+    this.cleaner.noteFreed(this.segments.segmentSizeBytes);
+    return true;
   }
 
   private ensureSurvivorSpace(size: number): boolean {

@@ -39,6 +39,9 @@ export class BatchReader {
 
   /** Checks the whole frame; throws FrameError if any part of it cannot be parsed. */
   open(frame: Buffer): void {
+    // Until this frame checks out, the reader has no ops (a refused frame never leaves the last one readable).
+    this.remaining = 0;
+    this.opCount = 0;
     if (frame.length > this.limits.frameBytesMax) {
       throw new FrameError(FrameErrorCode.FRAME_TOO_LARGE, `${frame.length} bytes, limit ${this.limits.frameBytesMax}`);
     }

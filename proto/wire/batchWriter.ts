@@ -1,8 +1,10 @@
 // Client side: packs ops into a batch frame (batchLayout.ts). One writer per session, reused for
-// every batch; finish() returns a view of its buffer, valid until the next begin().
+// every batch; finish() returns a view of its buffer, valid until the next begin(). Every field
+// is checked before an op is written: a refused op throws and leaves the batch as it was.
 
 import { Opcode } from './codes.js';
 import { FrameError, FrameErrorCode } from './frameError.js';
+import { checkInt64, checkUint32, checkUint64 } from './fieldChecks.js';
 import { writeInt64, writeUint64 } from './int64.js';
 import { DEFAULT_FRAME_LIMITS, FRAME_FORMAT_VERSION, type FrameLimits } from './limits.js';
 import {
@@ -18,7 +20,9 @@ export class BatchWriter {
   private length = BATCH_HEADER_BYTES;
   private count = 0;
 
-  constructor(readonly limits: FrameLimits = DEFAULT_FRAME_LIMITS) {}
+  constructor(readonly limits: FrameLimits = DEFAULT_FRAME_LIMITS) {
+    this.begin(0);
+  }
 
   get opCount(): number {
     return this.count;
@@ -30,6 +34,7 @@ export class BatchWriter {
 
   /** Starts a new batch; `firstIncompleteSeq` acknowledges every RIFL sequence below it. */
   begin(firstIncompleteSeq: number): void {
+    checkUint64('firstIncompleteSeq', firstIncompleteSeq);
     this.length = BATCH_HEADER_BYTES;
     this.count = 0;
     this.buffer.writeUInt16LE(FRAME_FORMAT_VERSION, BATCH_AT_VERSION);
@@ -49,6 +54,7 @@ export class BatchWriter {
   }
 
   put(key: Uint8Array, value: Uint8Array, view: number, seq: number): void {
+    checkUint64('seq', seq);
     this.op(Opcode.PUT, key, view, value.length);
     this.u32(value.length);
     this.u64(seq);
@@ -57,12 +63,15 @@ export class BatchWriter {
   }
 
   delete(key: Uint8Array, view: number, seq: number): void {
+    checkUint64('seq', seq);
     this.op(Opcode.DELETE, key, view, 0);
     this.u64(seq);
     this.bytes(key);
   }
 
   putIfVersion(key: Uint8Array, value: Uint8Array, expectedVersion: number, view: number, seq: number): void {
+    checkUint64('expectedVersion', expectedVersion);
+    checkUint64('seq', seq);
     this.op(Opcode.PUT_IF_VERSION, key, view, value.length);
     this.u32(value.length);
     this.u64(expectedVersion);
@@ -72,6 +81,8 @@ export class BatchWriter {
   }
 
   deleteIfVersion(key: Uint8Array, expectedVersion: number, view: number, seq: number): void {
+    checkUint64('expectedVersion', expectedVersion);
+    checkUint64('seq', seq);
     this.op(Opcode.DELETE_IF_VERSION, key, view, 0);
     this.u64(expectedVersion);
     this.u64(seq);
@@ -79,6 +90,8 @@ export class BatchWriter {
   }
 
   incrBy(key: Uint8Array, delta: number | bigint, view: number, seq: number): void {
+    checkInt64('delta', delta);
+    checkUint64('seq', seq);
     this.op(Opcode.INCR_BY, key, view, 0);
     this.reserve(8);
     writeInt64(this.buffer, this.length, delta);
@@ -93,7 +106,9 @@ export class BatchWriter {
     return this.buffer.subarray(0, this.length);
   }
 
+  /** Checks everything an op needs first, so a refused op leaves no trace in the frame. */
   private op(opcode: Opcode, key: Uint8Array, view: number, valueLength: number): void {
+    checkUint32('view', view);
     if (key.length > 0xffff) throw new RangeError(`key of ${key.length} bytes does not fit the 16-bit length field`);
     if (!this.fits(opcode, key.length, valueLength)) {
       throw new FrameError(FrameErrorCode.FRAME_TOO_LARGE, `op does not fit: ${this.count} ops, ${this.length} bytes so far`);

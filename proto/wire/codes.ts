@@ -44,8 +44,10 @@ export const enum WireDetail {
   VERSION_INVALID = 7,
   LOG_FULL = 8,
   INDEX_FULL = 9,
-  /** A mutation without a RIFL sequence number (seq 0). */
+  /** A mutation without a usable RIFL sequence number (0, or not a safe integer). */
   SEQUENCE_MISSING = 10,
+  /** A retry of a seq the client already acknowledged (below its first incomplete seq). */
+  SEQUENCE_STALE = 11,
 }
 
 const OPCODE_NAMES = ['', 'GET', 'PUT', 'DELETE', 'PUT_IF_VERSION', 'DELETE_IF_VERSION', 'INCR_BY'];

@@ -30,6 +30,8 @@ export class ResultReader {
   private remaining = 0;
 
   open(frame: Buffer): void {
+    this.remaining = 0;
+    this.resultCount = 0;
     if (frame.length < RESULT_HEADER_BYTES) throw new FrameError(FrameErrorCode.TRUNCATED, 'result header cut off');
     const version = frame.readUInt16LE(RESULT_AT_VERSION);
     if (version !== FRAME_FORMAT_VERSION) throw new FrameError(FrameErrorCode.BAD_FORMAT_VERSION, `version ${version}`);
@@ -56,7 +58,11 @@ export class ResultReader {
     if (this.opcode < 1 || this.opcode > OPCODE_MAX) throw new FrameError(FrameErrorCode.UNKNOWN_OPCODE, `opcode ${this.opcode}`);
     this.cursor += RESULT_COMMON_BYTES;
     this.version = 0;
+    this.valueOffset = 0;
     this.valueLength = 0;
+    this.integer = 0;
+    this.currentView = 0;
+    this.owner = '';
     this.readFields();
     return true;
   }

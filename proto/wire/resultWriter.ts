@@ -1,7 +1,9 @@
 // Server side: writes the results of one batch, in op order (resultLayout.ts). One writer per
-// session; finish() returns a view of its buffer, valid until the next begin().
+// session; finish() returns a view of its buffer, valid until the next begin(). Fields are
+// checked before a result is written: a refused result throws and leaves the frame as it was.
 
 import { Opcode, WireStatus, type WireDetail } from './codes.js';
+import { checkInt64, checkUint32, checkUint64 } from './fieldChecks.js';
 import { writeInt64, writeUint64 } from './int64.js';
 import { FRAME_FORMAT_VERSION } from './limits.js';
 import {
@@ -16,6 +18,10 @@ export class ResultWriter {
   private length = RESULT_HEADER_BYTES;
   private count = 0;
 
+  constructor() {
+    this.begin();
+  }
+
   get resultCount(): number {
     return this.count;
   }
@@ -29,6 +35,10 @@ export class ResultWriter {
 
   /** A GET that found its value: copies `value[offset, offset + length)` into the frame. */
   value(version: number, value: Uint8Array, offset: number, length: number): void {
+    checkUint64('version', version);
+    if (!(offset >= 0 && length >= 0 && offset + length <= value.length && length <= 0xffff_ffff)) {
+      throw new RangeError(`value slice [${offset}, ${offset + length}) is outside a ${value.length}-byte buffer`);
+    }
     this.common(WireStatus.OK, Opcode.GET, 0, 12 + length);
     writeUint64(this.buffer, this.length, version);
     this.buffer.writeUInt32LE(length, this.length + 8);
@@ -38,6 +48,8 @@ export class ResultWriter {
 
   /** A mutation that succeeded, with the version it wrote (0 for deletes). */
   written(opcode: Opcode, version: number): void {
+    if (opcode === Opcode.GET || opcode === Opcode.INCR_BY) throw new RangeError('written() is for PUT, DELETE and their conditional forms');
+    checkUint64('version', version);
     this.common(WireStatus.OK, opcode, 0, 8);
     writeUint64(this.buffer, this.length, version);
     this.length += 8;
@@ -45,6 +57,8 @@ export class ResultWriter {
 
   /** An INCR_BY that succeeded, with the version it wrote and the new value. */
   integer(version: number, value: number | bigint): void {
+    checkUint64('version', version);
+    checkInt64('value', value);
     this.common(WireStatus.OK, Opcode.INCR_BY, 0, 16);
     writeUint64(this.buffer, this.length, version);
     writeInt64(this.buffer, this.length + 8, value);
@@ -52,6 +66,7 @@ export class ResultWriter {
   }
 
   versionMismatch(opcode: Opcode, currentVersion: number): void {
+    checkUint64('currentVersion', currentVersion);
     this.common(WireStatus.VERSION_MISMATCH, opcode, 0, 8);
     writeUint64(this.buffer, this.length, currentVersion);
     this.length += 8;
@@ -59,7 +74,9 @@ export class ResultWriter {
 
   /** The pod does not own the key's range at the op's view; `owner` is the address it knows of. */
   wrongRange(opcode: Opcode, currentView: number, owner: string): void {
+    checkUint32('currentView', currentView);
     const ownerBytes = Buffer.from(owner, 'utf8');
+    if (ownerBytes.length > 0xffff) throw new RangeError(`owner address of ${ownerBytes.length} bytes does not fit a 16-bit length`);
     this.common(WireStatus.WRONG_RANGE, opcode, 0, 6 + ownerBytes.length);
     this.buffer.writeUInt32LE(currentView >>> 0, this.length);
     this.buffer.writeUInt16LE(ownerBytes.length, this.length + 4);
@@ -69,7 +86,28 @@ export class ResultWriter {
 
   /** Any result without fields: NOT_FOUND, INVALID_ARGUMENT (with detail), OVERLOADED, ... */
   status(status: WireStatus, opcode: Opcode, detail: WireDetail | 0 = 0): void {
+    if (status === WireStatus.OK || status === WireStatus.VERSION_MISMATCH || status === WireStatus.WRONG_RANGE) {
+      throw new RangeError(`status ${status} carries fields: use value / written / integer / versionMismatch / wrongRange`);
+    }
     this.common(status, opcode, detail, 0);
+  }
+
+  /** Offset where the next result will start (to find a result's bytes afterwards). */
+  get byteLength(): number {
+    return this.length;
+  }
+
+  /** The bytes written since `start` (a view, valid until the next write). */
+  bytesSince(start: number): Buffer {
+    return this.buffer.subarray(start, this.length);
+  }
+
+  /** Appends one result already encoded (a saved RIFL result), `bytes[offset, offset + length)`. */
+  raw(bytes: Uint8Array, offset: number, length: number): void {
+    this.reserve(length);
+    this.buffer.set(bytes.subarray(offset, offset + length), this.length);
+    this.length += length;
+    this.count++;
   }
 
   finish(): Buffer {

@@ -136,7 +136,7 @@ test('incrBy: a delta that is not a safe integer is INVALID_ARGUMENT / DELTA_NOT
 });
 
 test('Store: default limits reject a key of 16 KiB + 1 and a value of 1 MiB + 1', () => {
-  const store = new Store({ memoryLimitBytes: 32 * MIB });
+  const store = new Store({ memoryLimitBytes: 64 * MIB });
   const key = Buffer.alloc(DEFAULT_STORE_CONFIG.keyLengthMax + 1, 0x6b);
   assert.equal(store.put(key, 0, key.length, Buffer.alloc(1), 0, 1), Status.INVALID_ARGUMENT);
   assert.equal(store.errorDetail, ErrorDetail.KEY_TOO_LARGE);
@@ -150,9 +150,9 @@ test('Store: default limits reject a key of 16 KiB + 1 and a value of 1 MiB + 1'
 test('resolveStoreConfig: rejects configurations the engine cannot honour', () => {
   const bad = [
     { keyLengthMax: 0 }, { keyLengthMax: 0x1_0000 }, { valueLengthMax: -1 }, { segmentSizeBytes: 1022 },
-    { segmentSizeBytes: 64 * 1024, valueLengthMax: 64 * 1024 }, { memoryLimitBytes: 3 * 8 * MIB },
+    { segmentSizeBytes: 64 * 1024, valueLengthMax: 64 * 1024 }, { memoryLimitBytes: 7 * 8 * MIB },
     { indexBucketCountInitial: 8 }, { indexBucketCountInitial: 100 }, { cleanerReserveSegments: 1 },
   ];
   for (const overrides of bad) assert.throws(() => resolveStoreConfig(overrides), StoreConfigError, JSON.stringify(overrides));
-  assert.doesNotThrow(() => resolveStoreConfig({ memoryLimitBytes: 4 * 8 * MIB }));
+  assert.doesNotThrow(() => resolveStoreConfig({ memoryLimitBytes: 8 * 8 * MIB }));
 });

@@ -83,7 +83,7 @@ test('readCompletion: refuses an address that holds an object, and a corrupt com
 });
 
 test('ensureSpace: a mutation and its completion record fit together, or neither is attempted', () => {
-  const store = new Store({ memoryLimitBytes: 256 * 1024, segmentSizeBytes: 64 * 1024, valueLengthMax: 4096 });
+  const store = new Store({ memoryLimitBytes: 256 * 1024, segmentSizeBytes: 16 * 1024, keyLengthMax: 1024, valueLengthMax: 4096 });
   const tracker = new MapTracker();
   store.setCompletionTracker(tracker);
   const value = Buffer.alloc(1000, 1);

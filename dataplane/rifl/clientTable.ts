@@ -1,0 +1,202 @@
+// RIFL's server side (SOSP '15; DESIGN.md §5): which client ops have completed here, and where
+// their completion records are. Every mutation carries (client id, seq); a retry of a completed
+// op is answered from its completion record instead of running again. Records are released
+// when the client acknowledges them (its first incomplete seq moves past them) or when its
+// lease expires (idle longer than leaseDurationMs); ops from an expired client are refused with
+// SESSION_EXPIRED and never run.
+//
+// This table is also the index of completion records for the engine's cleaner
+// (CompletionTracker): the engine asks whether a record is still needed and reports moves.
+
+import { assert } from '../store/assert.js';
+import { Status, type CompletionTracker, type RecordRef, type Store } from '../store/index.js';
+import type { Clock } from '../clock.js';
+import { CLIENT_ID_BYTES, PAYLOAD_AT_RESULT, payloadClientKey, payloadSeq, writePayloadHeader } from './completionPayload.js';
+
+export interface ClientTableConfig {
+  /** A client idle this long loses its completion records and gets SESSION_EXPIRED. */
+  readonly leaseDurationMs: number;
+  /** Unacknowledged completed ops one client may have; more gets OVERLOADED (RIFL: 512). */
+  readonly windowMax: number;
+  /** Live clients this pod tracks; a new client beyond it is refused. */
+  readonly clientCountMax: number;
+  /** Expired client ids remembered, so a returning one is told rather than treated as new. */
+  readonly expiredIdsMax: number;
+}
+
+export const DEFAULT_CLIENT_TABLE_CONFIG: ClientTableConfig = {
+  leaseDurationMs: 10 * 60 * 1000,
+  windowMax: 512,
+  clientCountMax: 100_000,
+  expiredIdsMax: 100_000,
+};
+
+export const enum RiflCheck {
+  /** Not seen: run it, then record its result. */
+  NEW = 0,
+  /** Completed before: answer with the saved result (completionSegmentId / completionOffset). */
+  DUPLICATE = 1,
+  /** Below the client's acknowledged mark: the client said it has the result already. */
+  STALE = 2,
+  /** The client has windowMax unacknowledged completed ops. */
+  WINDOW_FULL = 3,
+  /** The client's lease expired. */
+  EXPIRED = 4,
+}
+
+interface CompletionAddress {
+  segmentId: number;
+  offsetBytes: number;
+}
+
+export class ClientState {
+  leaseExpiresAtMs = 0;
+  /** Every seq below this is acknowledged by the client. */
+  firstIncomplete = 1;
+  readonly completions = new Map<number, CompletionAddress>();
+
+  constructor(readonly key: string, readonly id: Buffer) {}
+}
+
+export class ClientTable implements CompletionTracker {
+  private readonly clients = new Map<string, ClientState>();
+  /** Insertion-ordered, bounded: oldest forgotten first. */
+  private readonly expiredIds = new Set<string>();
+  private scratch = Buffer.allocUnsafe(4096);
+  /** Where the saved result of the last DUPLICATE check is. */
+  completionSegmentId = 0;
+  completionOffset = 0;
+  duplicateHits = 0;
+
+  constructor(private readonly store: Store, private readonly clock: Clock,
+    readonly config: ClientTableConfig = DEFAULT_CLIENT_TABLE_CONFIG) {
+    store.setCompletionTracker(this);
+  }
+
+  get clientCount(): number {
+    return this.clients.size;
+  }
+
+  /**
+   * The client's state, its lease renewed; creates it for a new id. Null when the id expired
+   * (the client must start over with a new id) or the table is full.
+   */
+  open(clientId: Uint8Array): ClientState | null {
+    assert(clientId.length === CLIENT_ID_BYTES, 'client ids are 16 bytes (checked at the edge)');
+    const key = Buffer.from(clientId.buffer, clientId.byteOffset, CLIENT_ID_BYTES).toString('hex');
+    let client = this.clients.get(key);
+    if (client === undefined) {
+      if (this.expiredIds.has(key) || this.clients.size >= this.config.clientCountMax) return null;
+      client = new ClientState(key, Buffer.from(clientId));
+      this.clients.set(key, client);
+    }
+    client.leaseExpiresAtMs = this.clock.nowMs() + this.config.leaseDurationMs;
+    return client;
+  }
+
+  /** Renews the lease of a client that is still live (every batch counts as activity). */
+  renew(client: ClientState): void {
+    if (!this.isExpired(client)) client.leaseExpiresAtMs = this.clock.nowMs() + this.config.leaseDurationMs;
+  }
+
+  isExpired(client: ClientState): boolean {
+    return !this.clients.has(client.key) || this.clock.nowMs() >= client.leaseExpiresAtMs;
+  }
+
+  /** Releases completions the client acknowledged: every seq below `firstIncomplete`. */
+  acknowledge(client: ClientState, firstIncomplete: number): void {
+    if (!(firstIncomplete > client.firstIncomplete)) return;
+    for (const [seq, at] of client.completions) {
+      if (seq >= firstIncomplete) continue;
+      this.store.releaseCompletion(at.segmentId, at.offsetBytes);
+      client.completions.delete(seq);
+    }
+    client.firstIncomplete = firstIncomplete;
+  }
+
+  /** What to do with mutation `seq` of `client`. */
+  check(client: ClientState, seq: number): RiflCheck {
+    if (this.isExpired(client)) return RiflCheck.EXPIRED;
+    const done = client.completions.get(seq);
+    if (done !== undefined) {
+      this.completionSegmentId = done.segmentId;
+      this.completionOffset = done.offsetBytes;
+      this.duplicateHits++;
+      return RiflCheck.DUPLICATE;
+    }
+    if (seq < client.firstIncomplete) return RiflCheck.STALE;
+    if (client.completions.size >= this.config.windowMax) return RiflCheck.WINDOW_FULL;
+    return RiflCheck.NEW;
+  }
+
+  /** Bytes the completion record of a result of `resultLength` bytes adds to the log. */
+  completionPayloadBytes(resultLength: number): number {
+    return PAYLOAD_AT_RESULT + resultLength;
+  }
+
+  /**
+   * Saves the result of `seq` (its wire bytes) in a completion record keyed by `key`. The caller
+   * ensured space for it before running the op.
+   */
+  record(client: ClientState, seq: number, key: Uint8Array, keyOffset: number, keyLength: number, result: Buffer): void {
+    const payloadLength = PAYLOAD_AT_RESULT + result.length;
+    if (this.scratch.length < payloadLength) this.scratch = Buffer.allocUnsafe(Math.max(payloadLength, this.scratch.length * 2));
+    writePayloadHeader(this.scratch, client.id, seq);
+    result.copy(this.scratch, PAYLOAD_AT_RESULT);
+    const status = this.store.appendCompletion(key, keyOffset, keyLength, this.scratch, 0, payloadLength);
+    assert(status === Status.OK, 'space for the completion record was ensured before the op ran');
+    client.completions.set(seq, { segmentId: this.store.resultSegmentId, offsetBytes: this.store.resultRecordOffset });
+  }
+
+  /** Loads the saved result of the last DUPLICATE into the store's result fields; CORRUPT if damaged. */
+  loadSavedResult(): Status {
+    const status = this.store.readCompletion(this.completionSegmentId, this.completionOffset);
+    if (status !== Status.OK) return status;
+    this.store.resultValueOffset += PAYLOAD_AT_RESULT;
+    this.store.resultValueLength -= PAYLOAD_AT_RESULT;
+    return Status.OK;
+  }
+
+  /** Expires clients whose lease ran out: their completions are released. Returns how many. */
+  expireIdle(): number {
+    const now = this.clock.nowMs();
+    let expired = 0;
+    for (const client of this.clients.values()) {
+      if (now < client.leaseExpiresAtMs) continue;
+      for (const at of client.completions.values()) this.store.releaseCompletion(at.segmentId, at.offsetBytes);
+      client.completions.clear();
+      this.clients.delete(client.key);
+      this.rememberExpired(client.key);
+      expired++;
+    }
+    return expired;
+  }
+
+  private rememberExpired(key: string): void {
+    this.expiredIds.add(key);
+    if (this.expiredIds.size > this.config.expiredIdsMax) {
+      const oldest = this.expiredIds.values().next().value;
+      if (oldest !== undefined) this.expiredIds.delete(oldest);
+    }
+  }
+
+  // ---- CompletionTracker ---------------------------------------------------------------------
+
+  isLive(record: RecordRef): boolean {
+    const at = this.addressOf(record);
+    return at !== undefined && at.segmentId === record.segmentId && at.offsetBytes === record.recordOffset;
+  }
+
+  moved(record: RecordRef, segmentId: number, offsetBytes: number): void {
+    const at = this.addressOf(record);
+    assert(at !== undefined, 'only live completion records move');
+    at.segmentId = segmentId;
+    at.offsetBytes = offsetBytes;
+  }
+
+  private addressOf(record: RecordRef): CompletionAddress | undefined {
+    if (record.valueLength < PAYLOAD_AT_RESULT) return undefined;
+    const client = this.clients.get(payloadClientKey(record.bytes, record.valueOffset));
+    return client?.completions.get(payloadSeq(record.bytes, record.valueOffset));
+  }
+}

@@ -1,0 +1,31 @@
+// The payload of a completion record (the engine stores it opaquely, dataplane/store):
+//
+//  +----------------------+------------+------------------------------------------+
+//  | client id (16 bytes) | u64 seq    | the op's result, exactly as sent on the  |
+//  |                      |            | wire (docs/wire-format.md "Result frame")|
+//  +----------------------+------------+------------------------------------------+
+//
+// Saving the encoded result means a retry is answered with the very bytes the first attempt
+// produced, whatever the op was.
+
+export const CLIENT_ID_BYTES = 16;
+export const PAYLOAD_AT_SEQ = CLIENT_ID_BYTES;
+export const PAYLOAD_AT_RESULT = CLIENT_ID_BYTES + 8;
+
+const TWO_POW_32 = 0x1_0000_0000;
+
+export function writePayloadHeader(target: Buffer, clientId: Uint8Array, seq: number): void {
+  target.set(clientId.subarray(0, CLIENT_ID_BYTES), 0);
+  target.writeUInt32LE(seq % TWO_POW_32, PAYLOAD_AT_SEQ);
+  target.writeUInt32LE(Math.floor(seq / TWO_POW_32), PAYLOAD_AT_SEQ + 4);
+}
+
+export function payloadSeq(bytes: Uint8Array, payloadOffset: number): number {
+  const b = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  return b.readUInt32LE(payloadOffset + PAYLOAD_AT_SEQ + 4) * TWO_POW_32 + b.readUInt32LE(payloadOffset + PAYLOAD_AT_SEQ);
+}
+
+/** The client id of a payload as the hex string the client table is keyed by. */
+export function payloadClientKey(bytes: Uint8Array, payloadOffset: number): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset + payloadOffset, CLIENT_ID_BYTES).toString('hex');
+}

@@ -1,0 +1,172 @@
+// Runs the ops of one batch against the engine: range and view check, exactly-once bookkeeping,
+// the engine call, the result. This is the one place where engine statuses become wire
+// statuses. No gRPC here: the session layer hands in an opened BatchReader and a begun
+// ResultWriter, which keeps this testable op by op.
+
+import { KeyHasher } from '../../proto/keyspace/hash.js';
+import type { RouteTable } from '../../proto/keyspace/routes.js';
+import { BatchReader, Opcode, ResultWriter, WireDetail, WireStatus } from '../../proto/wire/index.js';
+import { RangeCheck, type OwnedRanges } from '../ranges/ownedRanges.js';
+import { RiflCheck, type ClientState, type ClientTable } from '../rifl/clientTable.js';
+import { Status, recordBytes, type Store } from '../store/index.js';
+
+/** Bytes of the largest result a mutation can save (INCR_BY: 4 common + 8 version + 8 value). */
+const MUTATION_RESULT_BYTES_MAX = 20;
+
+export interface ExecutorContext {
+  readonly store: Store;
+  readonly ranges: OwnedRanges;
+  readonly clients: ClientTable;
+  /** The cluster routing table, to name the owner in WRONG_RANGE; null before the first assignment. */
+  readonly routes: () => RouteTable | null;
+  /** This pod's client address, named as owner when only the view was wrong. */
+  readonly selfAddress: string;
+}
+
+export class BatchExecutor {
+  private readonly hasher = new KeyHasher();
+
+  constructor(private readonly context: ExecutorContext) {}
+
+  /** Runs every op of `reader` for `client`, writing one result per op into `writer`. */
+  run(reader: BatchReader, client: ClientState, writer: ResultWriter): void {
+    const { clients } = this.context;
+    clients.renew(client);
+    if (Number.isSafeInteger(reader.firstIncompleteSeq)) clients.acknowledge(client, reader.firstIncompleteSeq);
+    while (reader.next()) this.runOp(reader, client, writer);
+  }
+
+  private runOp(op: BatchReader, client: ClientState, writer: ResultWriter): void {
+    if (op.opDetail !== WireDetail.NONE) {
+      writer.status(WireStatus.INVALID_ARGUMENT, op.opcode, op.opDetail);
+      return;
+    }
+    this.hasher.hashKey(op.frame, op.keyOffset, op.keyLength);
+    const check = this.context.ranges.check(this.hasher.hi, this.hasher.lo, op.view);
+    if (check !== RangeCheck.SERVE) {
+      this.wrongRange(op.opcode, check, writer);
+      return;
+    }
+    if (op.opcode === Opcode.GET) {
+      this.get(op, writer);
+      return;
+    }
+    this.mutate(op, client, writer);
+  }
+
+  private wrongRange(opcode: Opcode, check: RangeCheck, writer: ResultWriter): void {
+    if (check === RangeCheck.WRONG_VIEW) {
+      writer.wrongRange(opcode, this.context.ranges.currentView, this.context.selfAddress);
+      return;
+    }
+    const route = this.context.routes()?.find(this.hasher.hi, this.hasher.lo);
+    writer.wrongRange(opcode, route?.view ?? 0, route?.address ?? '');
+  }
+
+  private get(op: BatchReader, writer: ResultWriter): void {
+    const store = this.context.store;
+    const status = store.get(op.frame, op.keyOffset, op.keyLength);
+    if (status === Status.OK) writer.value(store.resultVersion, store.resultBytes, store.resultValueOffset, store.resultValueLength);
+    else writer.status(wireStatusOf(status), Opcode.GET, detailOf(status, store));
+  }
+
+  private mutate(op: BatchReader, client: ClientState, writer: ResultWriter): void {
+    const { clients, store } = this.context;
+    switch (clients.check(client, op.seq)) {
+      case RiflCheck.DUPLICATE:
+        this.answerDuplicate(op.opcode, writer);
+        return;
+      case RiflCheck.EXPIRED:
+        writer.status(WireStatus.SESSION_EXPIRED, op.opcode);
+        return;
+      case RiflCheck.STALE:
+        writer.status(WireStatus.INVALID_ARGUMENT, op.opcode, WireDetail.SEQUENCE_STALE);
+        return;
+      case RiflCheck.WINDOW_FULL:
+        writer.status(WireStatus.OVERLOADED, op.opcode);
+        return;
+      case RiflCheck.NEW:
+        break;
+    }
+    // The mutation and its completion record go in back to back, or not at all.
+    const completionBytes = recordBytes(op.keyLength, clients.completionPayloadBytes(MUTATION_RESULT_BYTES_MAX));
+    if (store.ensureSpace(recordBytes(op.keyLength, op.valueLength) + completionBytes) !== Status.OK) {
+      writer.status(WireStatus.OUT_OF_MEMORY, op.opcode, store.errorDetail as number as WireDetail);
+      return;
+    }
+    const start = writer.byteLength;
+    const status = this.apply(op, writer);
+    // An op that ran to a result is complete and its result is saved; one that could not run
+    // (out of memory, corrupt data) may be retried and run later.
+    if (status !== Status.OUT_OF_MEMORY && status !== Status.CORRUPT) {
+      clients.record(client, op.seq, op.frame, op.keyOffset, op.keyLength, writer.bytesSince(start));
+    }
+  }
+
+  /** Runs one mutation in the engine and writes its result; returns the engine status. */
+  private apply(op: BatchReader, writer: ResultWriter): Status {
+    const store = this.context.store;
+    const f = op.frame;
+    let status: Status;
+    switch (op.opcode) {
+      case Opcode.PUT:
+        status = store.put(f, op.keyOffset, op.keyLength, f, op.valueOffset, op.valueLength);
+        break;
+      case Opcode.PUT_IF_VERSION:
+        status = store.putIfVersion(f, op.keyOffset, op.keyLength, f, op.valueOffset, op.valueLength, op.expectedVersion);
+        break;
+      case Opcode.DELETE:
+        status = store.delete(f, op.keyOffset, op.keyLength);
+        break;
+      case Opcode.DELETE_IF_VERSION:
+        status = store.deleteIfVersion(f, op.keyOffset, op.keyLength, op.expectedVersion);
+        break;
+      default:
+        status = store.incrBy(f, op.keyOffset, op.keyLength, op.delta);
+        if (status === Status.OK) {
+          writer.integer(store.resultVersion, store.resultInteger);
+          return status;
+        }
+    }
+    this.writeMutationResult(op.opcode, status, writer);
+    return status;
+  }
+
+  private writeMutationResult(opcode: Opcode, status: Status, writer: ResultWriter): void {
+    const store = this.context.store;
+    if (status === Status.OK) {
+      const deletes = opcode === Opcode.DELETE || opcode === Opcode.DELETE_IF_VERSION;
+      writer.written(opcode, deletes ? 0 : store.resultVersion);
+    } else if (status === Status.VERSION_MISMATCH) {
+      writer.versionMismatch(opcode, store.resultVersion);
+    } else {
+      writer.status(wireStatusOf(status), opcode, detailOf(status, store));
+    }
+  }
+
+  private answerDuplicate(opcode: Opcode, writer: ResultWriter): void {
+    const { clients, store } = this.context;
+    if (clients.loadSavedResult() !== Status.OK) {
+      writer.status(WireStatus.CORRUPT, opcode);
+      return;
+    }
+    writer.raw(store.resultBytes, store.resultValueOffset, store.resultValueLength);
+  }
+}
+
+/** Engine status to wire status: the one place they meet. */
+function wireStatusOf(status: Status): WireStatus {
+  switch (status) {
+    case Status.OK: return WireStatus.OK;
+    case Status.NOT_FOUND: return WireStatus.NOT_FOUND;
+    case Status.VERSION_MISMATCH: return WireStatus.VERSION_MISMATCH;
+    case Status.OUT_OF_MEMORY: return WireStatus.OUT_OF_MEMORY;
+    case Status.INVALID_ARGUMENT: return WireStatus.INVALID_ARGUMENT;
+    case Status.CORRUPT: return WireStatus.CORRUPT;
+  }
+}
+
+/** The engine's ErrorDetail values are the wire's WireDetail values (proto/wire/codes.ts). */
+function detailOf(status: Status, store: Store): WireDetail {
+  return status === Status.INVALID_ARGUMENT || status === Status.OUT_OF_MEMORY ? (store.errorDetail as number as WireDetail) : WireDetail.NONE;
+}

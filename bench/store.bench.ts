@@ -42,7 +42,7 @@ const CHUNK_OPS = 4096;
 const DEFAULT_SEGMENT_SIZE_BYTES = 8 * MIB;
 /** Segment memory for the main runs: twice the live bytes, and at least this many segments. */
 const MEMORY_LIMIT_FACTOR = 2;
-const SEGMENT_COUNT_MIN = 6;
+const SEGMENT_COUNT_MIN = 8;
 const DELETE_FRACTION = 0.1;
 /** Warm-up before measuring: enough keys for several index doublings, on its own seed. */
 const WARM_UP_KEY_COUNT = 50_000;

@@ -20,7 +20,7 @@ export interface ExecutorContext {
   /** The cluster routing table, to name the owner in WRONG_RANGE; null before the first assignment. */
   readonly routes: () => RouteTable | null;
   /** This pod's client address, named as owner when only the view was wrong. */
-  readonly selfAddress: string;
+  readonly selfAddress: () => string;
 }
 
 export class BatchExecutor {
@@ -56,7 +56,7 @@ export class BatchExecutor {
 
   private wrongRange(opcode: Opcode, check: RangeCheck, writer: ResultWriter): void {
     if (check === RangeCheck.WRONG_VIEW) {
-      writer.wrongRange(opcode, this.context.ranges.currentView, this.context.selfAddress);
+      writer.wrongRange(opcode, this.context.ranges.currentView, this.context.selfAddress());
       return;
     }
     const route = this.context.routes()?.find(this.hasher.hi, this.hasher.lo);

@@ -1,0 +1,109 @@
+// One client session: a KV.Session stream bound to this pod's event loop. The first message
+// opens it (RIFL client id); then every batch is run to completion as it arrives, so replies
+// leave in request order. Back-pressure: when the stream's send buffer is full the session
+// stops reading (gRPC flow control then slows the client); when the whole pod holds too many
+// unsent replies, new batches are answered BATCH_OVERLOADED without running.
+
+import type * as grpc from '@grpc/grpc-js';
+import { BatchReader, FrameError, FRAME_FORMAT_VERSION, ResultWriter, type FrameLimits } from '../../proto/wire/index.js';
+import type { ClientState, ClientTable } from '../rifl/clientTable.js';
+import type { BatchExecutor } from './batchExecutor.js';
+import type { BatchMessage, BatchStatusName, SessionOpenMessage, SessionReplyMessage, SessionRequestMessage } from './messages.js';
+
+const CLIENT_ID_BYTES = 16;
+
+/** What sessions share: one per pod. */
+export interface SessionHost {
+  readonly podName: string;
+  readonly limits: FrameLimits;
+  readonly clients: ClientTable;
+  readonly executor: BatchExecutor;
+  /** Replies written to streams and not yet handed to the transport, across all sessions. */
+  unsentReplies: number;
+  readonly unsentRepliesMax: number;
+  readonly batchesInFlightMax: number;
+  draining: boolean;
+  onBatch(opCount: number): void;
+}
+
+export type SessionStream = grpc.ServerDuplexStream<SessionRequestMessage, SessionReplyMessage>;
+
+export class Session {
+  private client: ClientState | null = null;
+  private readonly reader: BatchReader;
+  private readonly writer = new ResultWriter();
+
+  constructor(private readonly host: SessionHost, private readonly stream: SessionStream) {
+    this.reader = new BatchReader(host.limits);
+    stream.on('data', (message: SessionRequestMessage) => this.onMessage(message));
+    stream.on('end', () => stream.end());
+    stream.on('error', () => undefined);
+  }
+
+  private onMessage(message: SessionRequestMessage): void {
+    if (message.open) this.open(message.open);
+    else if (message.batch) this.batch(message.batch);
+    else this.fail(3 /* INVALID_ARGUMENT */, 'a session message must carry open or batch');
+  }
+
+  private open(open: SessionOpenMessage): void {
+    if (open.clientId.length !== CLIENT_ID_BYTES) {
+      this.fail(3 /* INVALID_ARGUMENT */, `client_id must be ${CLIENT_ID_BYTES} bytes, got ${open.clientId.length}`);
+      return;
+    }
+    if (open.frameFormatVersion !== FRAME_FORMAT_VERSION) {
+      this.fail(3 /* INVALID_ARGUMENT */, `frame format ${open.frameFormatVersion} is not supported (this pod speaks ${FRAME_FORMAT_VERSION})`);
+      return;
+    }
+    this.client = this.host.clients.open(open.clientId);
+    if (this.client === null) {
+      this.fail(9 /* FAILED_PRECONDITION */, 'SESSION_EXPIRED: this client id expired or the pod tracks too many clients; start over with a new id');
+      return;
+    }
+    const { limits } = this.host;
+    this.send({
+      opened: {
+        pod: this.host.podName, keyLengthMax: limits.keyLengthMax, valueLengthMax: limits.valueLengthMax,
+        batchOpsMax: limits.opCountMax, batchBytesMax: limits.frameBytesMax, batchesInFlightMax: this.host.batchesInFlightMax,
+      },
+    });
+  }
+
+  private batch(batch: BatchMessage): void {
+    if (this.client === null) return this.reply(batch.batchId, 'BATCH_SESSION_INVALID', 'open the session first');
+    if (this.host.draining) return this.reply(batch.batchId, 'BATCH_DRAINING', 'the pod is shutting down');
+    if (this.host.unsentReplies >= this.host.unsentRepliesMax) return this.reply(batch.batchId, 'BATCH_OVERLOADED', 'too many replies waiting to be sent');
+    try {
+      this.reader.open(batch.ops);
+    } catch (error) {
+      if (error instanceof FrameError) return this.reply(batch.batchId, 'BATCH_MALFORMED', error.message);
+      throw error;
+    }
+    this.writer.begin();
+    this.host.executor.run(this.reader, this.client, this.writer);
+    this.host.onBatch(this.reader.opCount);
+    this.reply(batch.batchId, 'BATCH_OK', '', Buffer.from(this.writer.finish()));
+  }
+
+  private reply(batchId: string, status: BatchStatusName, message: string, results: Buffer = EMPTY): void {
+    this.send({ batch: { batchId, status, results, message } });
+  }
+
+  private send(reply: SessionReplyMessage): void {
+    this.host.unsentReplies++;
+    const room = this.stream.write(reply, () => {
+      this.host.unsentReplies--;
+    });
+    if (!room) {
+      this.stream.pause();
+      this.stream.once('drain', () => this.stream.resume());
+    }
+  }
+
+  /** Ends this stream (only this one) with a gRPC error. */
+  private fail(code: number, details: string): void {
+    this.stream.emit('error', Object.assign(new Error(details), { code, details }));
+  }
+}
+
+const EMPTY = Buffer.alloc(0);

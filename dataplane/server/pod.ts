@@ -10,10 +10,10 @@ import { OwnedRanges } from '../ranges/ownedRanges.js';
 import { ClientTable, DEFAULT_CLIENT_TABLE_CONFIG, type ClientTableConfig } from '../rifl/clientTable.js';
 import { Store, type StoreConfig } from '../store/index.js';
 import { BatchExecutor } from './batchExecutor.js';
-import { slicekvServices } from './grpcDefinition.js';
+import { slicekvServices } from '../../proto/grpcDefinition.js';
 import {
   rangeFromMessage, rangeToMessage, routeFromMessage, routeToMessage, type RangeSpecMessage, type RouteMessage,
-} from './messages.js';
+} from '../../proto/messages.js';
 import { Session, type SessionHost, type SessionStream } from './session.js';
 
 export interface PodConfig {
@@ -54,6 +54,7 @@ export class Pod implements SessionHost {
   readonly batchesInFlightMax = 64;
   unsentReplies = 0;
   draining = false;
+  dropNextReply = false;
   batches = 0;
   ops = 0;
   address = '';

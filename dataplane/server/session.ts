@@ -8,7 +8,7 @@ import type * as grpc from '@grpc/grpc-js';
 import { BatchReader, FrameError, FRAME_FORMAT_VERSION, ResultWriter, type FrameLimits } from '../../proto/wire/index.js';
 import type { ClientState, ClientTable } from '../rifl/clientTable.js';
 import type { BatchExecutor } from './batchExecutor.js';
-import type { BatchMessage, BatchStatusName, SessionOpenMessage, SessionReplyMessage, SessionRequestMessage } from './messages.js';
+import type { BatchMessage, BatchStatusName, SessionOpenMessage, SessionReplyMessage, SessionRequestMessage } from '../../proto/messages.js';
 
 const CLIENT_ID_BYTES = 16;
 
@@ -23,6 +23,11 @@ export interface SessionHost {
   readonly unsentRepliesMax: number;
   readonly batchesInFlightMax: number;
   draining: boolean;
+  /**
+   * Test seam (fault injection): run the next batch, then drop its reply and break the stream,
+   * as a network failure after the pod applied the ops would.
+   */
+  dropNextReply: boolean;
   onBatch(opCount: number): void;
 }
 
@@ -82,6 +87,11 @@ export class Session {
     this.writer.begin();
     this.host.executor.run(this.reader, this.client, this.writer);
     this.host.onBatch(this.reader.opCount);
+    if (this.host.dropNextReply) {
+      this.host.dropNextReply = false;
+      this.fail(14 /* UNAVAILABLE */, 'fault injected: reply dropped after the batch ran');
+      return;
+    }
     this.reply(batch.batchId, 'BATCH_OK', '', Buffer.from(this.writer.finish()));
   }
 

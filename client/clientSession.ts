@@ -1,0 +1,148 @@
+// One session to one pod (DESIGN.md §4): a KV.Session stream carrying batches. Ops queue until
+// the end of the current tick (or until a batch is full), then go out as one batch; up to
+// batchesInFlightMax batches are in flight; replies come back in order.
+
+import * as grpc from '@grpc/grpc-js';
+import { slicekvServices } from '../proto/grpcDefinition.js';
+import type { BatchMessage, SessionReplyMessage } from '../proto/messages.js';
+import { BatchWriter, DEFAULT_FRAME_LIMITS, FRAME_FORMAT_VERSION, ResultReader, type FrameLimits } from '../proto/wire/index.js';
+import type { PendingOp } from './pendingOp.js';
+
+/** What a session needs from its client. */
+export interface SessionOwner {
+  readonly clientId: Buffer;
+  readonly zone: string;
+  firstIncomplete(): number;
+  /** A result for `op` is in `reader`. */
+  onResult(op: PendingOp, reader: ResultReader): void;
+  /** The batch holding these ops was refused as a whole (status name, message). */
+  onBatchRefused(ops: PendingOp[], status: string, message: string): void;
+  /** The stream failed or closed; these ops got no answer. */
+  onSessionLost(session: ClientSession, ops: PendingOp[]): void;
+}
+
+type Duplex = grpc.ClientDuplexStream<{ open?: object; batch?: BatchMessage }, SessionReplyMessage>;
+
+const DEFAULT_BATCHES_IN_FLIGHT_MAX = 64;
+
+export class ClientSession {
+  private readonly stream: Duplex;
+  private writer: BatchWriter;
+  private readonly reader = new ResultReader();
+  private readonly queue: PendingOp[] = [];
+  private readonly inFlight: { id: string; ops: PendingOp[] }[] = [];
+  private limits: FrameLimits = DEFAULT_FRAME_LIMITS;
+  private batchesInFlightMax = DEFAULT_BATCHES_IN_FLIGHT_MAX;
+  private opened = false;
+  private closed = false;
+  private flushScheduled = false;
+  private nextBatchId = 1;
+
+  constructor(readonly address: string, private readonly owner: SessionOwner, channel: grpc.Client) {
+    this.writer = new BatchWriter(this.limits);
+    const kv = channel as unknown as { Session(): Duplex };
+    this.stream = kv.Session();
+    this.stream.on('data', (reply: SessionReplyMessage) => this.onReply(reply));
+    this.stream.on('error', () => this.lost());
+    this.stream.on('end', () => this.lost());
+    this.stream.write({ open: { clientId: owner.clientId, zone: owner.zone, frameFormatVersion: FRAME_FORMAT_VERSION } });
+  }
+
+  static channelFor(address: string): grpc.Client {
+    return new (slicekvServices().KV)(address, grpc.credentials.createInsecure(), {
+      'grpc.max_receive_message_length': 16 * 1024 * 1024,
+      'grpc.keepalive_time_ms': 30_000,
+    });
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  enqueue(op: PendingOp): void {
+    this.queue.push(op);
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(() => this.flush());
+    }
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.stream.end();
+    this.lost();
+  }
+
+  private flush(): void {
+    this.flushScheduled = false;
+    if (!this.opened || this.closed) return;
+    while (this.queue.length > 0 && this.inFlight.length < this.batchesInFlightMax) this.sendBatch();
+  }
+
+  private sendBatch(): void {
+    const ops: PendingOp[] = [];
+    this.writer.begin(this.owner.firstIncomplete());
+    while (this.queue.length > 0) {
+      const op = this.queue[0];
+      if (!this.writer.fits(op.opcode, op.key.length, op.valueLength)) break;
+      op.writeTo(this.writer);
+      ops.push(op);
+      this.queue.shift();
+    }
+    if (ops.length === 0) {
+      // Larger than a whole batch: the pod would refuse it anyway.
+      const op = this.queue.shift();
+      if (op !== undefined) this.owner.onBatchRefused([op], 'BATCH_MALFORMED', 'op does not fit in one batch');
+      return;
+    }
+    const id = String(this.nextBatchId++);
+    this.inFlight.push({ id, ops });
+    this.stream.write({ batch: { batchId: id, ops: Buffer.from(this.writer.finish()) } });
+  }
+
+  private onReply(reply: SessionReplyMessage): void {
+    if (reply.opened) {
+      this.opened = true;
+      this.limits = {
+        keyLengthMax: reply.opened.keyLengthMax, valueLengthMax: reply.opened.valueLengthMax,
+        opCountMax: reply.opened.batchOpsMax, frameBytesMax: reply.opened.batchBytesMax,
+      };
+      this.writer = new BatchWriter(this.limits);
+      this.batchesInFlightMax = Math.max(1, reply.opened.batchesInFlightMax);
+      this.flush();
+      return;
+    }
+    if (!reply.batch) return;
+    const batch = this.inFlight.shift();
+    if (batch === undefined || batch.id !== reply.batch.batchId) {
+      this.stream.cancel();
+      return;
+    }
+    if (reply.batch.status !== 'BATCH_OK') {
+      this.owner.onBatchRefused(batch.ops, reply.batch.status, reply.batch.message);
+    } else {
+      this.deliver(batch.ops, reply.batch.results);
+    }
+    this.flush();
+  }
+
+  private deliver(ops: PendingOp[], results: Buffer): void {
+    this.reader.open(results);
+    for (const op of ops) {
+      if (!this.reader.next()) {
+        this.owner.onBatchRefused([op], 'BATCH_MALFORMED', 'fewer results than ops');
+        continue;
+      }
+      this.owner.onResult(op, this.reader);
+    }
+  }
+
+  private lost(): void {
+    if (this.closed) return;
+    this.closed = true;
+    const ops = [...this.inFlight.flatMap((b) => b.ops), ...this.queue];
+    this.inFlight.length = 0;
+    this.queue.length = 0;
+    this.owner.onSessionLost(this, ops);
+  }
+}

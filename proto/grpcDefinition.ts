@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
 
-export const PROTO_PATH = fileURLToPath(new URL('../../../proto/slicekv.proto', import.meta.url));
+export const PROTO_PATH = fileURLToPath(new URL('../../proto/slicekv.proto', import.meta.url));
 
 export interface SlicekvServices {
   KV: grpc.ServiceClientConstructor;

@@ -2,9 +2,13 @@
 // longs: String, enums: String, oneofs: true; fields in camelCase), and conversions of hash
 // positions, which travel as fixed64 decimal strings with an exclusive end of 0 meaning 2^64.
 
-import { KEYSPACE_END } from '../../proto/keyspace/range.js';
-import type { Route } from '../../proto/keyspace/routes.js';
-import type { OwnedRange } from '../ranges/ownedRanges.js';
+import { KEYSPACE_END, type HashRange } from './keyspace/range.js';
+import type { Route } from './keyspace/routes.js';
+
+/** A range with its view, as RangeSpec carries it. */
+export interface ViewedRange extends HashRange {
+  readonly view: number;
+}
 
 export interface SessionOpenMessage {
   clientId: Buffer;
@@ -48,11 +52,11 @@ export interface RouteMessage extends RangeSpecMessage {
   address: string;
 }
 
-export function rangeFromMessage(message: RangeSpecMessage): OwnedRange {
+export function rangeFromMessage(message: RangeSpecMessage): ViewedRange {
   return { start: BigInt(message.start), end: endFromWire(message.end), view: message.view };
 }
 
-export function rangeToMessage(range: OwnedRange): RangeSpecMessage {
+export function rangeToMessage(range: ViewedRange): RangeSpecMessage {
   return { start: range.start.toString(), end: endToWire(range.end), view: range.view };
 }
 

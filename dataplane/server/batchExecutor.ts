@@ -23,8 +23,13 @@ export interface ExecutorContext {
   readonly selfAddress: () => string;
 }
 
+/** opCounts index: opcode * STATUS_SLOTS + wire status. */
+export const STATUS_SLOTS = 16;
+
 export class BatchExecutor {
   private readonly hasher = new KeyHasher();
+  /** Ops answered, by opcode and wire status (metrics read these). */
+  readonly opCounts = new Float64Array(8 * STATUS_SLOTS);
 
   constructor(private readonly context: ExecutorContext) {}
 
@@ -33,7 +38,10 @@ export class BatchExecutor {
     const { clients } = this.context;
     clients.renew(client);
     if (Number.isSafeInteger(reader.firstIncompleteSeq)) clients.acknowledge(client, reader.firstIncompleteSeq);
-    while (reader.next()) this.runOp(reader, client, writer);
+    while (reader.next()) {
+      this.runOp(reader, client, writer);
+      this.opCounts[reader.opcode * STATUS_SLOTS + writer.lastStatus]++;
+    }
   }
 
   private runOp(op: BatchReader, client: ClientState, writer: ResultWriter): void {

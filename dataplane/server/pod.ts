@@ -55,6 +55,7 @@ export class Pod implements SessionHost {
   unsentReplies = 0;
   draining = false;
   dropNextReply = false;
+  sessionsOpen = 0;
   batches = 0;
   ops = 0;
   address = '';
@@ -86,7 +87,11 @@ export class Pod implements SessionHost {
   async start(): Promise<string> {
     const services = slicekvServices();
     this.server.addService(services.KV.service, {
-      Session: (stream: SessionStream) => new Session(this, stream),
+      Session: (stream: SessionStream) => {
+        this.sessionsOpen++;
+        stream.once('close', () => this.sessionsOpen--);
+        new Session(this, stream);
+      },
       GetRoutes: this.getRoutes,
     });
     this.server.addService(services.Admin.service, {
@@ -153,7 +158,7 @@ export class Pod implements SessionHost {
     const figures = this.store.rangeFigures(owned);
     callback(null, {
       pod: this.podName, memoryLimitBytes: String(stats.memoryLimitBytes), liveBytes: String(stats.liveBytes),
-      utilisation: stats.utilisation,
+      utilisation: stats.utilisation, sessionsOpen: this.sessionsOpen, opsTotal: String(this.ops), keyCount: String(stats.keyCount),
       ranges: owned.map((range, i) => ({ range: rangeToMessage(range), keyCount: String(figures[i].keyCount), bytes: String(figures[i].bytes) })),
     });
   };

@@ -17,6 +17,8 @@ export class ResultWriter {
   private buffer = Buffer.allocUnsafe(INITIAL_CAPACITY_BYTES);
   private length = RESULT_HEADER_BYTES;
   private count = 0;
+  /** Status of the last result written (for per-status counters). */
+  lastStatus: WireStatus = WireStatus.OK;
 
   constructor() {
     this.begin();
@@ -106,6 +108,7 @@ export class ResultWriter {
   raw(bytes: Uint8Array, offset: number, length: number): void {
     this.reserve(length);
     this.buffer.set(bytes.subarray(offset, offset + length), this.length);
+    this.lastStatus = this.buffer[this.length + RESULT_AT_STATUS] as WireStatus;
     this.length += length;
     this.count++;
   }
@@ -118,6 +121,7 @@ export class ResultWriter {
   private common(status: WireStatus, opcode: Opcode, detail: number, fieldBytes: number): void {
     this.reserve(RESULT_COMMON_BYTES + fieldBytes);
     const b = this.buffer;
+    this.lastStatus = status;
     b[this.length + RESULT_AT_STATUS] = status;
     b[this.length + RESULT_AT_OPCODE] = opcode;
     b.writeUInt16LE(detail, this.length + RESULT_AT_DETAIL);

@@ -5,8 +5,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as grpc from '@grpc/grpc-js';
 import { DEFAULT_POD_CONFIG, Pod } from '../../dataplane/server/pod.js';
-import { slicekvServices } from '../../dataplane/server/grpcDefinition.js';
-import type { SessionReplyMessage } from '../../dataplane/server/messages.js';
+import { slicekvServices } from '../../proto/grpcDefinition.js';
+import type { SessionReplyMessage } from '../../proto/messages.js';
 import { MIB } from '../../dataplane/store/index.js';
 import { BatchWriter, ResultReader, WireStatus, FRAME_FORMAT_VERSION } from '../../proto/wire/index.js';
 

@@ -107,11 +107,23 @@ export class Pod implements SessionHost {
     return this.address;
   }
 
-  /** Stops taking batches, lets in-flight replies go out, then closes. */
-  async stop(): Promise<void> {
+  /**
+   * Stops taking batches (they get BATCH_DRAINING), lets replies in flight go out, and closes;
+   * streams still open after `graceMs` are cut.
+   */
+  async stop(graceMs = 2000): Promise<void> {
     this.draining = true;
     if (this.maintenanceTimer !== null) clearInterval(this.maintenanceTimer);
-    await new Promise<void>((resolve) => this.server.tryShutdown(() => resolve()));
+    await new Promise<void>((resolve) => {
+      const force = setTimeout(() => {
+        this.server.forceShutdown();
+        resolve();
+      }, graceMs);
+      this.server.tryShutdown(() => {
+        clearTimeout(force);
+        resolve();
+      });
+    });
   }
 
   private maintain(): void {

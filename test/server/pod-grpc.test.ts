@@ -6,11 +6,10 @@ import assert from 'node:assert/strict';
 import * as grpc from '@grpc/grpc-js';
 import { DEFAULT_POD_CONFIG, Pod } from '../../dataplane/server/pod.js';
 import { slicekvServices } from '../../proto/grpcDefinition.js';
-import type { SessionReplyMessage } from '../../proto/messages.js';
 import { MIB } from '../../dataplane/store/index.js';
 import { BatchWriter, ResultReader, WireStatus, FRAME_FORMAT_VERSION } from '../../proto/wire/index.js';
+import { TestSession } from '../support/podSession.js';
 
-type Duplex = grpc.ClientDuplexStream<object, SessionReplyMessage>;
 type UnaryClient = Record<string, (request: object, callback: (error: grpc.ServiceError | null, reply: Record<string, unknown>) => void) => void>;
 
 async function startPod(): Promise<Pod> {
@@ -26,46 +25,6 @@ async function startPod(): Promise<Pod> {
 
 function unary(client: UnaryClient, method: string, request: object): Promise<Record<string, unknown>> {
   return new Promise((resolve, reject) => client[method](request, (error, reply) => (error ? reject(error) : resolve(reply))));
-}
-
-/** A session stream with a queue of replies to await one at a time. */
-class TestSession {
-  readonly stream: Duplex;
-  private readonly replies: SessionReplyMessage[] = [];
-  private waiting: ((reply: SessionReplyMessage) => void) | null = null;
-  readonly ended: Promise<grpc.ServiceError | null>;
-
-  constructor(address: string) {
-    const kv = new (slicekvServices().KV)(address, grpc.credentials.createInsecure()) as unknown as { Session(): Duplex };
-    this.stream = kv.Session();
-    this.stream.on('data', (reply: SessionReplyMessage) => {
-      if (this.waiting !== null) {
-        const wake = this.waiting;
-        this.waiting = null;
-        wake(reply);
-      } else this.replies.push(reply);
-    });
-    this.ended = new Promise((resolve) => {
-      this.stream.on('error', (error: grpc.ServiceError) => resolve(error));
-      this.stream.on('end', () => resolve(null));
-    });
-  }
-
-  next(): Promise<SessionReplyMessage> {
-    const queued = this.replies.shift();
-    if (queued !== undefined) return Promise.resolve(queued);
-    return new Promise((resolve) => {
-      this.waiting = resolve;
-    });
-  }
-
-  open(id = 1): void {
-    this.stream.write({ open: { clientId: Buffer.alloc(16, id), zone: 'z1', frameFormatVersion: FRAME_FORMAT_VERSION } });
-  }
-
-  batch(batchId: string, ops: Buffer): void {
-    this.stream.write({ batch: { batchId, ops } });
-  }
 }
 
 function frame(build: (w: BatchWriter) => void, firstIncomplete = 1): Buffer {

@@ -4,14 +4,37 @@
 // prom-client's nodejs_active_*_total gauges fail `promtool check metrics`.
 
 import { createServer, type Server } from 'node:http';
-import { Counter, Gauge, Registry } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { opcodeName, wireStatusName, OPCODE_MAX, WIRE_STATUS_MAX } from '../../proto/wire/index.js';
 import { STATUS_SLOTS } from './batchExecutor.js';
 import type { Pod } from './pod.js';
 
+/** Histograms the request path observes directly (once per batch, never per op). */
+export interface BatchHistograms {
+  observe(opCount: number, durationSeconds: number): void;
+}
+
 export function podRegistry(pod: Pod): Registry {
   const registry = new Registry();
   registry.setDefaultLabels({ pod: pod.podName });
+  const batchSeconds = new Histogram({
+    name: 'slicekv_batch_duration_seconds', help: 'Time to run one batch on the pod.', registers: [registry],
+    buckets: [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05],
+  });
+  const opSeconds = new Histogram({
+    name: 'slicekv_op_duration_seconds', help: 'Mean time per op within a batch (one sample per batch).', registers: [registry],
+    buckets: [0.0000005, 0.000001, 0.0000025, 0.000005, 0.00001, 0.000025, 0.00005, 0.0001, 0.001],
+  });
+  const batchOps = new Histogram({
+    name: 'slicekv_batch_ops', help: 'Operations per batch.', registers: [registry], buckets: [1, 2, 4, 8, 16, 32, 64, 128, 256, 1024, 4096],
+  });
+  pod.histograms = {
+    observe(opCount: number, durationSeconds: number): void {
+      batchSeconds.observe(durationSeconds);
+      batchOps.observe(opCount);
+      if (opCount > 0) opSeconds.observe(durationSeconds / opCount);
+    },
+  };
   const last = new Float64Array(pod.executor.opCounts.length);
   new Counter({
     name: 'slicekv_ops_total', help: 'Operations answered, by operation and status.', labelNames: ['op', 'status'], registers: [registry],

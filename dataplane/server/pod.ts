@@ -15,6 +15,7 @@ import {
   rangeFromMessage, rangeToMessage, routeFromMessage, routeToMessage, type RangeSpecMessage, type RouteMessage,
 } from '../../proto/messages.js';
 import { Session, type SessionHost, type SessionStream } from './session.js';
+import type { BatchHistograms } from './metrics.js';
 
 export interface PodConfig {
   readonly podName: string;
@@ -59,6 +60,8 @@ export class Pod implements SessionHost {
   batches = 0;
   ops = 0;
   address = '';
+  /** Set when metrics are served (dataplane/server/metrics.ts). */
+  histograms: BatchHistograms | null = null;
   private routeTable: RouteTable | null = null;
   private readonly server = new grpc.Server({ 'grpc.max_receive_message_length': 8 * 1024 * 1024 });
   private maintenanceTimer: NodeJS.Timeout | null = null;
@@ -78,9 +81,10 @@ export class Pod implements SessionHost {
     return this.routeTable;
   }
 
-  onBatch(opCount: number): void {
+  onBatch(opCount: number, durationSeconds: number): void {
     this.batches++;
     this.ops += opCount;
+    this.histograms?.observe(opCount, durationSeconds);
   }
 
   /** Binds the server; resolves with the address clients should use. */

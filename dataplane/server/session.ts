@@ -28,7 +28,8 @@ export interface SessionHost {
    * as a network failure after the pod applied the ops would.
    */
   dropNextReply: boolean;
-  onBatch(opCount: number): void;
+  /** Called after each batch ran, with its op count and duration. */
+  onBatch(opCount: number, durationSeconds: number): void;
 }
 
 export type SessionStream = grpc.ServerDuplexStream<SessionRequestMessage, SessionReplyMessage>;
@@ -85,8 +86,9 @@ export class Session {
       throw error;
     }
     this.writer.begin();
+    const started = performance.now();
     this.host.executor.run(this.reader, this.client, this.writer);
-    this.host.onBatch(this.reader.opCount);
+    this.host.onBatch(this.reader.opCount, (performance.now() - started) / 1000);
     if (this.host.dropNextReply) {
       this.host.dropNextReply = false;
       this.fail(14 /* UNAVAILABLE */, 'fault injected: reply dropped after the batch ran');

@@ -1,0 +1,53 @@
+// The pod's /metrics: our metrics appear with the values the request path produced, and the
+// exposition passes `promtool check metrics` (Debian package prometheus; CI installs it and sets
+// SLICEKV_REQUIRE_PROMTOOL=1, elsewhere the lint step is skipped when promtool is absent).
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import * as grpc from '@grpc/grpc-js';
+import { DEFAULT_POD_CONFIG, Pod } from '../../dataplane/server/pod.js';
+import { podRegistry, serveMetrics } from '../../dataplane/server/metrics.js';
+import { MIB } from '../../dataplane/store/index.js';
+import { slicekvServices } from '../../proto/grpcDefinition.js';
+import { BatchWriter } from '../../proto/wire/index.js';
+import { TestSession } from '../support/podSession.js';
+
+test('metrics: ops by op and status, batch histograms, memory; promtool check metrics passes', async () => {
+  const pod = new Pod({ ...DEFAULT_POD_CONFIG, store: { memoryLimitBytes: 16 * MIB, segmentSizeBytes: MIB, valueLengthMax: 64 * 1024 } });
+  const address = await pod.start();
+  const metrics = await serveMetrics(podRegistry(pod), '127.0.0.1', 0);
+  const session = new TestSession(address);
+  try {
+    const admin = new (slicekvServices().Admin)(address, grpc.credentials.createInsecure()) as unknown as Record<string, (r: object, cb: (e: Error | null) => void) => void>;
+    await new Promise<void>((resolve, reject) => admin.AssignRanges({
+      owned: [{ start: '0', end: '0', view: 1 }], routes: [{ start: '0', end: '0', view: 1, owner: 'pod-0', address }],
+    }, (e) => (e ? reject(e) : resolve())));
+    session.open(1);
+    await session.next();
+    const writer = new BatchWriter();
+    writer.begin(1);
+    for (let i = 1; i <= 5; i++) writer.put(Buffer.from(`k${i}`), Buffer.from('v'), 1, i);
+    writer.get(Buffer.from('k1'), 1);
+    writer.get(Buffer.from('missing'), 1);
+    session.batch('1', Buffer.from(writer.finish()));
+    assert.equal((await session.next()).batch?.status, 'BATCH_OK');
+    const text = await (await fetch(`http://127.0.0.1:${metrics.port}/metrics`)).text();
+    assert.match(text, /slicekv_ops_total\{op="PUT",status="OK",pod="pod-0"\} 5/);
+    assert.match(text, /slicekv_ops_total\{op="GET",status="NOT_FOUND",pod="pod-0"\} 1/);
+    assert.match(text, /slicekv_batch_ops_count\{pod="pod-0"\} 1/);
+    assert.match(text, /slicekv_batch_duration_seconds_bucket/);
+    assert.match(text, /slicekv_keys\{pod="pod-0"\} 5/);
+    assert.doesNotMatch(text, /nodejs_/, 'no default Node metrics');
+    const promtool = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
+    if (promtool.error !== undefined) {
+      assert.notEqual(process.env.SLICEKV_REQUIRE_PROMTOOL, '1', 'promtool is required here but not installed');
+      return;
+    }
+    assert.equal(promtool.status, 0, `promtool check metrics:\n${promtool.stdout}${promtool.stderr}`);
+  } finally {
+    session.stream.end();
+    metrics.server.close();
+    await pod.stop();
+  }
+});

@@ -12,7 +12,8 @@ const BIN = fileURLToPath(new URL('../../../bin/slicekv.js', import.meta.url));
 const run = promisify(execFile);
 
 test('slicekv local: three pods serve the SDK and the CLI, and all stop on SIGTERM', async () => {
-  const basePort = 20000 + Math.floor(Math.random() * 20000);
+  // Below Linux's ephemeral range (32768+), so no outgoing connection holds one of these ports.
+  const basePort = 10000 + Math.floor(Math.random() * 19000);
   const local = spawn(process.execPath, [BIN, 'local', '--pods', '3', '--base-port', String(basePort), '--status-interval-ms', '200'],
     { stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';

@@ -242,8 +242,11 @@ export class SlicekvClient implements SessionOwner {
   onResult(op: PendingOp, reader: ResultReader): void {
     switch (reader.status) {
       case WireStatus.WRONG_RANGE:
+        // Re-route at once the first time; after that the routing tables may still be settling
+        // (a pod not yet told of a change), so back off between attempts.
         this.routes = null;
-        void this.dispatch(op);
+        if (op.attempts <= 1) void this.dispatch(op);
+        else this.retryLater(op, new SlicekvError('SLICEKV_RETRIES_EXHAUSTED', `WRONG_RANGE until out of attempts (owner ${reader.owner})`));
         return;
       case WireStatus.OVERLOADED:
       case WireStatus.UNAVAILABLE:

@@ -31,6 +31,8 @@ export class OwnedRanges {
   currentView = 0;
   /** Index (into list()) of the range found by the last check(), or -1. */
   currentIndex = -1;
+  /** Ops served per owned range (index as in list()); a new table starts from zero. */
+  opsServed = new Float64Array(0);
 
   list(): readonly OwnedRange[] {
     return this.ranges;
@@ -51,7 +53,9 @@ export class OwnedRanges {
       return RangeCheck.NOT_OWNED;
     }
     this.currentView = this.ranges[index].view;
-    return this.currentView === view ? RangeCheck.SERVE : RangeCheck.WRONG_VIEW;
+    if (this.currentView !== view) return RangeCheck.WRONG_VIEW;
+    this.opsServed[index]++;
+    return RangeCheck.SERVE;
   }
 
   /** Splits an owned range (given exactly, with its current view) at `at`; both halves get view + 1. */
@@ -93,6 +97,7 @@ export class OwnedRanges {
   private replace(ranges: OwnedRange[]): void {
     this.ranges = ranges;
     this.search = new RangeSearch(ranges);
+    this.opsServed = new Float64Array(ranges.length);
     this.epoch++;
   }
 }

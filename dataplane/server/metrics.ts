@@ -6,6 +6,7 @@
 import { createServer, type Server } from 'node:http';
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { opcodeName, wireStatusName, OPCODE_MAX, WIRE_STATUS_MAX } from '../../proto/wire/index.js';
+import { formatRange } from '../../proto/keyspace/range.js';
 import { STATUS_SLOTS } from './batchExecutor.js';
 import type { Pod } from './pod.js';
 
@@ -49,6 +50,7 @@ export function podRegistry(pod: Pod): Registry {
       }
     },
   });
+  rangeMetrics(registry, pod);
   gauge(registry, 'slicekv_sessions_open', 'Client sessions open.', () => pod.sessionsOpen);
   gauge(registry, 'slicekv_memory_limit_bytes', 'Segment memory limit of the engine.', () => pod.store.stats().memoryLimitBytes);
   gauge(registry, 'slicekv_memory_live_bytes', 'Bytes of live records.', () => pod.store.stats().liveBytes);
@@ -59,6 +61,33 @@ export function podRegistry(pod: Pod): Registry {
   gauge(registry, 'slicekv_rifl_clients', 'Clients with a live RIFL lease.', () => pod.clients.clientCount);
   gauge(registry, 'slicekv_batches', 'Batches run since start.', () => pod.batches);
   return registry;
+}
+
+/** Per owned range: keys and bytes (from the engine's accounting) and ops served. */
+function rangeMetrics(registry: Registry, pod: Pod): void {
+  const label = (i: number): string => formatRange(pod.ranges.list()[i]);
+  new Gauge({
+    name: 'slicekv_range_keys', help: 'Live keys per owned range.', labelNames: ['range'], registers: [registry],
+    collect() {
+      this.reset();
+      pod.store.rangeFigures(pod.ranges.list()).forEach((f, i) => this.set({ range: label(i) }, f.keyCount));
+    },
+  });
+  new Gauge({
+    name: 'slicekv_range_bytes', help: 'Bytes of live records per owned range.', labelNames: ['range'], registers: [registry],
+    collect() {
+      this.reset();
+      pod.store.rangeFigures(pod.ranges.list()).forEach((f, i) => this.set({ range: label(i) }, f.bytes));
+    },
+  });
+  new Gauge({
+    name: 'slicekv_range_ops', help: 'Ops served per owned range since it was assigned (rate() gives ops/s).', labelNames: ['range'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      pod.ranges.opsServed.forEach((ops, i) => this.set({ range: label(i) }, ops));
+    },
+  });
 }
 
 function gauge(registry: Registry, name: string, help: string, read: () => number): void {

@@ -38,6 +38,8 @@ test('metrics: ops by op and status, batch histograms, memory; promtool check me
     assert.match(text, /slicekv_batch_ops_count\{pod="pod-0"\} 1/);
     assert.match(text, /slicekv_batch_duration_seconds_bucket/);
     assert.match(text, /slicekv_keys\{pod="pod-0"\} 5/);
+    assert.match(text, /slicekv_range_keys\{range="\[0x0000000000000000, 2\^64\)",pod="pod-0"\} 5/);
+    assert.match(text, /slicekv_range_ops\{range="\[0x0000000000000000, 2\^64\)",pod="pod-0"\} 7/);
     assert.doesNotMatch(text, /nodejs_/, 'no default Node metrics');
     const promtool = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
     if (promtool.error !== undefined) {

@@ -18,7 +18,7 @@ export interface ClientTableConfig {
   readonly leaseDurationMs: number;
   /** Unacknowledged completed ops one client may have; more gets OVERLOADED (RIFL: 512). */
   readonly windowMax: number;
-  /** Live clients this pod tracks; a new client beyond it is refused. */
+  /** Live clients this pod tracks; beyond it an idle client without completion records is forgotten, or the new one refused. */
   readonly clientCountMax: number;
   /** Expired client ids remembered, so a returning one is told rather than treated as new. */
   readonly expiredIdsMax: number;
@@ -67,6 +67,7 @@ export class ClientTable implements CompletionTracker {
   completionSegmentId = 0;
   completionOffset = 0;
   duplicateHits = 0;
+  evictions = 0;
 
   constructor(private readonly store: Store, private readonly clock: Clock,
     readonly config: ClientTableConfig = DEFAULT_CLIENT_TABLE_CONFIG) {
@@ -86,7 +87,8 @@ export class ClientTable implements CompletionTracker {
     const key = Buffer.from(clientId.buffer, clientId.byteOffset, CLIENT_ID_BYTES).toString('hex');
     let client = this.clients.get(key);
     if (client === undefined) {
-      if (this.expiredIds.has(key) || this.clients.size >= this.config.clientCountMax) return null;
+      if (this.expiredIds.has(key)) return null;
+      if (this.clients.size >= this.config.clientCountMax && !this.evictIdle()) return null;
       client = new ClientState(key, Buffer.from(clientId));
       this.clients.set(key, client);
     }
@@ -170,6 +172,21 @@ export class ClientTable implements CompletionTracker {
       expired++;
     }
     return expired;
+  }
+
+  /**
+   * Makes room for a new client by forgetting the longest-known one that holds no completion
+   * records: nothing of it needs protecting, and if it returns it simply starts afresh. False
+   * when every client holds completion records (then the new client is refused).
+   */
+  private evictIdle(): boolean {
+    for (const client of this.clients.values()) {
+      if (client.completions.size > 0) continue;
+      this.clients.delete(client.key);
+      this.evictions++;
+      return true;
+    }
+    return false;
   }
 
   private rememberExpired(key: string): void {

@@ -282,15 +282,16 @@ export class SlicekvClient implements SessionOwner {
   }
 }
 
-/** Statuses that end an op with an error; null for outcomes the API returns. */
+/** Statuses that end an op with an error; the others are outcomes the API returns. */
+const ERROR_CODES: ReadonlyMap<number, SlicekvErrorCode> = new Map([
+  [WireStatus.INVALID_ARGUMENT, 'SLICEKV_INVALID_ARGUMENT'],
+  [WireStatus.OUT_OF_MEMORY, 'SLICEKV_OUT_OF_MEMORY'],
+  [WireStatus.CORRUPT, 'SLICEKV_CORRUPT'],
+  [WireStatus.SESSION_EXPIRED, 'SLICEKV_SESSION_EXPIRED'],
+]);
+
 function errorFor(status: number, detail: number): SlicekvError | null {
-  const codes: Record<number, SlicekvErrorCode> = {
-    [WireStatus.INVALID_ARGUMENT]: 'SLICEKV_INVALID_ARGUMENT',
-    [WireStatus.OUT_OF_MEMORY]: 'SLICEKV_OUT_OF_MEMORY',
-    [WireStatus.CORRUPT]: 'SLICEKV_CORRUPT',
-    [WireStatus.SESSION_EXPIRED]: 'SLICEKV_SESSION_EXPIRED',
-  };
-  const code = codes[status];
+  const code = ERROR_CODES.get(status);
   return code === undefined ? null : new SlicekvError(code, `pod answered status ${status}`, detail);
 }
 

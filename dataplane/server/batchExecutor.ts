@@ -8,7 +8,17 @@ import type { RouteTable } from '../../proto/keyspace/routes.js';
 import { BatchReader, Opcode, ResultWriter, WireDetail, WireStatus } from '../../proto/wire/index.js';
 import { RangeCheck, type OwnedRanges } from '../ranges/ownedRanges.js';
 import { RiflCheck, type ClientState, type ClientTable } from '../rifl/clientTable.js';
-import { Status, recordBytes, type Store } from '../store/index.js';
+import { ErrorDetail, Status, recordBytes, type Store } from '../store/index.js';
+import { assert } from '../store/assert.js';
+
+// The engine's ErrorDetail values travel as WireDetail values (detailOf below): they must agree.
+assert([
+  [ErrorDetail.KEY_EMPTY, WireDetail.KEY_EMPTY], [ErrorDetail.KEY_TOO_LARGE, WireDetail.KEY_TOO_LARGE],
+  [ErrorDetail.VALUE_TOO_LARGE, WireDetail.VALUE_TOO_LARGE], [ErrorDetail.VALUE_NOT_INTEGER, WireDetail.VALUE_NOT_INTEGER],
+  [ErrorDetail.INCREMENT_OVERFLOW, WireDetail.INCREMENT_OVERFLOW], [ErrorDetail.DELTA_NOT_SAFE_INTEGER, WireDetail.DELTA_NOT_SAFE_INTEGER],
+  [ErrorDetail.VERSION_INVALID, WireDetail.VERSION_INVALID], [ErrorDetail.LOG_FULL, WireDetail.LOG_FULL],
+  [ErrorDetail.INDEX_FULL, WireDetail.INDEX_FULL],
+].every(([engine, wire]) => (engine as number) === (wire as number)), 'engine and wire error details agree');
 
 /** Bytes of the largest result a mutation can save (INCR_BY: 4 common + 8 version + 8 value). */
 const MUTATION_RESULT_BYTES_MAX = 20;

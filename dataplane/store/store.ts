@@ -164,10 +164,17 @@ export class Store implements KeyHashSource, CleanerHost {
     const intact = this.config.verifyChecksumOnRead
       ? recordIntact(words, w, this.segments.fillBytes[segmentId])
       : recordPlausible(words, w, this.segments.fillBytes[segmentId]);
+    return this.fillResult(segmentId, offsetBytes, intact);
+  }
+
+  /** Points the result fields at a checked record's value (CORRUPT, counted, if the check failed). */
+  private fillResult(segmentId: number, offsetBytes: number, intact: boolean): Status {
     if (!intact) {
       this.corruptRecordsSeen++;
       return Status.CORRUPT;
     }
+    const words = this.segments.words[segmentId];
+    const w = offsetBytes >> 2;
     this.resultBytes = this.segments.bytes[segmentId];
     this.resultValueOffset = offsetBytes + HEADER_BYTES + keyLengthOf(words, w);
     this.resultValueLength = valueLengthOf(words, w);
@@ -567,15 +574,8 @@ export class Store implements KeyHashSource, CleanerHost {
   readCompletion(segmentId: number, offsetBytes: number): Status {
     const words = this.segments.words[segmentId];
     const w = offsetBytes >> 2;
-    if (kindOf(words, w) !== RecordKind.COMPLETION || !recordIntact(words, w, this.segments.fillBytes[segmentId])) {
-      this.corruptRecordsSeen++;
-      return Status.CORRUPT;
-    }
-    this.resultBytes = this.segments.bytes[segmentId];
-    this.resultValueOffset = offsetBytes + HEADER_BYTES + keyLengthOf(words, w);
-    this.resultValueLength = valueLengthOf(words, w);
-    this.resultVersion = versionOf(words, w);
-    return Status.OK;
+    const intact = kindOf(words, w) === RecordKind.COMPLETION && recordIntact(words, w, this.segments.fillBytes[segmentId]);
+    return this.fillResult(segmentId, offsetBytes, intact);
   }
 
   /** The tracker no longer needs this completion record (acknowledged or lease expired). */

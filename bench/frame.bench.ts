@@ -35,7 +35,7 @@ import {
   BATCH_ID_BASE, KEY_COUNT, MIXES, POOL_OP_COUNT, SEQ_BASE, VERSION_BASE, VIEW, ZIPF_THETA, makeBatchWorkload, mixNamed,
   type BatchWorkload, type MixName,
 } from './support/batchWorkload.js';
-import { runChild, type ChildOutcome } from './support/childRunner.js';
+import { benchEntry, runChild, type ChildOutcome } from './support/childRunner.js';
 import { runChunked } from './support/chunkedLoop.js';
 import { GcMeter, type GcFigures } from './support/gcMeter.js';
 import { forceGc } from './support/loopProbe.js';
@@ -572,15 +572,4 @@ async function parentMain(plan: Plan): Promise<void> {
 
 // ---- entry -------------------------------------------------------------------------------------
 
-async function main(argv: readonly string[]): Promise<void> {
-  const workerAt = argv.indexOf('--worker');
-  if (workerAt >= 0) {
-    const paramsJson = argv[workerAt + 1];
-    if (paramsJson === undefined) throw new Error('--worker needs a JSON parameter object');
-    await workerMain(paramsJson);
-    return;
-  }
-  await parentMain(argv.includes('--smoke') ? SMOKE_PLAN : FULL_PLAN);
-}
-
-await main(process.argv.slice(2));
+await benchEntry(process.argv.slice(2), workerMain, (smoke) => parentMain(smoke ? SMOKE_PLAN : FULL_PLAN));

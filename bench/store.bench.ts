@@ -25,7 +25,7 @@ import { fileURLToPath } from 'node:url';
 import { getHeapStatistics } from 'node:v8';
 import { MIB, type StoreConfig, type StoreStats } from '../dataplane/store/index.js';
 import { codeDigest } from './support/buildDigest.js';
-import { runChild, type ChildOutcome } from './support/childRunner.js';
+import { benchEntry, runChild, type ChildOutcome } from './support/childRunner.js';
 import { runChunked, type PhaseTiming } from './support/chunkedLoop.js';
 import { LoopProbe, forceGc, type DelayWindow } from './support/loopProbe.js';
 import { describeMachine, machineInfo, type MachineInfo } from './support/machine.js';
@@ -781,15 +781,4 @@ function buildReport(plan: Plan, machine: MachineInfo, outcomes: Outcomes, failu
 
 // ---- entry -------------------------------------------------------------------------------------
 
-async function main(argv: readonly string[]): Promise<void> {
-  const workerAt = argv.indexOf('--worker');
-  if (workerAt >= 0) {
-    const paramsJson = argv[workerAt + 1];
-    if (paramsJson === undefined) throw new Error('--worker needs a JSON parameter object');
-    await workerMain(paramsJson);
-    return;
-  }
-  await parentMain(argv.includes('--smoke') ? SMOKE_PLAN : FULL_PLAN);
-}
-
-await main(process.argv.slice(2));
+await benchEntry(process.argv.slice(2), workerMain, (smoke) => parentMain(smoke ? SMOKE_PLAN : FULL_PLAN));

@@ -65,3 +65,20 @@ export function runChild<T>(scriptPath: string, options: ChildOptions): Promise<
     });
   });
 }
+
+/**
+ * The entry point of a benchmark script: `--worker <json>` runs one measurement in this
+ * process (a child the parent started); otherwise this process is the parent, in smoke mode
+ * when `--smoke` is given.
+ */
+export async function benchEntry(argv: readonly string[], workerMain: (paramsJson: string) => Promise<void>,
+  parentMain: (smoke: boolean) => Promise<void>): Promise<void> {
+  const workerAt = argv.indexOf('--worker');
+  if (workerAt < 0) {
+    await parentMain(argv.includes('--smoke'));
+    return;
+  }
+  const paramsJson = argv[workerAt + 1];
+  if (paramsJson === undefined) throw new Error('--worker needs a JSON parameter object');
+  await workerMain(paramsJson);
+}

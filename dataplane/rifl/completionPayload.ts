@@ -8,21 +8,19 @@
 // Saving the encoded result means a retry is answered with the very bytes the first attempt
 // produced, whatever the op was.
 
+import { readUint64, writeUint64 } from '../../proto/wire/int64.js';
+
 export const CLIENT_ID_BYTES = 16;
 export const PAYLOAD_AT_SEQ = CLIENT_ID_BYTES;
 export const PAYLOAD_AT_RESULT = CLIENT_ID_BYTES + 8;
 
-const TWO_POW_32 = 0x1_0000_0000;
-
 export function writePayloadHeader(target: Buffer, clientId: Uint8Array, seq: number): void {
   target.set(clientId.subarray(0, CLIENT_ID_BYTES), 0);
-  target.writeUInt32LE(seq % TWO_POW_32, PAYLOAD_AT_SEQ);
-  target.writeUInt32LE(Math.floor(seq / TWO_POW_32), PAYLOAD_AT_SEQ + 4);
+  writeUint64(target, PAYLOAD_AT_SEQ, seq);
 }
 
 export function payloadSeq(bytes: Uint8Array, payloadOffset: number): number {
-  const b = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  return b.readUInt32LE(payloadOffset + PAYLOAD_AT_SEQ + 4) * TWO_POW_32 + b.readUInt32LE(payloadOffset + PAYLOAD_AT_SEQ);
+  return readUint64(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), payloadOffset + PAYLOAD_AT_SEQ);
 }
 
 /** The client id of a payload as the hex string the client table is keyed by. */

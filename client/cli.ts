@@ -7,10 +7,9 @@
 //   slicekv stats              per pod: keys, live bytes, ops served (Admin.Stats)
 
 import { parseArgs } from 'node:util';
-import * as grpc from '@grpc/grpc-js';
-import { slicekvServices } from '../proto/grpcDefinition.js';
 import { formatRange } from '../proto/keyspace/range.js';
 import { createClient } from './client.js';
+import { adminClient } from '../proto/adminClient.js';
 
 export async function runClientCommand(command: string, argv: readonly string[]): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -54,10 +53,8 @@ function required(positionals: string[], index: number, name: string): string {
 
 async function stats(addresses: string[]): Promise<number> {
   for (const address of addresses) {
-    const admin = new (slicekvServices().Admin)(address, grpc.credentials.createInsecure()) as unknown as {
-      Stats(r: object, cb: (e: grpc.ServiceError | null, reply: Record<string, unknown>) => void): void;
-    };
-    const reply = await new Promise<Record<string, unknown>>((resolve, reject) => admin.Stats({}, (e, r) => (e ? reject(e) : resolve(r))));
+    const admin = adminClient(address);
+    const reply = await admin.call('Stats', {}).finally(() => admin.close());
     console.log(`${String(reply.pod)} ${address}: ${String(reply.keyCount)} keys, ${String(reply.liveBytes)} live bytes, ` +
       `${String(reply.opsTotal)} ops, ${(reply.ranges as unknown[]).length} ranges`);
   }

@@ -10,10 +10,9 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import * as grpc from '@grpc/grpc-js';
 import { Redis } from 'ioredis';
-import { slicekvServices } from '../../proto/grpcDefinition.js';
 import { processRssBytes } from './procStats.js';
+import { adminClient } from '../../proto/adminClient.js';
 
 const SLICEKV_BIN = fileURLToPath(new URL('../../../bin/slicekv.js', import.meta.url));
 const STARTUP_TIMEOUT_MS = 15_000;
@@ -125,15 +124,6 @@ async function stopServer(watched: Watched): Promise<void> {
 
 // ---- slicekv pod -------------------------------------------------------------------------------
 
-type AdminClient = Record<string, (request: object, options: object, callback: (error: grpc.ServiceError | null, reply: Record<string, unknown>) => void) => void>
-  & { close(): void };
-
-function adminCall(admin: AdminClient, method: string, request: object): Promise<Record<string, unknown>> {
-  return new Promise((resolve, reject) => {
-    admin[method](request, { deadline: Date.now() + RPC_DEADLINE_MS }, (error, reply) => (error ? reject(error) : resolve(reply)));
-  });
-}
-
 export interface PodOptions {
   memory: string;
   /** Node flags for the pod process, e.g. --cpu-prof. */
@@ -158,15 +148,15 @@ export async function startPod(options: PodOptions): Promise<ServerHandle> {
     }
   });
   const address = await awaitReady<string>(watched, 'slicekv pod', (ready) => { onListening = ready; });
-  const admin = new (slicekvServices().Admin)(address, grpc.credentials.createInsecure()) as unknown as AdminClient;
+  const admin = adminClient(address);
   const whole = { start: '0', end: '0', view: 1 };
-  await adminCall(admin, 'AssignRanges', { owned: [whole], routes: [{ ...whole, owner: podName, address }] });
+  await admin.call('AssignRanges', { owned: [whole], routes: [{ ...whole, owner: podName, address }] }, RPC_DEADLINE_MS);
   return {
     system: 'slicekv',
     pid: watched.child.pid!,
     address,
     stats: async () => {
-      const reply = await adminCall(admin, 'Stats', {});
+      const reply = await admin.call('Stats', {}, RPC_DEADLINE_MS);
       return {
         keyCount: Number(reply.keyCount), memoryBytes: Number(reply.liveBytes), opsTotal: Number(reply.opsTotal),
         rssBytes: processRssBytes(watched.child.pid!),

@@ -9,8 +9,8 @@ import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
-import { slicekvServices } from '../../proto/grpcDefinition.js';
 import { KEYSPACE_END, evenSplit } from '../../proto/keyspace/range.js';
+import { adminClient, type AdminClient } from '../../proto/adminClient.js';
 
 const BIN = fileURLToPath(new URL('../../../bin/slicekv.js', import.meta.url));
 
@@ -19,7 +19,7 @@ interface LocalPod {
   address: string;
   metricsPort: number;
   process: ChildProcess;
-  admin: Record<string, (request: object, callback: (error: grpc.ServiceError | null, reply: Record<string, unknown>) => void) => void>;
+  admin: AdminClient;
   lastOps: number;
 }
 
@@ -69,8 +69,7 @@ async function startPod(index: number, basePort: number, memory: string): Promis
     });
     child.once('exit', (code) => reject(new Error(`${name} exited with ${code} before listening`)));
   });
-  const admin = new (slicekvServices().Admin)(address, grpc.credentials.createInsecure()) as unknown as LocalPod['admin'];
-  return { name, address, metricsPort, process: child, admin, lastOps: 0 };
+  return { name, address, metricsPort, process: child, admin: adminClient(address), lastOps: 0 };
 }
 
 async function assignEvenly(pods: LocalPod[], rangeCount: number): Promise<void> {
@@ -78,25 +77,24 @@ async function assignEvenly(pods: LocalPod[], rangeCount: number): Promise<void>
     start: r.start.toString(), end: r.end === KEYSPACE_END ? '0' : r.end.toString(), view: 1, owner: pods[i % pods.length].name,
     address: pods[i % pods.length].address,
   }));
-  await Promise.all(pods.map((pod) => new Promise<void>((resolve, reject) => {
+  await Promise.all(pods.map((pod) => {
     const owned = ranges.filter((r) => r.owner === pod.name).map(({ start, end, view }) => ({ start, end, view }));
-    pod.admin.AssignRanges({ owned, routes: ranges }, (error) => (error ? reject(error) : resolve()));
-  })));
+    return pod.admin.call('AssignRanges', { owned, routes: ranges });
+  }));
 }
 
 async function printStatus(pods: LocalPod[], intervalMs: number): Promise<void> {
-  const lines = await Promise.all(pods.map((pod) => new Promise<string>((resolve) => {
-    pod.admin.Stats({}, (error, reply) => {
-      if (error) {
-        resolve(`${pod.name}: unreachable (${error.details})`);
-        return;
-      }
+  const lines = await Promise.all(pods.map(async (pod) => {
+    try {
+      const reply = await pod.admin.call('Stats', {}, intervalMs);
       const ops = Number(reply.opsTotal);
       const opsPerSec = ((ops - pod.lastOps) * 1000) / intervalMs;
       pod.lastOps = ops;
       const liveMiB = Number(reply.liveBytes) / 2 ** 20;
-      resolve(`${pod.name}: ${opsPerSec.toFixed(0)} ops/s, ${reply.keyCount} keys, ${liveMiB.toFixed(1)} MiB live, ${reply.sessionsOpen} sessions`);
-    });
-  })));
+      return `${pod.name}: ${opsPerSec.toFixed(0)} ops/s, ${String(reply.keyCount)} keys, ${liveMiB.toFixed(1)} MiB live, ${String(reply.sessionsOpen)} sessions`;
+    } catch (error) {
+      return `${pod.name}: unreachable (${(error as grpc.ServiceError).details})`;
+    }
+  }));
   console.log(`[${new Date().toISOString()}] ${lines.join(' | ')}`);
 }

@@ -4,15 +4,13 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import * as grpc from '@grpc/grpc-js';
 import { createClient, SlicekvError, type SlicekvClient } from '../../client/index.js';
 import { DEFAULT_POD_CONFIG, Pod } from '../../dataplane/server/pod.js';
 import { MIB } from '../../dataplane/store/index.js';
-import { slicekvServices } from '../../proto/grpcDefinition.js';
 import { keyHash64 } from '../../proto/keyspace/hash.js';
 import { KEYSPACE_END, evenSplit, type HashRange } from '../../proto/keyspace/range.js';
+import { adminClient } from '../../proto/adminClient.js';
 
-type UnaryClient = Record<string, (request: object, callback: (error: grpc.ServiceError | null, reply: object) => void) => void>;
 
 interface Cluster {
   pods: Pod[];
@@ -34,11 +32,11 @@ async function startCluster(podCount: number, rangeCount: number): Promise<Clust
   const assign = async (owners: number[], views: number[]): Promise<void> => {
     const spec = (r: HashRange, i: number): { start: string; end: string; view: number } => ({ start: r.start.toString(), end: wireEnd(r.end), view: views[i] });
     const routes = ranges.map((r, i) => ({ ...spec(r, i), owner: pods[owners[i]].podName, address: pods[owners[i]].address }));
-    await Promise.all(pods.map((pod, p) => new Promise<void>((resolve, reject) => {
-      const admin = new (slicekvServices().Admin)(pod.address, grpc.credentials.createInsecure()) as unknown as UnaryClient;
+    await Promise.all(pods.map(async (pod, p) => {
+      const admin = adminClient(pod.address);
       const owned = ranges.map(spec).filter((_, i) => owners[i] === p);
-      admin.AssignRanges({ owned, routes }, (error) => (error ? reject(error) : resolve()));
-    })));
+      await admin.call('AssignRanges', { owned, routes }).finally(() => admin.close());
+    }));
   };
   await assign(ranges.map((_, i) => i % podCount), ranges.map(() => 1));
   return { pods, assign, stop: async () => { await Promise.all(pods.map((p) => p.stop())); } };

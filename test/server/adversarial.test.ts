@@ -8,13 +8,11 @@ import * as grpc from '@grpc/grpc-js';
 import { DEFAULT_CLIENT_TABLE_CONFIG } from '../../dataplane/rifl/clientTable.js';
 import { DEFAULT_POD_CONFIG, Pod } from '../../dataplane/server/pod.js';
 import { MIB } from '../../dataplane/store/index.js';
-import { slicekvServices } from '../../proto/grpcDefinition.js';
 import { BatchWriter, ResultReader, WireDetail, WireStatus } from '../../proto/wire/index.js';
 import { Random } from '../support/random.js';
 import { seedFromEnvironment } from '../support/environment.js';
 import { TestSession } from '../support/podSession.js';
-
-type UnaryClient = Record<string, (request: object, callback: (error: grpc.ServiceError | null, reply: object) => void) => void>;
+import { assignWholeKeyspace } from '../support/assignRanges.js';
 
 async function startPod(leaseDurationMs = DEFAULT_CLIENT_TABLE_CONFIG.leaseDurationMs): Promise<Pod> {
   const pod = new Pod({
@@ -22,11 +20,7 @@ async function startPod(leaseDurationMs = DEFAULT_CLIENT_TABLE_CONFIG.leaseDurat
     store: { memoryLimitBytes: 32 * MIB, segmentSizeBytes: MIB, valueLengthMax: 64 * 1024 },
     clients: { ...DEFAULT_CLIENT_TABLE_CONFIG, leaseDurationMs },
   });
-  const address = await pod.start();
-  const admin = new (slicekvServices().Admin)(address, grpc.credentials.createInsecure()) as unknown as UnaryClient;
-  await new Promise<void>((resolve, reject) => admin.AssignRanges({
-    owned: [{ start: '0', end: '0', view: 1 }], routes: [{ start: '0', end: '0', view: 1, owner: 'pod-0', address }],
-  }, (error) => (error ? reject(error) : resolve())));
+  await assignWholeKeyspace(await pod.start(), pod.podName);
   return pod;
 }
 

@@ -6,9 +6,8 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import * as grpc from '@grpc/grpc-js';
 import { createClient } from '../../client/index.js';
-import { slicekvServices } from '../../proto/grpcDefinition.js';
+import { assignWholeKeyspace } from '../support/assignRanges.js';
 
 const BIN = fileURLToPath(new URL('../../../bin/slicekv.js', import.meta.url));
 
@@ -25,10 +24,7 @@ test('slicekv dataplane: logs JSON, serves, and exits 0 after draining on SIGTER
   });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   const address = await listening;
-  const admin = new (slicekvServices().Admin)(address, grpc.credentials.createInsecure()) as unknown as Record<string, (r: object, cb: (e: Error | null) => void) => void>;
-  await new Promise<void>((resolve, reject) => admin.AssignRanges({
-    owned: [{ start: '0', end: '0', view: 1 }], routes: [{ start: '0', end: '0', view: 1, owner: 'pod-t', address }],
-  }, (e) => (e ? reject(e) : resolve())));
+  await assignWholeKeyspace(address, 'pod-t');
   const client = createClient({ seeds: [address] });
   await client.mput([...Array(100).keys()].map((i) => [`k${i}`, `v${i}`]));
   assert.equal((await client.get('k42'))?.value.toString(), 'v42');

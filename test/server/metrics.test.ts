@@ -5,13 +5,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import * as grpc from '@grpc/grpc-js';
 import { DEFAULT_POD_CONFIG, Pod } from '../../dataplane/server/pod.js';
 import { podRegistry, serveMetrics } from '../../dataplane/server/metrics.js';
 import { MIB } from '../../dataplane/store/index.js';
-import { slicekvServices } from '../../proto/grpcDefinition.js';
 import { BatchWriter } from '../../proto/wire/index.js';
 import { TestSession } from '../support/podSession.js';
+import { assignWholeKeyspace } from '../support/assignRanges.js';
 
 test('metrics: ops by op and status, batch histograms, memory; promtool check metrics passes', async () => {
   const pod = new Pod({ ...DEFAULT_POD_CONFIG, store: { memoryLimitBytes: 16 * MIB, segmentSizeBytes: MIB, valueLengthMax: 64 * 1024 } });
@@ -19,10 +18,7 @@ test('metrics: ops by op and status, batch histograms, memory; promtool check me
   const metrics = await serveMetrics(podRegistry(pod), '127.0.0.1', 0);
   const session = new TestSession(address);
   try {
-    const admin = new (slicekvServices().Admin)(address, grpc.credentials.createInsecure()) as unknown as Record<string, (r: object, cb: (e: Error | null) => void) => void>;
-    await new Promise<void>((resolve, reject) => admin.AssignRanges({
-      owned: [{ start: '0', end: '0', view: 1 }], routes: [{ start: '0', end: '0', view: 1, owner: 'pod-0', address }],
-    }, (e) => (e ? reject(e) : resolve())));
+    await assignWholeKeyspace(address, pod.podName);
     session.open(1);
     await session.next();
     const writer = new BatchWriter();

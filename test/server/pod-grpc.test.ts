@@ -9,17 +9,14 @@ import { slicekvServices } from '../../proto/grpcDefinition.js';
 import { MIB } from '../../dataplane/store/index.js';
 import { BatchWriter, ResultReader, WireStatus, FRAME_FORMAT_VERSION } from '../../proto/wire/index.js';
 import { TestSession } from '../support/podSession.js';
+import { assignWholeKeyspace } from '../support/assignRanges.js';
+import { adminClient } from '../../proto/adminClient.js';
 
 type UnaryClient = Record<string, (request: object, callback: (error: grpc.ServiceError | null, reply: Record<string, unknown>) => void) => void>;
 
 async function startPod(): Promise<Pod> {
   const pod = new Pod({ ...DEFAULT_POD_CONFIG, store: { memoryLimitBytes: 16 * MIB, segmentSizeBytes: MIB, valueLengthMax: 64 * 1024 } });
-  const address = await pod.start();
-  const admin = new (slicekvServices().Admin)(address, grpc.credentials.createInsecure()) as unknown as UnaryClient;
-  await unary(admin, 'AssignRanges', {
-    owned: [{ start: '0', end: '0', view: 1 }],
-    routes: [{ start: '0', end: '0', view: 1, owner: 'pod-0', address }],
-  });
+  await assignWholeKeyspace(await pod.start(), pod.podName);
   return pod;
 }
 
@@ -94,13 +91,13 @@ test('pod: GetRoutes, Health and Stats answer; AssignRanges refuses overlapping 
   const pod = await startPod();
   try {
     const kv = new (slicekvServices().KV)(pod.address, grpc.credentials.createInsecure()) as unknown as UnaryClient;
-    const admin = new (slicekvServices().Admin)(pod.address, grpc.credentials.createInsecure()) as unknown as UnaryClient;
+    const admin = adminClient(pod.address);
     const routes = await unary(kv, 'GetRoutes', {});
     assert.deepEqual((routes.routes as { start: string; end: string; address: string }[]).map((r) => [r.start, r.end, r.address]), [['0', '0', pod.address]]);
-    assert.equal((await unary(admin, 'Health', {})).serving, true);
-    const stats = await unary(admin, 'Stats', {});
+    assert.equal((await admin.call('Health', {})).serving, true);
+    const stats = await admin.call('Stats', {});
     assert.equal((stats.ranges as unknown[]).length, 1);
-    await assert.rejects(unary(admin, 'AssignRanges', {
+    await assert.rejects(admin.call('AssignRanges', {
       owned: [{ start: '0', end: '100', view: 1 }, { start: '50', end: '200', view: 1 }], routes: [],
     }), (error: grpc.ServiceError) => error.code === grpc.status.INVALID_ARGUMENT);
   } finally {

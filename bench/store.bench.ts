@@ -623,7 +623,8 @@ async function parentMain(plan: Plan): Promise<void> {
     outcomes.set(job.id, outcome);
     console.log(describeOutcome(outcome));
     // A child that held gigabytes (the 10M-key Map) leaves the kernel reclaiming its memory for
-    // a while; let that finish so it does not stall the next child's measurements.
+    // a while; pause before the next child. (Measured: this did not remove the tens-of-ms load
+    // stall the next 10M-key engine child shows; see the notes of the engine issue.)
     if (job.nodeArgs.length > 0 && !plan.smoke) await new Promise((resolve) => setTimeout(resolve, SETTLE_AFTER_LARGE_CHILD_MS));
   }
   const failures: Failure[] = [];

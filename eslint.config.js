@@ -24,4 +24,13 @@ export default tseslint.config(
       'max-lines-per-function': ['error', { max: 120, skipBlankLines: true, skipComments: true }],
     },
   },
+  {
+    // The operator's decision core reaches Kubernetes only through its ports (DESIGN.md §1).
+    files: ['operator/core/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [
+        { group: ['@kubernetes/*', '@grpc/*', '**/operator/kube/**', '../kube/**'], message: 'operator/core reaches the world through its ports (operator/core/ports.ts) only' },
+      ] }],
+    },
+  },
 );

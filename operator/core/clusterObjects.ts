@@ -6,9 +6,9 @@
 import { API_VERSION, type DisruptionBudgetObject, type KVCluster, type ObjectMeta, type OwnerReference, type PodObject,
   type ServiceObject, type VolumeClaimObject } from './types.js';
 
-export const CLIENT_PORT = 7000;
-export const METRICS_PORT = 9100;
 export const DATA_MOUNT_PATH = '/data';
+/** Headroom over the engine's memory for V8, gRPC buffers and the process itself. */
+export const MEMORY_OVERHEAD_BYTES = 128 * 1024 * 1024;
 
 export const LABEL_CLUSTER = 'slicekv.io/cluster';
 export const LABEL_COMPONENT = 'slicekv.io/component';
@@ -43,8 +43,11 @@ export function headlessServiceName(cluster: KVCluster): string {
   return `${cluster.meta.name}-pods`;
 }
 
-export function claimName(cluster: KVCluster): string {
-  return `${cluster.meta.name}-data`;
+/** The shared data volume's claim: the one named in the spec, or <cluster>-wal, or none when durability is off. */
+export function claimName(cluster: KVCluster): string | undefined {
+  const { durability } = cluster.spec;
+  if (durability.mode === 'off') return undefined;
+  return durability.claimName ?? `${cluster.meta.name}-wal`;
 }
 
 export function shardRangeName(cluster: KVCluster, index: number): string {
@@ -54,8 +57,9 @@ export function shardRangeName(cluster: KVCluster, index: number): string {
 /** The address a pod serves clients and Admin on; a DNS name while its IP is unknown. */
 export function podAddress(cluster: KVCluster, pod: PodObject | undefined, name: string): string {
   const ip = pod?.status?.podIP;
-  if (ip !== undefined && ip !== '') return `${ip}:${CLIENT_PORT}`;
-  return `${name}.${headlessServiceName(cluster)}.${cluster.meta.namespace}.svc:${CLIENT_PORT}`;
+  const port = cluster.spec.clientPort;
+  if (ip !== undefined && ip !== '') return `${ip}:${port}`;
+  return `${name}.${headlessServiceName(cluster)}.${cluster.meta.namespace}.svc:${port}`;
 }
 
 /**
@@ -63,32 +67,40 @@ export function podAddress(cluster: KVCluster, pod: PodObject | undefined, name:
  * The pod renews a Lease named after itself and stops serving when it cannot (dataplane/lease/).
  */
 export function dataplaneCommand(cluster: KVCluster, name: string): string[] {
+  const { spec } = cluster;
+  const durability = spec.durability.mode === 'off' ? [] : [
+    '--data-dir', DATA_MOUNT_PATH, '--wal', spec.durability.mode, '--fsync-interval-ms', String(spec.durability.fsyncIntervalMs),
+  ];
+  // The image's entrypoint spelled out (Dockerfile: node /app/bin/slicekv.js): the image has no
+  // `slicekv` on its PATH.
   return [
-    'slicekv', 'dataplane',
-    '--listen', `$(POD_IP):${CLIENT_PORT}`,
-    '--metrics-port', String(METRICS_PORT),
-    '--memory', cluster.spec.memoryPerPod,
+    'node', '/app/bin/slicekv.js', 'dataplane',
+    '--listen', `$(POD_IP):${spec.clientPort}`,
+    '--metrics-port', String(spec.metricsPort),
+    '--memory', String(spec.memoryPerPodBytes),
     '--pod-name', name,
     '--lease-namespace', cluster.meta.namespace,
     '--lease-name', name,
-    '--lease-duration-ms', String(cluster.spec.leaseDurationSeconds * 1000),
+    '--lease-duration-ms', String(spec.leaseDurationSeconds * 1000),
+    ...durability,
   ];
 }
 
 export function desiredPod(cluster: KVCluster, index: number): PodObject {
   const name = podName(cluster, index);
+  const claim = claimName(cluster);
   return {
     meta: ownedMeta(cluster, name, { ...podSelector(cluster), [LABEL_POD_INDEX]: String(index) }),
     spec: {
       image: cluster.spec.image,
       command: dataplaneCommand(cluster, name),
-      env: [{ name: 'POD_IP', fieldPath: 'status.podIP' }, { name: 'SLICEKV_DATA_DIR', value: `${DATA_MOUNT_PATH}/pods/${name}` }],
-      clientPort: CLIENT_PORT,
-      metricsPort: METRICS_PORT,
-      readinessTcpPort: CLIENT_PORT,
-      memoryRequest: cluster.spec.memoryPerPod,
-      claimName: claimName(cluster),
+      env: [{ name: 'POD_IP', fieldPath: 'status.podIP' }],
+      clientPort: cluster.spec.clientPort,
+      metricsPort: cluster.spec.metricsPort,
+      readinessTcpPort: cluster.spec.clientPort,
+      memoryRequestBytes: cluster.spec.memoryPerPodBytes + MEMORY_OVERHEAD_BYTES,
       dataMountPath: DATA_MOUNT_PATH,
+      ...(claim === undefined ? {} : { claimName: claim }),
       hostname: name,
       subdomain: headlessServiceName(cluster),
       ...(cluster.spec.serviceAccountName === undefined ? {} : { serviceAccountName: cluster.spec.serviceAccountName }),
@@ -100,19 +112,25 @@ export function desiredServices(cluster: KVCluster): ServiceObject[] {
   const selector = podSelector(cluster);
   return [
     { meta: ownedMeta(cluster, headlessServiceName(cluster), clusterLabels(cluster)), headless: true, selector,
-      ports: [{ name: 'client', port: CLIENT_PORT }, { name: 'metrics', port: METRICS_PORT }] },
+      ports: [{ name: 'client', port: cluster.spec.clientPort }, { name: 'metrics', port: cluster.spec.metricsPort }] },
     { meta: ownedMeta(cluster, cluster.meta.name, clusterLabels(cluster)), headless: false, selector,
-      ports: [{ name: 'client', port: CLIENT_PORT }] },
+      ports: [{ name: 'client', port: cluster.spec.clientPort }] },
   ];
 }
 
-/** One claim every pod mounts (ReadWriteMany); each pod writes under <mount>/pods/<pod>/. */
-export function desiredVolumeClaim(cluster: KVCluster): VolumeClaimObject {
+/**
+ * The claim the operator creates: one every pod mounts (ReadWriteMany); each pod writes under
+ * <mount>/pods/<pod>/. None when durability is off or the spec names an existing claim.
+ */
+export function desiredVolumeClaim(cluster: KVCluster): VolumeClaimObject | null {
+  const { durability } = cluster.spec;
+  const name = claimName(cluster);
+  if (name === undefined || durability.claimName !== undefined) return null;
   return {
-    meta: ownedMeta(cluster, claimName(cluster), clusterLabels(cluster)),
-    size: cluster.spec.storage.size,
+    meta: ownedMeta(cluster, name, clusterLabels(cluster)),
+    size: durability.size ?? '1Gi',
     accessModes: ['ReadWriteMany'],
-    ...(cluster.spec.storage.storageClassName === undefined ? {} : { storageClassName: cluster.spec.storage.storageClassName }),
+    ...(durability.storageClassName === undefined ? {} : { storageClassName: durability.storageClassName }),
   };
 }
 

@@ -40,18 +40,29 @@ export interface Condition {
 
 export type ClusterPhase = 'Pending' | 'Creating' | 'Running' | 'Degraded';
 
+export interface DurabilitySpec {
+  readonly mode: 'off' | 'async' | 'sync';
+  readonly fsyncIntervalMs: number;
+  /** An existing shared (ReadWriteMany) claim; when unset the operator creates <cluster>-wal of `size`. */
+  readonly claimName?: string;
+  readonly size?: string;
+  readonly storageClassName?: string;
+}
+
+/** crds/slicekv.io_kvclusters.yaml, with defaults applied and quantities in bytes. */
 export interface KVClusterSpec {
   readonly pods: number;
   readonly rangesPerPod: number;
   readonly image: string;
-  /** Engine memory per pod, as `slicekv dataplane --memory` takes it ("1GiB"). */
-  readonly memoryPerPod: string;
+  /** Engine memory per pod in bytes (`slicekv dataplane --memory`). */
+  readonly memoryPerPodBytes: number;
   /** Shared data volume (DESIGN.md §7): one claim all pods mount; each writes <dir>/pods/<pod>/. */
-  readonly storage: { readonly size: string; readonly storageClassName?: string };
-  readonly durabilityMode: 'sync' | 'async';
+  readonly durability: DurabilitySpec;
   readonly serviceAccountName?: string;
   /** The data-plane pods' self-fencing Lease duration (dataplane/lease/). */
   readonly leaseDurationSeconds: number;
+  readonly clientPort: number;
+  readonly metricsPort: number;
 }
 
 export interface KVClusterStatus {
@@ -109,8 +120,9 @@ export interface PodSpecModel {
   readonly clientPort: number;
   readonly metricsPort: number;
   readonly readinessTcpPort: number;
-  readonly memoryRequest: string;
-  readonly claimName: string;
+  readonly memoryRequestBytes: number;
+  /** The shared data volume, when durability is on. */
+  readonly claimName?: string;
   readonly dataMountPath: string;
   readonly serviceAccountName?: string;
   readonly hostname: string;

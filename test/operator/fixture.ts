@@ -13,8 +13,8 @@ export function kvCluster(name = 'demo', pods = 3, rangesPerPod = 4): KVCluster 
   return {
     meta: { name, namespace: NAMESPACE, uid: `cluster-uid-${name}`, generation: 1, resourceVersion: '1' },
     spec: {
-      pods, rangesPerPod, image: 'slicekv:test', memoryPerPod: '64MiB', storage: { size: '1Gi' }, durabilityMode: 'sync',
-      leaseDurationSeconds: 10,
+      pods, rangesPerPod, image: 'slicekv:test', memoryPerPodBytes: 64 * 2 ** 20, durability: { mode: 'sync', fsyncIntervalMs: 10, size: '1Gi' },
+      leaseDurationSeconds: 10, clientPort: 7000, metricsPort: 9100,
     },
     status: {},
   };

@@ -16,8 +16,10 @@ export async function ensureServices(context: ReconcileContext): Promise<StepRes
 }
 
 /** A claim's spec is immutable once bound (only growth is allowed), so it is created, never updated. */
-export function ensureVolumeClaim(context: ReconcileContext): Promise<StepResult> {
-  return ensureOwned(context, 'PersistentVolumeClaim', desiredVolumeClaim(context.cluster), () => true, false);
+export async function ensureVolumeClaim(context: ReconcileContext): Promise<StepResult> {
+  const desired = desiredVolumeClaim(context.cluster);
+  if (desired === null) return CONTINUE;
+  return ensureOwned(context, 'PersistentVolumeClaim', desired, () => true, false);
 }
 
 export function ensureDisruptionBudget(context: ReconcileContext): Promise<StepResult> {

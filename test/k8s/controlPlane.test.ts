@@ -5,13 +5,14 @@
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { adminClient } from '../../proto/adminClient.js';
 import { serviceAccountToken, startControlPlane, type ControlPlane } from './support/controlPlane.js';
 import { k8sToolsPresent } from './support/k8sTools.js';
 import { startProcessKubelet, type ProcessKubelet } from './support/processKubelet.js';
+import { defaultCommandMapper } from './support/containerLaunch.js';
 
 const NAMESPACE = 'slicekv-e2e';
 const READER = serviceAccountToken(NAMESPACE, 'reader');
@@ -70,6 +71,28 @@ const DATAPLANE_POD = {
   },
 };
 
+/** A Pod that runs as ServiceAccount `reader` and lists the pods of `listIn` once. */
+function kubectlPod(name: string, listIn: string): object {
+  return {
+    apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: NAMESPACE },
+    spec: {
+      serviceAccountName: 'reader', restartPolicy: 'Never',
+      containers: [{ name: 'kubectl', image: 'registry.k8s.io/kubectl:v1.34.4', command: ['kubectl', 'get', 'pods', '-n', listIn, '-o', 'name'] }],
+    },
+  };
+}
+
+const UNKNOWN_IMAGE_POD = { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'web', namespace: NAMESPACE }, spec: { containers: [{ name: 'web', image: 'nginx:1.27' }] } };
+
+/** A one-template chart whose ConfigMap records the Kubernetes version helm saw. */
+function writeProbeChart(chart: string): string {
+  mkdirSync(join(chart, 'templates'), { recursive: true });
+  writeFileSync(join(chart, 'Chart.yaml'), 'apiVersion: v2\nname: probe\nversion: 0.1.0\n');
+  writeFileSync(join(chart, 'templates', 'configmap.yaml'),
+    'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-probe\ndata:\n  kube: {{ .Capabilities.KubeVersion.Version | quote }}\n');
+  return chart;
+}
+
 describe('k8s test harness: real kube-apiserver + etcd, process kubelet', () => {
   let controlPlane: ControlPlane | undefined;
   let kubelet: ProcessKubelet | undefined;
@@ -126,8 +149,24 @@ describe('k8s test harness: real kube-apiserver + etcd, process kubelet', () => 
     assert.equal((await cp().request('GET', '/api/v1/namespaces/default/pods', { tokenName: READER.name })).status, 403, 'the Role grants one namespace only');
   });
 
+  test('helm: installs and uninstalls a chart through the API server', async () => {
+    const chart = writeProbeChart(join(rootDir, 'chart'));
+    const installed = await cp().helm(['install', 'demo', chart, '--namespace', 'default', '--wait', '--timeout', '30s']);
+    assert.equal(installed.code, 0, installed.stderr);
+    const configMap = await cp().kubectl(['get', 'configmap', 'demo-probe', '-n', 'default', '-o', 'jsonpath={.data.kube}']);
+    assert.equal(configMap.stdout, 'v1.34.4', 'helm read the server version from the API server');
+    assert.match((await cp().helm(['list', '--namespace', 'default', '--short'])).stdout, /^demo$/m);
+    const uninstalled = await cp().helm(['uninstall', 'demo', '--namespace', 'default', '--wait']);
+    assert.equal(uninstalled.code, 0, uninstalled.stderr);
+  });
+
   test('process kubelet: runs a slicekv dataplane Pod at its pod IP, restarts it after kill9, kills it on delete', async () => {
-    kubelet = await startProcessKubelet({ kubeconfigPath: cp().adminKubeconfigPath, rootDir, namespace: NAMESPACE });
+    kubelet = await startProcessKubelet({
+      kubeconfigPath: cp().adminKubeconfigPath, rootDir, namespace: NAMESPACE,
+      serviceAccountKubeconfig: (namespace, serviceAccount) => cp().serviceAccountKubeconfig(namespace, serviceAccount),
+      // The slicekv image maps to bin/slicekv.js (the default); a kubectl image to our kubectl.
+      commandMapper: (argv, container) => (argv[0] === 'kubectl' ? [cp().tools.kubectl, ...argv.slice(1)] : defaultCommandMapper(argv, container)),
+    });
     const applied = await cp().kubectl(['apply', '-f', '-'], { input: JSON.stringify(DATAPLANE_POD) });
     assert.equal(applied.code, 0, applied.stderr);
     const ready = await cp().kubectl(['wait', '--for=condition=Ready', 'pod/dp-0', '-n', NAMESPACE, '--timeout=30s'], { timeoutMs: 40_000 });
@@ -163,5 +202,17 @@ describe('k8s test harness: real kube-apiserver + etcd, process kubelet', () => 
     } finally {
       admin.close();
     }
+  });
+
+  test('process kubelet: a Pod acts as its ServiceAccount; exit codes make Succeeded / Failed; an unknown image fails', async () => {
+    const applied = await cp().kubectl(['apply', '-f', '-'], { input: manifest(kubectlPod('lists-own', NAMESPACE), kubectlPod('lists-default', 'default'), UNKNOWN_IMAGE_POD) });
+    assert.equal(applied.code, 0, applied.stderr);
+    const phaseOf = async (name: string): Promise<string> => (await cp().kubectl(['get', 'pod', name, '-n', NAMESPACE, '-o', 'jsonpath={.status.phase}/{.status.reason}'])).stdout;
+    await eventually('lists-own Succeeded', async () => ((await phaseOf('lists-own')) === 'Succeeded/' ? true : undefined));
+    await eventually('lists-default Failed', async () => ((await phaseOf('lists-default')) === 'Failed/' ? true : undefined));
+    await eventually('web Failed', async () => ((await phaseOf('web')) === 'Failed/ImageNotRunnable' ? true : undefined));
+    assert.ok(kubelet !== undefined);
+    assert.match(readFileSync(kubelet.logPath('lists-own', 'kubectl', NAMESPACE), 'utf8'), /^pod\/lists-own$/m, 'the Role lets reader list its namespace');
+    assert.match(readFileSync(kubelet.logPath('lists-default', 'kubectl', NAMESPACE), 'utf8'), /forbidden/i, 'and nothing else');
   });
 });

@@ -158,7 +158,8 @@ export async function containerLaunch(pod: V1Pod, container: V1Container, rootDi
     argv: mapped,
     // A container sees only its own env plus what every kubelet adds (HOSTNAME); PATH is kept so
     // that a mapped command can find node and the tools it calls.
-    env: { PATH: process.env.PATH, HOSTNAME: pod.metadata?.name ?? '', ...Object.fromEntries(env) },
+    // HOME is the Pod's folder, so that tools which write under it (kubectl's cache) stay there.
+    env: { PATH: process.env.PATH, HOME: podFolder(pod, rootDir), HOSTNAME: pod.metadata?.name ?? '', ...Object.fromEntries(env) },
     cwd,
   };
 }

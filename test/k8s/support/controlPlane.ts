@@ -12,7 +12,8 @@
 //   - no ServiceAccount token controller and no `default` ServiceAccount per namespace: the
 //     ServiceAccount admission plugin is disabled (as envtest does), and a test acts as a
 //     ServiceAccount through a static token whose user is system:serviceaccount:<ns>:<name>
-//     (serviceAccountToken below), which RBAC bindings to that ServiceAccount match for real;
+//     (serviceAccountToken below), which RBAC bindings to that ServiceAccount match for real; the
+//     process kubelet hands that token's kubeconfig to the ServiceAccount's Pods (KUBECONFIG);
 //   - no node lifecycle: Nodes are never marked NotReady and Pods are never evicted.
 
 import { mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
@@ -71,6 +72,11 @@ export interface ControlPlane {
   rootDir: string;
   tools: K8sTools;
   kubeconfigFor(tokenName: string): string;
+  /**
+   * The kubeconfig of the first registered token whose user is ServiceAccount namespace/name
+   * (serviceAccountToken), or undefined; the process kubelet gives it to that ServiceAccount's Pods.
+   */
+  serviceAccountKubeconfig(namespace: string, serviceAccount: string): string | undefined;
   tokenFor(tokenName: string): string;
   kubectl(args: readonly string[], options?: ToolOptions): Promise<CommandResult>;
   helm(args: readonly string[], options?: ToolOptions): Promise<CommandResult>;
@@ -281,6 +287,11 @@ function controlPlaneHandle(tools: K8sTools, rootDir: string, certs: ControlPlan
   return {
     server, caPath: certs.caCertPath, adminKubeconfigPath, rootDir, tools,
     kubeconfigFor: (name) => lookup(kubeconfigs, name),
+    serviceAccountKubeconfig: (namespace, serviceAccount) => {
+      const user = serviceAccountToken(namespace, serviceAccount).user;
+      const entry = [...tokens.values()].find((candidate) => candidate.user === user);
+      return entry === undefined ? undefined : kubeconfigs.get(entry.name);
+    },
     tokenFor: (name) => lookup(tokens, name).token,
     kubectl: (args, toolOptions = {}) => runTool(tools.kubectl, args, toolOptions),
     helm: (args, toolOptions = {}) => runTool(tools.helm, args, toolOptions),

@@ -66,7 +66,7 @@ function missing(tools: K8sTools): string[] {
 function runBuild(timeoutMs: number): Promise<void> {
   return new Promise((resolve, reject) => {
     // The build prints one line per tool with its time; the test log is the right place for it.
-    const child = spawn('bash', [BUILD_SCRIPT], { stdio: ['ignore', 'inherit', 'inherit'] });
+    const child = spawn('bash', [BUILD_SCRIPT], { stdio: ['ignore', 2, 2] }); // stderr: keeps the TAP stream clean
     const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
     child.once('error', (error) => {
       clearTimeout(timer);

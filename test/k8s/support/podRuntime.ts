@@ -23,6 +23,8 @@ export interface PodRuntimeOptions {
   lookups: EnvLookups;
   commandMapper: CommandMapper;
   restartLimit: number;
+  /** KUBECONFIG for the containers (the ServiceAccount's), unless a container sets its own. */
+  kubeconfigPath: string | undefined;
   onStatus: (status: V1PodStatus) => void;
 }
 
@@ -105,7 +107,8 @@ export class PodRuntime {
     const launch = await containerLaunch(this.pod, run.container, this.options.rootDir, fields, this.options.lookups, this.options.commandMapper);
     if (this.terminating) return;
     const [command, ...args] = launch.argv;
-    const process = startManagedProcess({ command, args, env: launch.env, cwd: launch.cwd, logPath: this.logPath(run.container.name) });
+    const env = this.options.kubeconfigPath === undefined ? launch.env : { KUBECONFIG: this.options.kubeconfigPath, ...launch.env };
+    const process = startManagedProcess({ command, args, env, cwd: launch.cwd, logPath: this.logPath(run.container.name) });
     run.process = process;
     run.startedAt = new Date().toISOString();
     run.waitingReason = undefined;

@@ -11,7 +11,8 @@
 //   no spec.nodeName            -> bind it to our Node (pods/binding, as the scheduler does)
 //   on our Node, not yet run    -> allocate 127.0.0.N, start it, report status as it changes
 // It does not: pull images, enforce resources, run liveness/startup probes or init containers,
-// mount configMap/secret/projected volumes, or give pods a ServiceAccount token
+// or mount configMap/secret/projected volumes; a Pod's ServiceAccount token is a kubeconfig
+// passed as KUBECONFIG (serviceAccountKubeconfig) instead of a mounted file
 // (docs/k8s-test-harness.md).
 
 import {
@@ -43,6 +44,12 @@ export interface ProcessKubeletOptions {
   commandMapper?: CommandMapper;
   /** Pod IPs are <prefix>2, <prefix>3, ... (default "127.0.0."). Two kubelets at once need different ones. */
   podIpPrefix?: string;
+  /**
+   * Stands in for the mounted ServiceAccount token: a kubeconfig path for the Pod's
+   * serviceAccountName (e.g. ControlPlane.serviceAccountKubeconfig), given to its containers as
+   * KUBECONFIG unless automountServiceAccountToken is false or the container sets KUBECONFIG.
+   */
+  serviceAccountKubeconfig?: (namespace: string, serviceAccount: string) => string | undefined;
 }
 
 export interface RunningPod {
@@ -261,11 +268,17 @@ class Kubelet {
     const runtime = new PodRuntime(pod, {
       rootDir: this.options.rootDir, podIP, hostIP: HOST_IP, nodeName: this.nodeName, lookups: this.lookups,
       commandMapper: this.options.commandMapper ?? defaultCommandMapper,
+      kubeconfigPath: this.kubeconfigFor(pod),
       restartLimit: this.options.restartLimit ?? RESTART_LIMIT_DEFAULT,
       onStatus: (status) => this.writeStatus(pod, status),
     });
     this.runtimes.set(key, runtime);
     await runtime.start();
+  }
+
+  private kubeconfigFor(pod: V1Pod): string | undefined {
+    if (pod.spec?.automountServiceAccountToken === false) return undefined;
+    return this.options.serviceAccountKubeconfig?.(pod.metadata?.namespace ?? 'default', pod.spec?.serviceAccountName ?? 'default');
   }
 
   private graceMs(pod: V1Pod): number {

@@ -5,6 +5,7 @@ const [command, ...args] = process.argv.slice(2);
 const usage = `usage: slicekv <command>
   dataplane --listen host:port --metrics-port N --memory 1GiB [--pod-name name]   run a data-plane pod
   local [--pods 3]                                                               run a local cluster
+  operator [--kubeconfig path] --namespace ns [--metrics-port 9200] [--identity id]  run the Kubernetes operator
   get <key> | put <key> <value> | del <key> | ranges | stats  [--seeds host:port]   client commands`;
 
 async function main() {
@@ -14,6 +15,9 @@ async function main() {
       return;
     case 'local':
       await (await import('../dist/operator/local/localCluster.js')).runLocal(args);
+      return;
+    case 'operator':
+      await (await import('../dist/operator/main.js')).runOperator(args);
       return;
     case 'get': case 'put': case 'del': case 'ranges': case 'stats':
       process.exitCode = await (await import('../dist/client/cli.js')).runClientCommand(command, args);

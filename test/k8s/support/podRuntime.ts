@@ -59,6 +59,8 @@ export class PodRuntime {
   private terminating = false;
   private failure: { reason: string; message: string } | undefined;
   private readonly restartTimers = new Set<NodeJS.Timeout>();
+  /** Each condition's status and when it last changed (lastTransitionTime). */
+  private readonly conditionSince = new Map<string, { status: string; since: Date }>();
 
   constructor(readonly pod: V1Pod, private readonly options: PodRuntimeOptions) {
     this.key = `${pod.metadata?.namespace ?? 'default'}/${pod.metadata?.name ?? ''}`;
@@ -189,8 +191,12 @@ export class PodRuntime {
   status(): V1PodStatus {
     const containerStatuses = this.runs.map((run) => containerStatus(run));
     const allReady = this.failure === undefined && this.runs.every((run) => run.ready);
-    const now = new Date();
-    const condition = (type: string, ok: boolean): V1PodCondition => ({ type, status: ok ? 'True' : 'False', lastTransitionTime: now });
+    const condition = (type: string, ok: boolean): V1PodCondition => {
+      const status = ok ? 'True' : 'False';
+      const previous = this.conditionSince.get(type);
+      if (previous?.status !== status) this.conditionSince.set(type, { status, since: new Date() });
+      return { type, status, lastTransitionTime: this.conditionSince.get(type)?.since ?? new Date() };
+    };
     return {
       phase: this.phase(),
       podIP: this.options.podIP,

@@ -7,6 +7,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadAllYaml } from '@kubernetes/client-node';
@@ -26,6 +27,7 @@ const TENANT_DATAPLANE = serviceAccountToken(TENANT, 'slicekv-dataplane', 'tenan
 const START_TIMEOUT_MS = 40 * 60_000;
 /** How long an RBAC change may take to reach the authorizer's cache. */
 const RBAC_SETTLE_MS = 10_000;
+const VAP_API = ['--api-versions', 'admissionregistration.k8s.io/v1/ValidatingAdmissionPolicy'];
 const MONITORING_APIS = ['--api-versions', 'monitoring.coreos.com/v1/ServiceMonitor', '--api-versions', 'monitoring.coreos.com/v1/PodMonitor'];
 
 interface PolicyRule { apiGroups?: string[]; resources?: string[]; verbs: string[]; resourceNames?: string[] }
@@ -54,7 +56,8 @@ async function render(...args: string[]): Promise<RenderedObject[]> {
   return objects.filter((o): o is RenderedObject => o !== null);
 }
 
-function find(objects: RenderedObject[], kind: string, name: string, namespace: string): RenderedObject {
+/** The rendered object of that kind and name; `namespace` undefined for cluster-scoped ones. */
+function find(objects: RenderedObject[], kind: string, name: string, namespace: string | undefined): RenderedObject {
   const found = objects.find((o) => o.kind === kind && o.metadata.name === name && o.metadata.namespace === namespace);
   assert.ok(found !== undefined, `rendered ${kind} ${namespace}/${name}; have ${objects.map((o) => `${o.kind} ${o.metadata.namespace}/${o.metadata.name}`).join(', ')}`);
   return found;
@@ -80,6 +83,34 @@ function assertLeastPrivilege(objects: RenderedObject[]): void {
 function grants(role: RenderedObject): string[] {
   return (role.rules ?? []).flatMap((r) => (r.apiGroups ?? ['']).flatMap((g) => (r.resources ?? []).flatMap((res) =>
     r.verbs.map((v) => `${g === '' ? 'core' : g}/${res}:${v}${r.resourceNames === undefined ? '' : `@${r.resourceNames.join(',')}`}`)))).sort();
+}
+
+interface Impersonation { user: string; groups: readonly string[]; podName: string }
+
+/**
+ * One API request as the admin, impersonating `as` with the pod-name extra a bound
+ * ServiceAccount token carries (kubectl 1.34 has no flag for user extras).
+ */
+function impersonatedRequest(controlPlane: ControlPlane, method: string, path: string, body: object, as: Impersonation): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const payload = JSON.stringify(body);
+    const request = httpsRequest(`${controlPlane.server}${path}`, {
+      method, ca: readFileSync(controlPlane.caPath), timeout: 10_000,
+      headers: {
+        authorization: `Bearer ${controlPlane.tokenFor('admin')}`, 'content-type': 'application/json', accept: 'application/json',
+        'Impersonate-User': as.user, 'Impersonate-Group': [...as.groups],
+        'Impersonate-Extra-authentication.kubernetes.io%2fpod-name': as.podName,
+      },
+    }, (response) => {
+      const chunks: Buffer[] = [];
+      response.on('data', (chunk: Buffer) => chunks.push(chunk));
+      response.once('end', () => resolve({ status: response.statusCode ?? 0, body: Buffer.concat(chunks).toString() }));
+      response.once('error', reject);
+    });
+    request.once('timeout', () => request.destroy(new Error(`${method} ${path}: no answer in 10 s`)));
+    request.once('error', reject);
+    request.end(payload);
+  });
 }
 
 before(async () => {
@@ -178,6 +209,16 @@ describe('helm chart: lint, render, schema', () => {
     assert.match(deployment.template.spec.containers[0].image, /@sha256:[0-9a-f]{64}$/);
     find(objects, 'ServiceMonitor', 'kv-operator', RELEASE_NAMESPACE);
     find(objects, 'PodMonitor', 'kv-dataplane', RELEASE_NAMESPACE);
+    const guarded = await render('-f', OPTIONS_VALUES, ...VAP_API);
+    const binding = find(guarded, 'ValidatingAdmissionPolicyBinding', 'kv-slicekv-system-dataplane-leases', undefined).spec as
+      { policyName: string; validationActions: string[]; matchResources: { namespaceSelector: { matchExpressions: { values: string[] }[] } } };
+    assert.equal(binding.policyName, 'kv-slicekv-system-dataplane-leases');
+    assert.deepEqual(binding.validationActions, ['Deny']);
+    assert.deepEqual(binding.matchResources.namespaceSelector.matchExpressions[0].values, ['tenant-a', 'tenant-b']);
+    const policy = find(guarded, 'ValidatingAdmissionPolicy', 'kv-slicekv-system-dataplane-leases', undefined).spec as { matchConditions: { expression: string }[] };
+    assert.match(policy.matchConditions[0].expression, /':kv-dataplane-sa'$/);
+    const unguarded = await render('-f', OPTIONS_VALUES, ...VAP_API, '--set', 'dataplane.leaseGuard.enabled=false');
+    assert.deepEqual(unguarded.filter((o) => o.kind.startsWith('ValidatingAdmissionPolicy')), []);
     const withoutApi = await render('-f', OPTIONS_VALUES);
     assert.deepEqual(withoutApi.filter((o) => o.kind === 'ServiceMonitor' || o.kind === 'PodMonitor'), [], 'enabled, but the cluster has no monitoring.coreos.com/v1');
   });
@@ -219,7 +260,8 @@ describe('helm chart: install into a real kube-apiserver', () => {
 
   test('rendered manifests pass the API server\'s strict server-side validation (dry run)', async () => {
     for (const values of [[], ['-f', OPTIONS_VALUES, '--set', 'metrics.serviceMonitor.enabled=false', '--set', 'operator.priorityClassName=']]) {
-      const manifest = ok(await helm(['template', RELEASE, CHART, '--namespace', RELEASE_NAMESPACE, ...values]), 'helm template');
+      const manifest = ok(await helm(['template', RELEASE, CHART, '--namespace', RELEASE_NAMESPACE, ...VAP_API, ...values]), 'helm template');
+      assert.match(manifest, /^kind: ValidatingAdmissionPolicy$/m, 'the lease guard is part of what the server validates');
       const result = await cp().kubectl(['apply', '--dry-run=server', '--validate=strict', '-f', '-'], { input: manifest });
       assert.equal(result.code, 0, `server-side dry run of the ${values.length === 0 ? 'default' : 'options'} render:\n${result.stderr}`);
     }
@@ -272,10 +314,35 @@ describe('helm chart: install into a real kube-apiserver', () => {
       }
       assert.equal(await canI(token, 'create', 'leases.coordination.k8s.io', OTHER, false), false, `${token}: not in another namespace`);
     }
-    // A real write with the data-plane identity: it creates and renews its own Lease.
-    const lease = { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name: 'slicekv-0', namespace: RELEASE_NAMESPACE },
-      spec: { holderIdentity: 'slicekv-0', leaseDurationSeconds: 15 } };
-    ok(await cp().kubectl(['create', '-f', '-'], { kubeconfig: cp().kubeconfigFor(DATAPLANE.name), input: JSON.stringify(lease) }), 'data-plane creates its lease');
+  });
+
+  test('lease guard (ValidatingAdmissionPolicy): a data-plane identity writes only the Lease named after its pod', async () => {
+    const lease = (name: string, holder = name): object => ({ apiVersion: 'coordination.k8s.io/v1', kind: 'Lease',
+      metadata: { name, namespace: RELEASE_NAMESPACE }, spec: { holderIdentity: holder, leaseDurationSeconds: 15 } });
+    const leasesPath = `/apis/coordination.k8s.io/v1/namespaces/${RELEASE_NAMESPACE}/leases`;
+    const guardMessage = /a data-plane pod may only create or renew the Lease named after itself/;
+    // A token without the pod-name claim (these static tokens have none) is refused outright. The
+    // API server loads policies and bindings through an informer, so this is polled (dry run).
+    const deadline = Date.now() + RBAC_SETTLE_MS;
+    let unclaimed: CommandResult;
+    do {
+      unclaimed = await cp().kubectl(['create', '--dry-run=server', '-f', '-'], { kubeconfig: cp().kubeconfigFor(DATAPLANE.name), input: JSON.stringify(lease('slicekv-0')) });
+    } while (unclaimed.code === 0 && Date.now() < deadline && (await new Promise((resolve) => setTimeout(resolve, 250, true))));
+    assert.notEqual(unclaimed.code, 0, 'refused');
+    assert.match(unclaimed.stderr, guardMessage);
+    // As the data-plane ServiceAccount of pod slicekv-0, the way a bound token authenticates.
+    const asPod = (method: string, path: string, body: object): Promise<{ status: number; body: string }> =>
+      impersonatedRequest(cp(), method, path, body, { user: DATAPLANE.user, groups: DATAPLANE.groups, podName: 'slicekv-0' });
+    const created = await asPod('POST', leasesPath, lease('slicekv-0'));
+    assert.equal(created.status, 201, created.body);
+    const renewed = await asPod('PUT', `${leasesPath}/slicekv-0`, { ...lease('slicekv-0'), metadata: { ...JSON.parse(created.body).metadata } });
+    assert.equal(renewed.status, 200, renewed.body);
+    const other = await asPod('POST', leasesPath, lease('slicekv-1'));
+    assert.equal(other.status, 403, other.body);
+    assert.match(other.body, guardMessage);
+    // The operator's own writes are not the policy's business: it takes its leader-election Lease.
+    const leader = await cp().kubectl(['create', '-f', '-'], { kubeconfig: cp().kubeconfigFor(OPERATOR.name), input: JSON.stringify(lease('slicekv-operator-leader', 'operator-0')) });
+    assert.equal(leader.code, 0, leader.stderr);
   });
 
   test('helm upgrade to another namespace set and helm uninstall: RBAC follows, CRDs stay', async () => {

@@ -63,8 +63,9 @@ export function podAddress(cluster: KVCluster, pod: PodObject | undefined, name:
 }
 
 /**
- * The data-plane command. `$(POD_IP)` is expanded by the kubelet from the env var of that name.
- * The pod renews a Lease named after itself and stops serving when it cannot (dataplane/lease/).
+ * The data-plane command. `$(POD_IP)` and `$(POD_UID)` are expanded by the kubelet from the env
+ * vars of those names. The pod renews a Lease named after itself (owned by its Pod, through the
+ * uid) and stops serving when it cannot (dataplane/lease/).
  */
 export function dataplaneCommand(cluster: KVCluster, name: string): string[] {
   const { spec } = cluster;
@@ -81,6 +82,7 @@ export function dataplaneCommand(cluster: KVCluster, name: string): string[] {
     '--pod-name', name,
     '--lease-namespace', cluster.meta.namespace,
     '--lease-name', name,
+    '--pod-uid', '$(POD_UID)',
     '--lease-duration-ms', String(spec.leaseDurationSeconds * 1000),
     ...durability,
   ];
@@ -94,7 +96,7 @@ export function desiredPod(cluster: KVCluster, index: number): PodObject {
     spec: {
       image: cluster.spec.image,
       command: dataplaneCommand(cluster, name),
-      env: [{ name: 'POD_IP', fieldPath: 'status.podIP' }],
+      env: [{ name: 'POD_IP', fieldPath: 'status.podIP' }, { name: 'POD_UID', fieldPath: 'metadata.uid' }],
       clientPort: cluster.spec.clientPort,
       metricsPort: cluster.spec.metricsPort,
       readinessTcpPort: cluster.spec.clientPort,

@@ -37,6 +37,8 @@ export interface Entry {
 
 export type CasResult = { ok: true; version: number } | { ok: false; currentVersion: number };
 
+/** Outstanding mutation seqs per client: the pods' default RIFL window (dataplane/rifl, windowMax). */
+const RIFL_WINDOW_MAX = 512;
 const BACKOFF_MS_BASE = 2;
 const BACKOFF_MS_MAX = 200;
 
@@ -48,6 +50,8 @@ export class SlicekvClient implements SessionOwner {
   private readonly sessions = new Map<string, ClientSession>();
   private readonly channels = new Map<string, grpc.Client>();
   private readonly sequences = new SequenceTracker();
+  /** Mutations waiting for room in the RIFL window, in call order. */
+  private readonly windowWaiting: PendingOp[] = [];
   private readonly hasher = new KeyHasher();
   private readonly timeoutMs: number;
   private readonly attemptsMax: number;
@@ -126,14 +130,36 @@ export class SlicekvClient implements SessionOwner {
     if (this.closed) return Promise.reject(new SlicekvError('SLICEKV_CLOSED', 'the client is closed'));
     const keyBytes = toBuffer(key);
     return new Promise<OpResult>((resolve, reject) => {
-      const seq = opcode === Opcode.GET ? 0 : this.sequences.take();
-      const op = new PendingOp(opcode, keyBytes, value, expectedVersion, delta, seq, { resolve, reject });
+      const op = new PendingOp(opcode, keyBytes, value, expectedVersion, delta, 0, { resolve, reject });
       this.hasher.hashKey(keyBytes, 0, keyBytes.length);
       op.hashHi = this.hasher.hi;
       op.hashLo = this.hasher.lo;
       this.arm(op, options);
-      void this.dispatch(op);
+      if (opcode === Opcode.GET) void this.dispatch(op);
+      else this.admit(op);
     });
+  }
+
+  /**
+   * Gives a mutation its seq and sends it once fewer than RIFL_WINDOW_MAX seqs are outstanding;
+   * until then it waits here in order. A pod refuses mutations beyond its window (OVERLOADED), so
+   * sending more would only buy retries.
+   */
+  private admit(op: PendingOp): void {
+    if (this.windowWaiting.length === 0 && this.sequences.span < RIFL_WINDOW_MAX) {
+      op.seq = this.sequences.take();
+      void this.dispatch(op);
+    } else {
+      this.windowWaiting.push(op);
+    }
+  }
+
+  private admitWaiting(): void {
+    while (this.windowWaiting.length > 0 && this.sequences.span < RIFL_WINDOW_MAX) {
+      const op = this.windowWaiting.shift() as PendingOp;
+      op.seq = this.sequences.take();
+      void this.dispatch(op);
+    }
   }
 
   /** Deadline and abort for the caller's promise; the op itself continues to a final result. */
@@ -193,6 +219,7 @@ export class SlicekvClient implements SessionOwner {
   private finish(op: PendingOp, error: SlicekvError): void {
     if (op.seq > 0) this.sequences.complete(op.seq);
     op.reject(error);
+    this.admitWaiting();
   }
 
   // ---- routes --------------------------------------------------------------------------------
@@ -261,6 +288,7 @@ export class SlicekvClient implements SessionOwner {
       return;
     }
     if (op.seq > 0) this.sequences.complete(op.seq);
+    this.admitWaiting();
     op.resolve({
       status: reader.status, detail: reader.detail, version: reader.version,
       value: reader.opcode === Opcode.GET && reader.status === WireStatus.OK ? Buffer.from(reader.value()) : null,

@@ -31,7 +31,8 @@ export class PendingOp {
     readonly value: Buffer | null,
     readonly expectedVersion: number,
     readonly delta: number | bigint,
-    readonly seq: number,
+    /** RIFL sequence number; 0 for reads, and for a mutation until the client's window admits it. */
+    public seq: number,
     private readonly settle: { resolve(result: OpResult): void; reject(error: SlicekvError): void },
   ) {}
 

@@ -24,6 +24,14 @@ export class SequenceTracker {
     return this.first;
   }
 
+  /**
+   * Seqs from the first incomplete one to the last taken: a pod may hold this many of our completion
+   * records unacknowledged, so the client keeps it within the pods' window (RIFL).
+   */
+  get span(): number {
+    return this.next - this.first;
+  }
+
   get incompleteCount(): number {
     return this.next - this.first - this.doneAhead.size;
   }

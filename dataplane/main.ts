@@ -3,11 +3,17 @@
 //
 //   slicekv dataplane --listen 127.0.0.1:7000 --metrics-port 9100 --memory 1GiB [--pod-name pod-0]
 //                     [--advertise host:port] [--segment-size 8MiB]
+//                     [--data-dir DIR [--wal sync|async] [--fsync-interval-ms 10] [--checkpoint-interval-ms 60000]
+//                      [--checkpoint-wal-bytes 256MiB]]     (durability: docs/durability.md; without --data-dir, memory only)
+//                     [--lease-name NAME [--lease-namespace NS] [--lease-duration-ms 15000] [--pod-uid UID] [--kubeconfig PATH]]
+//                                                          (self-fencing: dataplane/lease/; without --lease-name, always serving)
 
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
 import { DEFAULT_POD_CONFIG, Pod } from './server/pod.js';
 import { podRegistry, serveMetrics } from './server/metrics.js';
+import { DEFAULT_DURABILITY_CONFIG, type DurabilityConfig } from './durability/durability.js';
+import { SELF_FENCING_OPTIONS, startSelfFencing } from './lease/selfFencing.js';
 
 const UNITS: Record<string, number> = { '': 1, b: 1, kib: 1024, mib: 1024 ** 2, gib: 1024 ** 3, kb: 1e3, mb: 1e6, gb: 1e9 };
 
@@ -17,6 +23,25 @@ export function parseBytes(text: string): number {
   const unit = match === null ? undefined : UNITS[match[2].toLowerCase()];
   if (match === null || unit === undefined) throw new RangeError(`not a size: ${text} (use e.g. 512MiB, 1GiB)`);
   return Math.floor(Number(match[1]) * unit);
+}
+
+function durabilityOptions(values: Record<string, string | undefined>, podName: string): { durability?: DurabilityConfig } {
+  const dataDir = values['data-dir'];
+  if (dataDir === undefined || values.wal === 'off') return {};
+  if (values.wal !== 'sync' && values.wal !== 'async') throw new RangeError(`--wal must be sync, async or off, not ${values.wal}`);
+  const number = (name: string, min: number, max: number): number => {
+    const value = Number(values[name]);
+    if (!Number.isInteger(value) || value < min || value > max) throw new RangeError(`--${name} must be an integer in [${min}, ${max}]`);
+    return value;
+  };
+  return {
+    durability: {
+      ...DEFAULT_DURABILITY_CONFIG, dataDir, podName, mode: values.wal,
+      fsyncIntervalMs: number('fsync-interval-ms', 1, 10_000),
+      checkpointIntervalMs: number('checkpoint-interval-ms', 100, 86_400_000),
+      checkpointWalBytes: parseBytes(values['checkpoint-wal-bytes'] ?? '256MiB'),
+    },
+  };
 }
 
 export async function runDataplane(argv: readonly string[]): Promise<void> {
@@ -29,6 +54,12 @@ export async function runDataplane(argv: readonly string[]): Promise<void> {
       memory: { type: 'string', default: '1GiB' },
       'segment-size': { type: 'string', default: '8MiB' },
       'pod-name': { type: 'string', default: 'pod-0' },
+      'data-dir': { type: 'string' },
+      wal: { type: 'string', default: 'sync' },
+      'fsync-interval-ms': { type: 'string', default: '10' },
+      'checkpoint-interval-ms': { type: 'string', default: '60000' },
+      'checkpoint-wal-bytes': { type: 'string', default: '256MiB' },
+      ...SELF_FENCING_OPTIONS,
     },
   });
   const log = pino({ base: { pod: values['pod-name'] } });
@@ -38,14 +69,22 @@ export async function runDataplane(argv: readonly string[]): Promise<void> {
     listen: values.listen,
     ...(values.advertise === undefined ? {} : { advertise: values.advertise }),
     store: { memoryLimitBytes: parseBytes(values.memory), segmentSizeBytes: parseBytes(values['segment-size']) },
+    ...durabilityOptions(values, values['pod-name']),
   });
+  pod.durabilityEvents = {
+    recovered: (report, what) => log.info({ event: 'recovered', what, ranges: report.ranges, checkpointRecords: report.checkpointEntries,
+      logRecords: report.walEntriesReplayed, seconds: report.seconds, problems: report.problems }, `recovered ${what}`),
+    checkpointed: (result) => log.info({ event: 'checkpointed', path: result.path, bytes: result.bytes, records: result.entryCount, seconds: result.seconds }, 'checkpoint written'),
+    problem: (message) => log.warn({ event: 'durability-problem' }, message),
+  };
+  const fencing = await startSelfFencing(values, values['pod-name'], pod, log);
   const address = await pod.start();
   const host = values.listen.slice(0, values.listen.lastIndexOf(':'));
   const metrics = await serveMetrics(podRegistry(pod), host, Number(values['metrics-port']));
   log.info({ event: 'listening', address, metricsPort: metrics.port }, 'data-plane pod serving');
   const shutdown = (signal: string): void => {
     log.info({ event: 'draining', signal }, 'draining');
-    void pod.stop().then(() => {
+    void Promise.all([fencing?.stop(), pod.stop()]).then(() => {
       metrics.server.close();
       log.info({ event: 'stopped', batches: pod.batches, ops: pod.ops }, 'stopped');
       process.exit(0);

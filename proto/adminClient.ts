@@ -3,7 +3,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { slicekvServices } from './grpcDefinition.js';
 
-export type AdminMethod = 'AssignRanges' | 'SplitRange' | 'MergeRanges' | 'Stats' | 'Health';
+export type AdminMethod = 'AssignRanges' | 'SplitRange' | 'MergeRanges' | 'Stats' | 'Health' | 'Checkpoint' | 'RecoverRanges';
 
 export interface AdminClient {
   /** Calls `method`; rejects with the grpc ServiceError the pod answered. */

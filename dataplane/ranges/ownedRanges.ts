@@ -8,6 +8,8 @@ import { RangeSearch, sortedDisjoint } from '../../proto/keyspace/rangeSearch.js
 
 export interface OwnedRange extends HashRange {
   readonly view: number;
+  /** Being recovered (dataplane/durability): owned, but ops get UNAVAILABLE until it is loaded. */
+  readonly recovering?: boolean;
 }
 
 export const enum RangeCheck {
@@ -17,6 +19,8 @@ export const enum RangeCheck {
   WRONG_VIEW = 1,
   /** Not owned here: WRONG_RANGE, pointing at the owner the routing table knows. */
   NOT_OWNED = 2,
+  /** Owned, at the op's view, but still being recovered: UNAVAILABLE, retry later. */
+  RECOVERING = 3,
 }
 
 /** View numbers are u32 on the wire. */
@@ -54,6 +58,7 @@ export class OwnedRanges {
     }
     this.currentView = this.ranges[index].view;
     if (this.currentView !== view) return RangeCheck.WRONG_VIEW;
+    if (this.ranges[index].recovering === true) return RangeCheck.RECOVERING;
     this.opsServed[index]++;
     return RangeCheck.SERVE;
   }

@@ -63,6 +63,9 @@ export class ClientTable implements CompletionTracker {
   /** Insertion-ordered, bounded: oldest forgotten first. */
   private readonly expiredIds = new Set<string>();
   private scratch = Buffer.allocUnsafe(4096);
+  private readonly ackScratch = Buffer.allocUnsafe(PAYLOAD_AT_RESULT);
+  /** Length of lastPayload. */
+  lastPayloadLength = 0;
   /** Where the saved result of the last DUPLICATE check is. */
   completionSegmentId = 0;
   completionOffset = 0;
@@ -105,15 +108,27 @@ export class ClientTable implements CompletionTracker {
     return !this.clients.has(client.key) || this.clock.nowMs() >= client.leaseExpiresAtMs;
   }
 
-  /** Releases completions the client acknowledged: every seq below `firstIncomplete`. */
-  acknowledge(client: ClientState, firstIncomplete: number): void {
-    if (!(firstIncomplete > client.firstIncomplete)) return;
+  /** Releases completions the client acknowledged: every seq below `firstIncomplete`. True if the mark moved. */
+  acknowledge(client: ClientState, firstIncomplete: number): boolean {
+    if (!(firstIncomplete > client.firstIncomplete)) return false;
     for (const [seq, at] of client.completions) {
       if (seq >= firstIncomplete) continue;
       this.store.releaseCompletion(at.segmentId, at.offsetBytes);
       client.completions.delete(seq);
     }
     client.firstIncomplete = firstIncomplete;
+    return true;
+  }
+
+  /** The client's acknowledgement as logged (write-ahead log ACK entry): client id + u64 first incomplete seq. */
+  ackPayload(client: ClientState): Buffer {
+    writePayloadHeader(this.ackScratch, client.id, client.firstIncomplete);
+    return this.ackScratch;
+  }
+
+  /** The payload of the completion record the last record() call appended (valid until the next call). */
+  get lastPayload(): Buffer {
+    return this.scratch;
   }
 
   /** What to do with mutation `seq` of `client`. */
@@ -145,9 +160,55 @@ export class ClientTable implements CompletionTracker {
     if (this.scratch.length < payloadLength) this.scratch = Buffer.allocUnsafe(Math.max(payloadLength, this.scratch.length * 2));
     writePayloadHeader(this.scratch, client.id, seq);
     result.copy(this.scratch, PAYLOAD_AT_RESULT);
+    this.lastPayloadLength = payloadLength;
     const status = this.store.appendCompletion(key, keyOffset, keyLength, this.scratch, 0, payloadLength);
     assert(status === Status.OK, 'space for the completion record was ensured before the op ran');
     client.completions.set(seq, { segmentId: this.store.resultSegmentId, offsetBytes: this.store.resultRecordOffset });
+  }
+
+  // ---- recovery (dataplane/durability) --------------------------------------------------------
+
+  /**
+   * Re-creates a completion record read back from a checkpoint or the write-ahead log: `payload`
+   * is the record's whole payload (client id, seq, result). Skipped when the seq is already known
+   * or acknowledged. OUT_OF_MEMORY when the log has no room.
+   */
+  restoreCompletion(key: Uint8Array, keyOffset: number, keyLength: number, payload: Buffer, payloadOffset: number,
+    payloadLength: number): Status {
+    assert(payloadLength >= PAYLOAD_AT_RESULT, 'a completion payload holds a client id and a seq');
+    const client = this.restoredClient(payload.subarray(payloadOffset, payloadOffset + CLIENT_ID_BYTES));
+    const seq = payloadSeq(payload, payloadOffset);
+    if (client.completions.has(seq) || seq < client.firstIncomplete) return Status.OK;
+    const status = this.store.appendCompletion(key, keyOffset, keyLength, payload, payloadOffset, payloadLength);
+    if (status !== Status.OK) return status;
+    client.completions.set(seq, { segmentId: this.store.resultSegmentId, offsetBytes: this.store.resultRecordOffset });
+    return Status.OK;
+  }
+
+  /** Replays a logged acknowledgement: `ack` = 16-byte client id + u64 first incomplete seq. */
+  restoreAck(ack: Buffer, offset: number): void {
+    const client = this.restoredClient(ack.subarray(offset, offset + CLIENT_ID_BYTES));
+    this.acknowledge(client, payloadSeq(ack, offset));
+  }
+
+  /** A recovered client: known again, with a fresh lease, even if this pod had expired it. */
+  private restoredClient(clientId: Buffer): ClientState {
+    const key = clientId.toString('hex');
+    let client = this.clients.get(key);
+    if (client === undefined) {
+      this.expiredIds.delete(key);
+      client = new ClientState(key, Buffer.from(clientId));
+      this.clients.set(key, client);
+    }
+    client.leaseExpiresAtMs = this.clock.nowMs() + this.config.leaseDurationMs;
+    return client;
+  }
+
+  /** Every live completion record's address (checkpoints copy them out). */
+  forEachCompletion(visit: (segmentId: number, offsetBytes: number) => void): void {
+    for (const client of this.clients.values()) {
+      for (const at of client.completions.values()) visit(at.segmentId, at.offsetBytes);
+    }
   }
 
   /** Loads the saved result of the last DUPLICATE into the store's result fields; CORRUPT if damaged. */

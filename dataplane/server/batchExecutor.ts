@@ -10,6 +10,8 @@ import { RangeCheck, type OwnedRanges } from '../ranges/ownedRanges.js';
 import { RiflCheck, type ClientState, type ClientTable } from '../rifl/clientTable.js';
 import { ErrorDetail, Status, recordBytes, type Store } from '../store/index.js';
 import { assert } from '../store/assert.js';
+import { WalEntryKind } from '../durability/walEntry.js';
+import type { WalWriter } from '../durability/walWriter.js';
 
 // The engine's ErrorDetail values travel as WireDetail values (detailOf below): they must agree.
 assert([
@@ -31,6 +33,10 @@ export interface ExecutorContext {
   readonly routes: () => RouteTable | null;
   /** This pod's client address, named as owner when only the view was wrong. */
   readonly selfAddress: () => string;
+  /** The write-ahead log every mutation and completion record goes to; null when durability is off. */
+  readonly wal: () => WalWriter | null;
+  /** False while the pod is self-fenced (dataplane/lease): every op gets UNAVAILABLE and nothing runs. Absent: serving. */
+  readonly serving?: () => boolean;
 }
 
 /** opCounts index: opcode * STATUS_SLOTS + wire status. */
@@ -45,11 +51,25 @@ export class BatchExecutor {
 
   /** Runs every op of `reader` for `client`, writing one result per op into `writer`. */
   run(reader: BatchReader, client: ClientState, writer: ResultWriter): void {
+    if (this.context.serving?.() === false) {
+      this.refuseAll(reader, writer);
+      return;
+    }
     const { clients } = this.context;
     clients.renew(client);
-    if (Number.isSafeInteger(reader.firstIncompleteSeq)) clients.acknowledge(client, reader.firstIncompleteSeq);
+    if (Number.isSafeInteger(reader.firstIncompleteSeq) && clients.acknowledge(client, reader.firstIncompleteSeq)) {
+      this.context.wal()?.appendAck(clients.ackPayload(client));
+    }
     while (reader.next()) {
       this.runOp(reader, client, writer);
+      this.opCounts[reader.opcode * STATUS_SLOTS + writer.lastStatus]++;
+    }
+  }
+
+  /** Self-fenced: every op is answered UNAVAILABLE (retryable) and none runs, not even the RIFL acknowledgement. */
+  private refuseAll(reader: BatchReader, writer: ResultWriter): void {
+    while (reader.next()) {
+      writer.status(WireStatus.UNAVAILABLE, reader.opcode);
       this.opCounts[reader.opcode * STATUS_SLOTS + writer.lastStatus]++;
     }
   }
@@ -61,6 +81,10 @@ export class BatchExecutor {
     }
     this.hasher.hashKey(op.frame, op.keyOffset, op.keyLength);
     const check = this.context.ranges.check(this.hasher.hi, this.hasher.lo, op.view);
+    if (check === RangeCheck.RECOVERING) {
+      writer.status(WireStatus.UNAVAILABLE, op.opcode);
+      return;
+    }
     if (check !== RangeCheck.SERVE) {
       this.wrongRange(op.opcode, check, writer);
       return;
@@ -116,8 +140,31 @@ export class BatchExecutor {
     const status = this.apply(op, writer);
     // An op that ran to a result is complete and its result is saved; one that could not run
     // (out of memory, corrupt data) may be retried and run later.
-    if (status !== Status.OUT_OF_MEMORY && status !== Status.CORRUPT) {
-      clients.record(client, op.seq, op.frame, op.keyOffset, op.keyLength, writer.bytesSince(start));
+    if (status === Status.OUT_OF_MEMORY || status === Status.CORRUPT) return;
+    const wal = this.context.wal();
+    // Where the new value is, read before the completion record is appended (no cleaning runs
+    // in between: space for both was ensured above).
+    const fromFrame = op.opcode === Opcode.PUT || op.opcode === Opcode.PUT_IF_VERSION;
+    const valueBytes = fromFrame ? op.frame : store.resultBytes;
+    const valueOffset = fromFrame ? op.valueOffset : store.resultValueOffset;
+    const valueLength = fromFrame ? op.valueLength : store.resultValueLength;
+    const version = store.resultVersion;
+    clients.record(client, op.seq, op.frame, op.keyOffset, op.keyLength, writer.bytesSince(start));
+    if (wal !== null) this.log(wal, op, status, valueBytes, valueOffset, valueLength, version);
+  }
+
+  /** The mutation's effect and its completion record, as one log entry. */
+  private log(wal: WalWriter, op: BatchReader, status: Status, valueBytes: Uint8Array, valueOffset: number, valueLength: number,
+    version: number): void {
+    const { clients, store } = this.context;
+    const completion = clients.lastPayload;
+    const completionLength = clients.lastPayloadLength;
+    if (status !== Status.OK) {
+      wal.appendKeyOnly(WalEntryKind.COMPLETION, op.frame, op.keyOffset, op.keyLength, 0, completion, completionLength);
+    } else if (op.opcode === Opcode.DELETE || op.opcode === Opcode.DELETE_IF_VERSION) {
+      wal.appendKeyOnly(WalEntryKind.DELETE, op.frame, op.keyOffset, op.keyLength, store.versionNow, completion, completionLength);
+    } else {
+      wal.appendPut(op.frame, op.keyOffset, op.keyLength, valueBytes, valueOffset, valueLength, version, completion, completionLength);
     }
   }
 

@@ -16,6 +16,9 @@ import {
 } from '../../proto/messages.js';
 import { Session, type SessionHost, type SessionStream } from './session.js';
 import type { BatchHistograms } from './metrics.js';
+import { Durability, type DurabilityConfig, type DurabilityEvents } from '../durability/durability.js';
+import type { WalWriter } from '../durability/walWriter.js';
+import type { RecoveryReport } from '../durability/recovery.js';
 
 export interface PodConfig {
   readonly podName: string;
@@ -29,6 +32,8 @@ export interface PodConfig {
   readonly unsentRepliesMax: number;
   readonly maintenanceIntervalMs: number;
   readonly clock: Clock;
+  /** Write-ahead log and checkpoints on the data dir; absent: durability off (memory only). */
+  readonly durability?: DurabilityConfig;
 }
 
 export const DEFAULT_POD_CONFIG: PodConfig = {
@@ -55,6 +60,8 @@ export class Pod implements SessionHost {
   readonly batchesInFlightMax = 64;
   unsentReplies = 0;
   draining = false;
+  /** Why the pod is not serving (self-fenced: dataplane/lease), or null while it serves. */
+  fencedReason: string | null = null;
   dropNextReply = false;
   sessionsOpen = 0;
   batches = 0;
@@ -65,6 +72,9 @@ export class Pod implements SessionHost {
   private routeTable: RouteTable | null = null;
   private readonly server = new grpc.Server({ 'grpc.max_receive_message_length': 8 * 1024 * 1024 });
   private maintenanceTimer: NodeJS.Timeout | null = null;
+  readonly durability: Durability | null;
+  /** Set by the metrics module to observe durability events; log lines go to `events.problem` too. */
+  durabilityEvents: DurabilityEvents = { recovered: () => undefined, checkpointed: () => undefined, problem: () => undefined };
 
   constructor(private readonly config: PodConfig) {
     this.store = new Store(config.store);
@@ -74,7 +84,23 @@ export class Pod implements SessionHost {
     this.unsentRepliesMax = config.unsentRepliesMax;
     this.executor = new BatchExecutor({
       store: this.store, ranges: this.ranges, clients: this.clients, routes: () => this.routeTable, selfAddress: () => this.address,
+      wal: () => this.wal, serving: () => this.fencedReason === null,
     });
+    const events: DurabilityEvents = {
+      recovered: (report, what) => this.durabilityEvents.recovered(report, what),
+      checkpointed: (result) => this.durabilityEvents.checkpointed(result),
+      problem: (message) => this.durabilityEvents.problem(message),
+    };
+    this.durability = config.durability === undefined ? null : new Durability(config.durability, this, events);
+  }
+
+  get wal(): WalWriter | null {
+    return this.durability?.wal ?? null;
+  }
+
+  /** The last recovery's report (restart or RecoverRanges), null when none ran. */
+  get lastRecovery(): RecoveryReport | null {
+    return this.durability?.lastRecovery ?? null;
   }
 
   get routes(): RouteTable | null {
@@ -100,6 +126,7 @@ export class Pod implements SessionHost {
     });
     this.server.addService(services.Admin.service, {
       AssignRanges: this.assignRanges, SplitRange: this.splitRange, MergeRanges: this.mergeRanges, Stats: this.stats, Health: this.health,
+      Checkpoint: this.checkpoint, RecoverRanges: this.recoverRanges,
     });
     const port = await new Promise<number>((resolve, reject) => {
       this.server.bindAsync(this.config.listen, grpc.ServerCredentials.createInsecure(), (error, bound) => (error ? reject(error) : resolve(bound)));
@@ -108,6 +135,12 @@ export class Pod implements SessionHost {
     this.address = this.config.advertise ?? `${host}:${port}`;
     this.maintenanceTimer = setInterval(() => this.maintain(), this.config.maintenanceIntervalMs);
     this.maintenanceTimer.unref();
+    // Serving starts before recovery ends: the recovering ranges answer UNAVAILABLE meanwhile.
+    if (this.durability !== null) {
+      await this.durability.start();
+      const routes = this.durability.routes.map((r) => (r.owner === this.podName ? { ...r, address: this.address } : r));
+      if (routes.length > 0 && this.routeTable === null) this.routeTable = new RouteTable(routes);
+    }
     return this.address;
   }
 
@@ -118,6 +151,8 @@ export class Pod implements SessionHost {
   async stop(graceMs = 2000): Promise<void> {
     this.draining = true;
     if (this.maintenanceTimer !== null) clearInterval(this.maintenanceTimer);
+    // Commits the log (answering the batches waiting for it) before the streams close.
+    await this.durability?.close();
     await new Promise<void>((resolve) => {
       const force = setTimeout(() => {
         this.server.forceShutdown();
@@ -144,16 +179,47 @@ export class Pod implements SessionHost {
       const routes = call.request.routes.length > 0 ? new RouteTable(call.request.routes.map(routeFromMessage)) : this.routeTable;
       this.ranges.assign(call.request.owned.map(rangeFromMessage));
       this.routeTable = routes;
-      callback(null, { owned: this.ranges.list().map(rangeToMessage) });
+      this.afterRangeChange(callback);
     } catch (error) {
       callback({ code: grpc.status.INVALID_ARGUMENT, details: (error as Error).message });
     }
   };
 
+  /** Answers an Admin call that changed the owned ranges once the manifest records the change. */
+  private afterRangeChange(callback: grpc.sendUnaryData<object>): void {
+    const owned = this.ranges.list();
+    const recorded = this.durability === null ? Promise.resolve() : this.durability.assigned(owned, this.routeTable?.routes ?? []);
+    recorded.then(() => callback(null, { owned: owned.map(rangeToMessage) }),
+      (error: Error) => callback({ code: grpc.status.INTERNAL, details: `the range change is in effect but not recorded durably: ${error.message}` }));
+  }
+
+  private readonly checkpoint: Unary<object, object> = (_call, callback) => {
+    if (this.durability === null) return callback({ code: grpc.status.FAILED_PRECONDITION, details: 'durability is off (no --data-dir)' });
+    this.durability.checkpoint().then((results) => callback(null, {
+      ranges: results.length, bytes: String(results.reduce((sum, r) => sum + r.bytes, 0)),
+      records: String(results.reduce((sum, r) => sum + r.entryCount, 0)), seconds: results.reduce((sum, r) => sum + r.seconds, 0),
+    }), (error: Error) => callback({ code: grpc.status.INTERNAL, details: error.message }));
+  };
+
+  private readonly recoverRanges: Unary<{ deadPod: string; ranges: RangeSpecMessage[] }, object> = (call, callback) => {
+    if (this.durability === null) return callback({ code: grpc.status.FAILED_PRECONDITION, details: 'durability is off (no --data-dir)' });
+    let ranges;
+    try {
+      ranges = call.request.ranges.map(rangeFromMessage);
+      if (call.request.deadPod === '' || call.request.deadPod === this.podName) throw new Error('dead_pod must name another pod');
+    } catch (error) {
+      return callback({ code: grpc.status.INVALID_ARGUMENT, details: (error as Error).message });
+    }
+    this.durability.recoverFrom(call.request.deadPod, ranges).then((report) => callback(null, {
+      owned: this.ranges.list().map(rangeToMessage), checkpointRecords: String(report.checkpointEntries),
+      logRecords: String(report.walEntriesReplayed), seconds: report.seconds, problems: report.problems,
+    }), (error: Error) => callback({ code: grpc.status.FAILED_PRECONDITION, details: error.message }));
+  };
+
   private readonly splitRange: Unary<{ range: RangeSpecMessage; at: string }, object> = (call, callback) => {
     try {
       this.ranges.split(rangeFromMessage(call.request.range), BigInt(call.request.at));
-      callback(null, { owned: this.ranges.list().map(rangeToMessage) });
+      this.afterRangeChange(callback);
     } catch (error) {
       callback({ code: grpc.status.FAILED_PRECONDITION, details: (error as Error).message });
     }
@@ -162,7 +228,7 @@ export class Pod implements SessionHost {
   private readonly mergeRanges: Unary<{ left: RangeSpecMessage; right: RangeSpecMessage }, object> = (call, callback) => {
     try {
       this.ranges.merge(rangeFromMessage(call.request.left), rangeFromMessage(call.request.right));
-      callback(null, { owned: this.ranges.list().map(rangeToMessage) });
+      this.afterRangeChange(callback);
     } catch (error) {
       callback({ code: grpc.status.FAILED_PRECONDITION, details: (error as Error).message });
     }
@@ -179,7 +245,13 @@ export class Pod implements SessionHost {
     });
   };
 
+  /** Self-fencing (dataplane/lease): while not serving, every op gets UNAVAILABLE and Health says why. */
+  setServing(serving: boolean, reason: string): void {
+    this.fencedReason = serving ? null : reason;
+  }
+
   private readonly health: Unary<object, object> = (_call, callback) => {
-    callback(null, { serving: !this.draining, pod: this.podName, reason: this.draining ? 'draining' : '' });
+    const serving = !this.draining && this.fencedReason === null;
+    callback(null, { serving, pod: this.podName, reason: this.draining ? 'draining' : this.fencedReason ?? '' });
   };
 }

@@ -8,6 +8,7 @@ import type * as grpc from '@grpc/grpc-js';
 import { BatchReader, FrameError, FRAME_FORMAT_VERSION, ResultWriter, type FrameLimits } from '../../proto/wire/index.js';
 import type { ClientState, ClientTable } from '../rifl/clientTable.js';
 import type { BatchExecutor } from './batchExecutor.js';
+import type { WalWriter } from '../durability/walWriter.js';
 import type { BatchMessage, BatchStatusName, SessionOpenMessage, SessionReplyMessage, SessionRequestMessage } from '../../proto/messages.js';
 
 const CLIENT_ID_BYTES = 16;
@@ -28,6 +29,8 @@ export interface SessionHost {
    * as a network failure after the pod applied the ops would.
    */
   dropNextReply: boolean;
+  /** The write-ahead log, when durability is on. In sync mode replies wait for their fdatasync. */
+  readonly wal: WalWriter | null;
   /** Called after each batch ran, with its op count and duration. */
   onBatch(opCount: number, durationSeconds: number): void;
 }
@@ -79,6 +82,10 @@ export class Session {
     if (this.client === null) return this.reply(batch.batchId, 'BATCH_SESSION_INVALID', 'open the session first');
     if (this.host.draining) return this.reply(batch.batchId, 'BATCH_DRAINING', 'the pod is shutting down');
     if (this.host.unsentReplies >= this.host.unsentRepliesMax) return this.reply(batch.batchId, 'BATCH_OVERLOADED', 'too many replies waiting to be sent');
+    const wal = this.host.wal;
+    if (wal !== null && wal.full) {
+      return this.reply(batch.batchId, 'BATCH_OVERLOADED', wal.failure === null ? 'the write-ahead log is behind' : `the write-ahead log failed: ${wal.failure.message}`);
+    }
     try {
       this.reader.open(batch.ops);
     } catch (error) {
@@ -94,7 +101,11 @@ export class Session {
       this.fail(14 /* UNAVAILABLE */, 'fault injected: reply dropped after the batch ran');
       return;
     }
-    this.reply(batch.batchId, 'BATCH_OK', '', Buffer.from(this.writer.finish()));
+    const results = Buffer.from(this.writer.finish());
+    // sync mode: nothing this batch did or saw is acknowledged before it is durable. Waiters are
+    // answered in log order, so this session's replies keep their order.
+    if (wal !== null && wal.config.mode === 'sync') wal.whenDurable(wal.appendedLsn, () => this.reply(batch.batchId, 'BATCH_OK', '', results));
+    else this.reply(batch.batchId, 'BATCH_OK', '', results);
   }
 
   private reply(batchId: string, status: BatchStatusName, message: string, results: Buffer = EMPTY): void {
@@ -102,6 +113,8 @@ export class Session {
   }
 
   private send(reply: SessionReplyMessage): void {
+    // A reply that waited for the log may find its stream gone: the client retries the batch.
+    if (this.stream.cancelled || this.stream.destroyed) return;
     this.host.unsentReplies++;
     const room = this.stream.write(reply, () => {
       this.host.unsentReplies--;

@@ -89,6 +89,8 @@ export class Store implements KeyHashSource, CleanerHost {
   private readonly scanner: RangeScanner;
   private readonly integerScratch = new Uint8Array(INTEGER_TEXT_BYTES_MAX);
   private versionNext = 1;
+  /** Set only inside restore(): the version the write must carry instead of a new one. */
+  private restoringVersion = 0;
   private headId = -1;
   private survivorId = -1;
   private tombstoneRetention: HashRangeBounds[] = [];
@@ -374,10 +376,28 @@ export class Store implements KeyHashSource, CleanerHost {
   }
 
   private nextVersion(oldVersion: number): number {
+    if (this.restoringVersion !== 0) return this.restoringVersion;
     const version = Math.max(this.versionNext, oldVersion + 1);
     assert(version < VERSION_MAX, 'versions stay below 2^53');
     this.versionNext = version + 1;
     return version;
+  }
+
+  /**
+   * Writes `value` under `key` with exactly `version` (recovery and, later, migration: records
+   * keep the version they were given where they were first written). Later versions exceed it.
+   * The caller replays records in their original order, so no version check is made here.
+   */
+  restore(key: Uint8Array, keyOffset: number, keyLength: number, value: Uint8Array, valueOffset: number, valueLength: number,
+    version: number): Status {
+    assert(Number.isSafeInteger(version) && version > 0 && version < VERSION_MAX, 'restored versions are positive safe integers');
+    this.observeVersion(version);
+    this.restoringVersion = version;
+    try {
+      return this.write(key, keyOffset, keyLength, value, valueOffset, valueLength, ANY_VERSION);
+    } finally {
+      this.restoringVersion = 0;
+    }
   }
 
   /** Makes every later version exceed `version` (records arriving from elsewhere keep theirs). */
@@ -576,6 +596,32 @@ export class Store implements KeyHashSource, CleanerHost {
     const w = offsetBytes >> 2;
     const intact = kindOf(words, w) === RecordKind.COMPLETION && recordIntact(words, w, this.segments.fillBytes[segmentId]);
     return this.fillResult(segmentId, offsetBytes, intact);
+  }
+
+  /**
+   * Points `ref` at the completion record at (segmentId, offsetBytes): key, payload (as value),
+   * version. CORRUPT (ref untouched) if it fails its checks. For checkpoints, which copy
+   * completion records out with their keys.
+   */
+  completionRecord(segmentId: number, offsetBytes: number, ref: RecordRef): Status {
+    const words = this.segments.words[segmentId];
+    const w = offsetBytes >> 2;
+    if (kindOf(words, w) !== RecordKind.COMPLETION || !recordIntact(words, w, this.segments.fillBytes[segmentId])) {
+      this.corruptRecordsSeen++;
+      return Status.CORRUPT;
+    }
+    ref.bytes = this.segments.bytes[segmentId];
+    ref.keyLength = keyLengthOf(words, w);
+    ref.keyOffset = offsetBytes + HEADER_BYTES;
+    ref.valueOffset = ref.keyOffset + ref.keyLength;
+    ref.valueLength = valueLengthOf(words, w);
+    ref.version = versionOf(words, w);
+    ref.tombstone = false;
+    ref.checksumValid = true;
+    ref.recordBytes = recordBytesAt(words, w);
+    ref.segmentId = segmentId;
+    ref.recordOffset = offsetBytes;
+    return Status.OK;
   }
 
   /** The tracker no longer needs this completion record (acknowledged or lease expired). */

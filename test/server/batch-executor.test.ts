@@ -52,7 +52,7 @@ class Harness {
     this.store = new Store({ memoryLimitBytes, segmentSizeBytes: 16 * 1024, keyLengthMax: 1024, valueLengthMax: 8192 });
     this.clients = new ClientTable(this.store, this.clock, { ...DEFAULT_CLIENT_TABLE_CONFIG, windowMax, leaseDurationMs: 60_000 });
     this.ranges.assign([{ start: 0n, end: KEYSPACE_END, view: 1 }]);
-    this.executor = new BatchExecutor({ store: this.store, ranges: this.ranges, clients: this.clients, routes: () => this.routes, selfAddress: () => SELF });
+    this.executor = new BatchExecutor({ store: this.store, ranges: this.ranges, clients: this.clients, routes: () => this.routes, selfAddress: () => SELF, wal: () => null });
   }
 
   client(id = 1): ClientState {

@@ -1,0 +1,280 @@
+// A pod's durability: its write-ahead log, its manifest, periodic per-range checkpoints with log
+// truncation, recovery of its own ranges at start, and partitioned recovery of a dead pod's
+// ranges. Manifest changes run one at a time (a promise chain), each ending in an atomic
+// replace of the manifest. See docs/durability.md.
+
+import { mkdir, readFile, readdir, rm, unlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { HashRange } from '../../proto/keyspace/range.js';
+import type { Route } from '../../proto/keyspace/routes.js';
+import type { OwnedRange, OwnedRanges } from '../ranges/ownedRanges.js';
+import type { ClientTable } from '../rifl/clientTable.js';
+import type { Store } from '../store/index.js';
+import { rangeId } from './checkpointFile.js';
+import { writeCheckpoint, type CheckpointResult } from './checkpointWriter.js';
+import { readManifest, writeManifest, type ManifestRange, type ReplaySource } from './manifest.js';
+import { loadRanges, walDirOf, type RangeSources, type RecoveryReport } from './recovery.js';
+import { listWalFiles } from './walFiles.js';
+import { readWal, type WalProblem } from './walReader.js';
+import { DEFAULT_WAL_CONFIG, WalWriter, type WalMode } from './walWriter.js';
+import { repairWalTail } from './walRepair.js';
+import { sourcesFor } from './rangeSources.js';
+
+export interface DurabilityConfig {
+  readonly dataDir: string;
+  readonly podName: string;
+  readonly mode: WalMode;
+  readonly fsyncIntervalMs: number;
+  /** A checkpoint round starts when this much log was written since the last one... */
+  readonly checkpointWalBytes: number;
+  /** ...or this long after it, if anything was written. */
+  readonly checkpointIntervalMs: number;
+  readonly walFileBytesMax: number;
+}
+
+export const DEFAULT_DURABILITY_CONFIG: Omit<DurabilityConfig, 'dataDir' | 'podName'> = {
+  mode: 'sync',
+  fsyncIntervalMs: 10,
+  checkpointWalBytes: 256 * 1024 * 1024,
+  checkpointIntervalMs: 60_000,
+  walFileBytesMax: DEFAULT_WAL_CONFIG.fileBytesMax,
+};
+
+export interface DurabilityTarget {
+  readonly store: Store;
+  readonly clients: ClientTable;
+  readonly ranges: OwnedRanges;
+}
+
+export interface DurabilityEvents {
+  recovered(report: RecoveryReport, what: string): void;
+  checkpointed(result: CheckpointResult): void;
+  problem(message: string): void;
+}
+
+const CHECKPOINT_SLICE_RECORDS = 2048;
+
+export class Durability {
+  wal: WalWriter | null = null;
+  private manifest: ManifestRange[] = [];
+  /** The routing table last given to this pod (kept in the manifest). */
+  routes: readonly Route[] = [];
+  private chain: Promise<unknown> = Promise.resolve();
+  private timer: NodeJS.Timeout | null = null;
+  private lastCheckpointLsn = 0;
+  private lastCheckpointAtMs = Date.now();
+  private checkpointing = false;
+  checkpointsWritten = 0;
+  lastRecovery: RecoveryReport | null = null;
+
+  constructor(readonly config: DurabilityConfig, private readonly target: DurabilityTarget, private readonly events: DurabilityEvents) {}
+
+  private get podDir(): string {
+    return join(this.config.dataDir, 'pods', this.config.podName);
+  }
+
+  private get manifestPath(): string {
+    return join(this.podDir, 'manifest.json');
+  }
+
+  /**
+   * Recovers the ranges of this pod's manifest (serving them once loaded, at their views), then
+   * opens the log for appending where the valid part ended. Ranges are UNAVAILABLE meanwhile.
+   */
+  async start(): Promise<RecoveryReport> {
+    await mkdir(this.podDir, { recursive: true });
+    const manifest = await readManifest(this.manifestPath);
+    this.manifest = manifest === null ? [] : [...manifest.ranges];
+    this.routes = manifest === null ? [] : manifest.routes;
+    this.target.ranges.assign(this.manifest.map((r) => ({ start: r.start, end: r.end, view: r.view, recovering: true })));
+    const report = await loadRanges(this.target, this.config.dataDir, this.manifest);
+    const own = report.walResults.get(this.config.podName) ?? (await this.readOwnLogEnd());
+    if (own.problem !== null) await this.repairTail(own.problem);
+    this.wal = WalWriter.open({ ...DEFAULT_WAL_CONFIG, dir: walDirOf(this.config.dataDir, this.config.podName), mode: this.config.mode,
+      fsyncIntervalMs: this.config.fsyncIntervalMs, fileBytesMax: this.config.walFileBytesMax }, own.endLsn);
+    this.lastCheckpointLsn = own.endLsn;
+    this.target.ranges.assign(this.manifest.map((r) => ({ start: r.start, end: r.end, view: r.view })));
+    this.lastRecovery = report;
+    this.events.recovered(report, 'restart');
+    this.timer = setInterval(() => this.maybeCheckpoint(), 250);
+    this.timer.unref();
+    return report;
+  }
+
+  private async readOwnLogEnd(): Promise<{ endLsn: number; problem: WalProblem | null }> {
+    const files = listWalFiles(walDirOf(this.config.dataDir, this.config.podName));
+    const last = files[files.length - 1];
+    if (last === undefined) return { endLsn: 0, problem: null };
+    return readWal(walDirOf(this.config.dataDir, this.config.podName), { fromLsn: last.startLsn, toLsn: null, visit: () => undefined, yieldEveryEntries: 65_536 });
+  }
+
+  private async repairTail(problem: WalProblem): Promise<void> {
+    const message = `write-ahead log ${problem.reason} at ${problem.path} byte ${problem.offsetBytes}: ` +
+      `${problem.droppedBytes} bytes after it dropped (truncated${problem.laterFiles.length > 0 ? `; ${problem.laterFiles.length} later files set aside` : ''})`;
+    await repairWalTail(problem);
+    this.events.problem(message);
+  }
+
+  private saveManifest(): Promise<void> {
+    return writeManifest(this.manifestPath, { pod: this.config.podName, ranges: this.manifest, routes: this.routes });
+  }
+
+  /** Runs `step` after every earlier manifest change. */
+  private serially<T>(step: () => Promise<T>): Promise<T> {
+    const next = this.chain.then(step, step);
+    this.chain = next.catch(() => undefined);
+    return next;
+  }
+
+  /**
+   * The pod's owned ranges changed (assignment, split, merge): the manifest follows. A range that
+   * overlaps ranges already here inherits their sources; a new one starts from the log's end.
+   */
+  assigned(ranges: readonly OwnedRange[], routes: readonly Route[]): Promise<void> {
+    const wal = this.wal;
+    if (wal === null) return Promise.resolve();
+    return this.serially(async () => {
+      const fresh: ReplaySource = { pod: this.config.podName, fromLsn: wal.appendedLsn, toLsn: null };
+      this.manifest = ranges.map((range) => ({ start: range.start, end: range.end, view: range.view, ...sourcesFor(range, this.manifest, fresh) }));
+      this.routes = routes;
+      await this.saveManifest();
+    });
+  }
+
+  /**
+   * Partitioned recovery (RAMCloud): loads `ranges` of dead pod `deadPod` from its checkpoints and
+   * log, then serves them here at the given views. The dead pod's manifest loses these ranges, so
+   * it cannot serve them if it comes back; its files stay held until this pod has checkpointed them.
+   */
+  recoverFrom(deadPod: string, ranges: readonly OwnedRange[]): Promise<RecoveryReport> {
+    const wal = this.wal;
+    if (wal === null) return Promise.reject(new Error('durability is not started'));
+    return this.serially(async () => {
+      const deadPath = join(this.config.dataDir, 'pods', deadPod, 'manifest.json');
+      const dead = await readManifest(deadPath);
+      if (dead === null) throw new Error(`pod ${deadPod} has no manifest under ${this.config.dataDir}`);
+      const deadLogEnd = await this.logEnd(deadPod);
+      const sources: RangeSources[] = ranges.map((range) => ({
+        start: range.start, end: range.end, ...sourcesFor(range, dead.ranges.map((r) => withLogEnd(r, deadPod, deadLogEnd)), null),
+      }));
+      await this.hold(deadPod, sources);
+      const current = this.target.ranges.list();
+      this.target.ranges.assign([...current, ...ranges.map((r) => ({ ...r, recovering: true }))]);
+      const report = await loadRanges(this.target, this.config.dataDir, sources);
+      const fresh: ReplaySource = { pod: this.config.podName, fromLsn: wal.appendedLsn, toLsn: null };
+      const added = sources.map((s, i) => ({ start: s.start, end: s.end, view: ranges[i].view, checkpoints: s.checkpoints, replays: [...s.replays, fresh] }));
+      this.manifest = [...this.manifest, ...added];
+      await this.saveManifest();
+      await writeManifest(deadPath, { ...dead, ranges: dead.ranges.filter((r) => !ranges.some((x) => overlaps(r, x))) });
+      this.target.ranges.assign([...current, ...ranges]);
+      this.lastRecovery = report;
+      this.events.recovered(report, `ranges of ${deadPod}`);
+      this.lastCheckpointAtMs = 0;
+      return report;
+    });
+  }
+
+  private async logEnd(pod: string): Promise<number> {
+    const files = listWalFiles(walDirOf(this.config.dataDir, pod));
+    const last = files[files.length - 1];
+    if (last === undefined) return 0;
+    const result = await readWal(walDirOf(this.config.dataDir, pod), { fromLsn: last.startLsn, toLsn: null, visit: () => undefined, yieldEveryEntries: 65_536 });
+    return result.endLsn;
+  }
+
+  /** Keeps `pod`'s log and checkpoints that `sources` need from being deleted (holds/<this pod>.json). */
+  private async hold(pod: string, sources: readonly RangeSources[]): Promise<void> {
+    const fromLsn = Math.min(...sources.flatMap((s) => s.replays.filter((r) => r.pod === pod).map((r) => r.fromLsn)), Number.MAX_SAFE_INTEGER);
+    const holds = join(this.config.dataDir, 'pods', pod, 'holds');
+    await mkdir(holds, { recursive: true });
+    await writeFile(join(holds, `${this.config.podName}.json`), JSON.stringify({ fromLsn, checkpoints: sources.flatMap((s) => s.checkpoints) }));
+  }
+
+  private maybeCheckpoint(): void {
+    const wal = this.wal;
+    if (wal === null || this.checkpointing) return;
+    const written = wal.appendedLsn - this.lastCheckpointLsn;
+    const due = written >= this.config.checkpointWalBytes || (written > 0 && Date.now() - this.lastCheckpointAtMs >= this.config.checkpointIntervalMs);
+    if (due) void this.checkpoint().catch((error: Error) => this.events.problem(`checkpoint failed: ${error.message}`));
+  }
+
+  /** Checkpoints every owned range, then truncates the log and deletes files nothing needs. */
+  checkpoint(): Promise<CheckpointResult[]> {
+    const wal = this.wal;
+    if (wal === null) return Promise.resolve([]);
+    this.checkpointing = true;
+    return this.serially(async () => {
+      try {
+        const startLsn = wal.appendedLsn;
+        const results: CheckpointResult[] = [];
+        const next: ManifestRange[] = [];
+        for (const range of this.manifest) {
+          const lsn = wal.appendedLsn;
+          const relative = join('ranges', rangeId(range.start, range.end), `ckpt-${this.config.podName}-${lsn}.ckpt`);
+          const result = await writeCheckpoint(this.target, range, join(this.config.dataDir, relative),
+            { walLsn: lsn, pod: this.config.podName, createdAt: new Date().toISOString() }, CHECKPOINT_SLICE_RECORDS);
+          results.push(result);
+          this.events.checkpointed(result);
+          next.push({ start: range.start, end: range.end, view: range.view, checkpoints: [relative], replays: [{ pod: this.config.podName, fromLsn: lsn, toLsn: null }] });
+        }
+        const before = this.manifest;
+        // Ranges assigned while checkpointing keep their entries (assigned() runs after us in the chain).
+        this.manifest = next;
+        await this.saveManifest();
+        await this.collectGarbage(before);
+        this.lastCheckpointLsn = startLsn;
+        this.lastCheckpointAtMs = Date.now();
+        this.checkpointsWritten++;
+        return results;
+      } finally {
+        this.checkpointing = false;
+      }
+    });
+  }
+
+  /** Deletes checkpoints the manifest no longer names (unless held), truncates the log, drops holds. */
+  private async collectGarbage(before: readonly ManifestRange[]): Promise<void> {
+    const wal = this.wal;
+    if (wal === null) return;
+    const named = new Set(this.manifest.flatMap((r) => r.checkpoints));
+    const held = await this.heldByOthers();
+    for (const path of before.flatMap((r) => r.checkpoints)) {
+      if (!named.has(path) && !held.checkpoints.has(path)) await unlink(join(this.config.dataDir, path)).catch(() => undefined);
+    }
+    const ownFrom = this.manifest.flatMap((r) => r.replays.filter((s) => s.pod === this.config.podName).map((s) => s.fromLsn));
+    wal.truncateBefore(Math.min(wal.appendedLsn, held.fromLsn, ...ownFrom));
+    // Holds this pod placed on others are released once no range here replays their logs.
+    for (const pod of new Set(before.flatMap((r) => r.replays.map((s) => s.pod)))) {
+      if (pod === this.config.podName || this.manifest.some((r) => r.replays.some((s) => s.pod === pod))) continue;
+      await rm(join(this.config.dataDir, 'pods', pod, 'holds', `${this.config.podName}.json`), { force: true });
+    }
+  }
+
+  private async heldByOthers(): Promise<{ fromLsn: number; checkpoints: Set<string> }> {
+    const holds = join(this.podDir, 'holds');
+    const result = { fromLsn: Number.MAX_SAFE_INTEGER, checkpoints: new Set<string>() };
+    const names = await readdir(holds).catch(() => [] as string[]);
+    for (const name of names) {
+      const hold = JSON.parse(await readFile(join(holds, name), 'utf8')) as { fromLsn: number; checkpoints: string[] };
+      result.fromLsn = Math.min(result.fromLsn, hold.fromLsn);
+      for (const path of hold.checkpoints) result.checkpoints.add(path);
+    }
+    return result;
+  }
+
+  /** Commits what the log holds and closes it (clean shutdown). */
+  async close(): Promise<void> {
+    if (this.timer !== null) clearInterval(this.timer);
+    await this.chain;
+    this.wal?.close();
+  }
+}
+
+function overlaps(a: HashRange, b: HashRange): boolean {
+  return a.start < b.end && b.start < a.end;
+}
+
+/** A dead pod's own replay window ends where its log ends now (it may come back and write more). */
+function withLogEnd(range: ManifestRange, pod: string, endLsn: number): ManifestRange {
+  return { ...range, replays: range.replays.map((r) => (r.pod === pod && r.toLsn === null ? { ...r, toLsn: endLsn } : r)) };
+}

@@ -16,7 +16,7 @@ export const REPO_ROOT = fileURLToPath(new URL('../../../../', import.meta.url))
 assert.ok(existsSync(join(REPO_ROOT, 'bin', 'slicekv.js')), `REPO_ROOT ${REPO_ROOT} has no bin/slicekv.js`);
 
 const BUILD_SCRIPT = join(REPO_ROOT, 'test', 'k8s', 'tools', 'build.sh');
-/** A cold build of all four tools took ~11 min on 2 cores (docs/k8s-test-harness.md). */
+/** A cold build of all four tools took 5.5-7.5 min on 2 cores (docs/k8s-test-harness.md). */
 const BUILD_TIMEOUT_MS_DEFAULT = 40 * 60_000;
 const PRINT_TIMEOUT_MS = 30_000;
 

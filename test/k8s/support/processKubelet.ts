@@ -170,7 +170,14 @@ class Kubelet {
   start(): Promise<void> {
     return new Promise((resolve, reject) => {
       this.firstListDone = resolve;
-      this.listAndWatch().catch(reject);
+      this.listAndWatch().catch((error: unknown) => {
+        if (this.firstListDone === undefined) {
+          this.relistSoon(); // the first list went through; only its watch failed
+        } else {
+          this.firstListDone = undefined;
+          reject(error);
+        }
+      });
     });
   }
 

@@ -168,6 +168,8 @@ describe('helm chart: lint, render, schema', () => {
     assert.equal(container.readinessProbe.httpGet.port, 'metrics');
     assert.ok(container.resources.requests !== undefined && container.resources.limits !== undefined, 'resources set');
     assert.deepEqual(container.volumeMounts.map((m) => m.mountPath), ['/tmp']);
+    const dataplaneAccount = find(objects, 'ServiceAccount', 'slicekv-dataplane', RELEASE_NAMESPACE) as RenderedObject & { automountServiceAccountToken?: boolean };
+    assert.notEqual(dataplaneAccount.automountServiceAccountToken, false, 'operator-made data-plane pods get their token (they renew their Lease)');
     find(objects, 'PodDisruptionBudget', 'slicekv-operator', RELEASE_NAMESPACE);
     find(objects, 'NetworkPolicy', 'slicekv-dataplane', RELEASE_NAMESPACE);
     assert.deepEqual(objects.filter((o) => o.kind === 'ServiceMonitor' || o.kind === 'PodMonitor'), []);

@@ -18,6 +18,8 @@ const GROUP_VERSION = 'slicekv.io/v1alpha1';
 const KEYSPACE_END = 1n << 64n;
 /** Building the tools on a machine with no Go caches takes minutes; bounded generously. */
 const START_TIMEOUT_MS = 40 * 60_000;
+/** Bound on each group of tests once the control plane is up. */
+const SUITE_TIMEOUT_MS = 5 * 60_000;
 const CRD_NAMES = ['kvclusters.slicekv.io', 'shardranges.slicekv.io', 'migrations.slicekv.io'];
 
 function kvCluster(name: string, spec: Record<string, unknown>): object {
@@ -75,7 +77,7 @@ after(async () => {
   await controlPlane?.stop();
 });
 
-describe('CRDs on a real kube-apiserver: KVCluster', () => {
+describe('CRDs on a real kube-apiserver: KVCluster', { timeout: SUITE_TIMEOUT_MS }, () => {
   test('crds/: one file per kind; each is Established, structural, with a status subresource', async () => {
     assert.deepEqual(readdirSync(join(REPO_ROOT, 'crds')).sort(), ['slicekv.io_kvclusters.yaml', 'slicekv.io_migrations.yaml', 'slicekv.io_shardranges.yaml']);
     for (const name of CRD_NAMES) {
@@ -153,7 +155,7 @@ describe('CRDs on a real kube-apiserver: KVCluster', () => {
   });
 });
 
-describe('CRDs on a real kube-apiserver: ShardRange', () => {
+describe('CRDs on a real kube-apiserver: ShardRange', { timeout: SUITE_TIMEOUT_MS }, () => {
   test('ShardRange: [0, 2^64) and a top half ending at 2^64 are accepted; printer columns show owner, view, keys, ops/s, phase', async () => {
     await accepted(shardRange('whole', '0', '18446744073709551616', { desiredOwner: 'c1-pod-0' }));
     await accepted(shardRange('top', '9223372036854775808', '18446744073709551616'));
@@ -214,7 +216,7 @@ describe('CRDs on a real kube-apiserver: ShardRange', () => {
   });
 });
 
-describe('CRDs on a real kube-apiserver: Migration and conditions', () => {
+describe('CRDs on a real kube-apiserver: Migration and conditions', { timeout: SUITE_TIMEOUT_MS }, () => {
   test('Migration: valid accepted; source == target, bad reason, bad throttle refused; what to move is immutable; pause is not', async () => {
     await accepted(migration('m1', { reason: 'balance', throttleBytesPerSecond: 10485760 }));
     const stored = (await getJson('migration/m1')).spec as Record<string, unknown>;

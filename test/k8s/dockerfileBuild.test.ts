@@ -22,6 +22,15 @@ const STEP_TIMEOUT_MS = 120_000;
 /** The control plane for the operator check may first build its tools (minutes on a cold machine). */
 const K8S_START_TIMEOUT_MS = 40 * 60_000;
 const OPERATOR_READY_MS_MAX = 60_000;
+/** Both commands drain and exit well within this after SIGTERM (the operator forces exit at 10 s). */
+const EXIT_MS_MAX = 20_000;
+
+/** `promise`, or a rejection naming `what` after `ms`. */
+function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms); });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
 
 interface Instruction { readonly keyword: string; readonly text: string }
 interface Stage { readonly name: string; readonly base: string; readonly instructions: Instruction[] }
@@ -210,7 +219,7 @@ async function dataplaneAnswersHealth(entry: Entrypoint): Promise<void> {
       admin.close();
     }
     child.kill('SIGTERM');
-    assert.equal(await exited, 0, `dataplane exits 0 after SIGTERM; stderr:\n${stderr}`);
+    assert.equal(await within(exited, EXIT_MS_MAX, 'dataplane exit after SIGTERM'), 0, `dataplane exits 0 after SIGTERM; stderr:\n${stderr}`);
   } finally {
     child.kill('SIGKILL');
   }
@@ -271,7 +280,7 @@ async function operatorBecomesReady(entry: Entrypoint, writableTmp: string): Pro
       }
       assert.equal(await httpStatus(`http://127.0.0.1:${metricsPort}/healthz`), 200);
       child.kill('SIGTERM');
-      assert.equal(await exited, 0, `operator exits 0 after SIGTERM:\n${output}`);
+      assert.equal(await within(exited, EXIT_MS_MAX, 'operator exit after SIGTERM'), 0, `operator exits 0 after SIGTERM:\n${output}`);
     } finally {
       child.kill('SIGKILL');
     }

@@ -25,6 +25,8 @@ const DATAPLANE = serviceAccountToken(RELEASE_NAMESPACE, 'slicekv-dataplane', 'd
 const TENANT_DATAPLANE = serviceAccountToken(TENANT, 'slicekv-dataplane', 'tenant-dataplane');
 /** Building the tools on a machine with no Go caches takes minutes; bounded generously. */
 const START_TIMEOUT_MS = 40 * 60_000;
+/** Bound on each group of tests once the control plane is up. */
+const SUITE_TIMEOUT_MS = 5 * 60_000;
 /** How long an RBAC change may take to reach the authorizer's cache. */
 const RBAC_SETTLE_MS = 10_000;
 const VAP_API = ['--api-versions', 'admissionregistration.k8s.io/v1/ValidatingAdmissionPolicy'];
@@ -122,7 +124,7 @@ after(async () => {
   await controlPlane?.stop();
 });
 
-describe('helm chart: lint, render, schema', () => {
+describe('helm chart: lint, render, schema', { timeout: SUITE_TIMEOUT_MS }, () => {
   test('helm lint --strict: clean with default and with options-heavy values', async () => {
     ok(await helm(['lint', '--strict', CHART]), 'helm lint --strict');
     ok(await helm(['lint', '--strict', CHART, '-f', OPTIONS_VALUES]), 'helm lint --strict -f options');
@@ -239,7 +241,7 @@ describe('helm chart: lint, render, schema', () => {
   });
 });
 
-describe('helm chart: install into a real kube-apiserver', () => {
+describe('helm chart: install into a real kube-apiserver', { timeout: SUITE_TIMEOUT_MS }, () => {
   const canIOnce = async (tokenName: string, verb: string, resource: string, namespace: string): Promise<boolean> => {
     const result = await cp().kubectl(['auth', 'can-i', verb, resource, ...(namespace === '' ? [] : ['-n', namespace])], { kubeconfig: cp().kubeconfigFor(tokenName) });
     assert.ok(result.code === 0 || result.code === 1, `kubectl auth can-i ${verb} ${resource}: ${result.stderr}`);

@@ -27,7 +27,8 @@ export interface CheckpointResult {
   readonly seconds: number;
 }
 
-const FRAME_PAYLOAD_BYTES_TARGET = 1024 * 1024;
+/** Frames of ~256 KiB: one damaged byte costs at most this much of a checkpoint. */
+const FRAME_PAYLOAD_BYTES_TARGET = 256 * 1024;
 
 /** Accumulates entries into one frame at a time. */
 class FrameBuilder {

@@ -41,6 +41,7 @@ export class Session {
   private client: ClientState | null = null;
   private readonly reader: BatchReader;
   private readonly writer = new ResultWriter();
+  private awaitingDrain = false;
 
   constructor(private readonly host: SessionHost, private readonly stream: SessionStream) {
     this.reader = new BatchReader(host.limits);
@@ -119,9 +120,13 @@ export class Session {
     const room = this.stream.write(reply, () => {
       this.host.unsentReplies--;
     });
-    if (!room) {
+    if (!room && !this.awaitingDrain) {
+      this.awaitingDrain = true;
       this.stream.pause();
-      this.stream.once('drain', () => this.stream.resume());
+      this.stream.once('drain', () => {
+        this.awaitingDrain = false;
+        this.stream.resume();
+      });
     }
   }
 

@@ -9,25 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createClient } from '../../client/index.js';
 import { adminClient } from '../../proto/adminClient.js';
-import { DEFAULT_POD_CONFIG, Pod } from '../../dataplane/server/pod.js';
-import { DEFAULT_DURABILITY_CONFIG } from '../../dataplane/durability/durability.js';
 import { assignWholeKeyspace } from '../support/assignRanges.js';
-import type { WalMode } from '../../dataplane/durability/walWriter.js';
-
-export function durablePod(dataDir: string, podName: string, mode: WalMode = 'sync'): Pod {
-  return new Pod({
-    ...DEFAULT_POD_CONFIG, podName, listen: '127.0.0.1:0', store: { memoryLimitBytes: 64 * 1024 * 1024, segmentSizeBytes: 2 * 1024 * 1024 },
-    durability: { ...DEFAULT_DURABILITY_CONFIG, dataDir, podName, mode, checkpointIntervalMs: 3_600_000 },
-  });
-}
-
-/** Stops serving without committing or closing anything durable: what a crash leaves on disk. */
-export async function abandon(pod: Pod): Promise<void> {
-  (pod as unknown as { server: { forceShutdown(): void } }).server.forceShutdown();
-  const timer = (pod as unknown as { maintenanceTimer: NodeJS.Timeout | null }).maintenanceTimer;
-  if (timer !== null) clearInterval(timer);
-  await pod.durability?.close().catch(() => undefined);
-}
+import { abandon, durablePod } from '../support/durablePod.js';
 
 test('restart: checkpoint plus log replay restores values, versions, deletions and completion records', async (t) => {
   const dataDir = mkdtempSync(join(tmpdir(), 'slicekv-restart-'));

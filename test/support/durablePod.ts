@@ -1,0 +1,29 @@
+// In-process pods with durability on, and a way to "crash" one: stop serving without committing
+// or closing anything, which leaves on disk what a kill -9 would.
+
+import { DEFAULT_POD_CONFIG, Pod } from '../../dataplane/server/pod.js';
+import { DEFAULT_DURABILITY_CONFIG } from '../../dataplane/durability/durability.js';
+import type { WalMode } from '../../dataplane/durability/walWriter.js';
+
+export function durablePod(dataDir: string, podName: string, mode: WalMode = 'sync'): Pod {
+  return new Pod({
+    ...DEFAULT_POD_CONFIG, podName, listen: '127.0.0.1:0', store: { memoryLimitBytes: 64 * 1024 * 1024, segmentSizeBytes: 2 * 1024 * 1024 },
+    durability: { ...DEFAULT_DURABILITY_CONFIG, dataDir, podName, mode, checkpointIntervalMs: 3_600_000 },
+  });
+}
+
+/** Stops serving without committing or closing anything durable: what a crash leaves on disk. */
+export async function abandon(pod: Pod): Promise<void> {
+  (pod as unknown as { server: { forceShutdown(): void } }).server.forceShutdown();
+  const timer = (pod as unknown as { maintenanceTimer: NodeJS.Timeout | null }).maintenanceTimer;
+  if (timer !== null) clearInterval(timer);
+  // No more checkpoints or commits: the log's buffer stays unwritten, as after a crash.
+  const durability = pod.durability as unknown as { timer: NodeJS.Timeout | null } | null;
+  if (durability?.timer) clearInterval(durability.timer);
+  const wal = pod.wal as unknown as { timer: NodeJS.Timeout | null; closed: boolean } | null;
+  if (wal !== null) {
+    if (wal.timer !== null) clearInterval(wal.timer);
+    wal.closed = true;
+  }
+}
+

@@ -5,7 +5,6 @@
 
 import { mkdir, readFile, readdir, rm, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { HashRange } from '../../proto/keyspace/range.js';
 import type { Route } from '../../proto/keyspace/routes.js';
 import type { OwnedRange, OwnedRanges } from '../ranges/ownedRanges.js';
 import type { ClientTable } from '../rifl/clientTable.js';
@@ -19,6 +18,7 @@ import { readWal, type WalProblem } from './walReader.js';
 import { DEFAULT_WAL_CONFIG, WalWriter, type WalMode } from './walWriter.js';
 import { repairWalTail } from './walRepair.js';
 import { sourcesFor } from './rangeSources.js';
+import { markTaken, readTaken, withoutTaken } from './takenRanges.js';
 
 export interface DurabilityConfig {
   readonly dataDir: string;
@@ -84,8 +84,14 @@ export class Durability {
   async start(): Promise<RecoveryReport> {
     await mkdir(this.podDir, { recursive: true });
     const manifest = await readManifest(this.manifestPath);
-    this.manifest = manifest === null ? [] : [...manifest.ranges];
+    const taken = await readTaken(this.podDir);
+    this.manifest = manifest === null ? [] : withoutTaken(manifest.ranges, taken);
     this.routes = manifest === null ? [] : manifest.routes;
+    if (taken.length > 0) {
+      await this.saveManifest();
+      await rm(join(this.podDir, 'taken'), { recursive: true, force: true });
+      this.events.problem(`${taken.length} ranges of this pod were recovered by other pods while it was down; it no longer owns them`);
+    }
     this.target.ranges.assign(this.manifest.map((r) => ({ start: r.start, end: r.end, view: r.view, recovering: true })));
     const report = await loadRanges(this.target, this.config.dataDir, this.manifest);
     const own = report.walResults.get(this.config.podName) ?? (await this.readOwnLogEnd());
@@ -143,8 +149,9 @@ export class Durability {
 
   /**
    * Partitioned recovery (RAMCloud): loads `ranges` of dead pod `deadPod` from its checkpoints and
-   * log, then serves them here at the given views. The dead pod's manifest loses these ranges, so
-   * it cannot serve them if it comes back; its files stay held until this pod has checkpointed them.
+   * log, then serves them here at the given views. The ranges are marked taken in the dead pod's
+   * folder, so it does not serve them if it comes back; its files stay held until this pod has
+   * checkpointed them.
    */
   recoverFrom(deadPod: string, ranges: readonly OwnedRange[]): Promise<RecoveryReport> {
     const wal = this.wal;
@@ -165,7 +172,7 @@ export class Durability {
       const added = sources.map((s, i) => ({ start: s.start, end: s.end, view: ranges[i].view, checkpoints: s.checkpoints, replays: [...s.replays, fresh] }));
       this.manifest = [...this.manifest, ...added];
       await this.saveManifest();
-      await writeManifest(deadPath, { ...dead, ranges: dead.ranges.filter((r) => !ranges.some((x) => overlaps(r, x))) });
+      await markTaken(join(this.config.dataDir, 'pods', deadPod), ranges, this.config.podName);
       this.target.ranges.assign([...current, ...ranges]);
       this.lastRecovery = report;
       this.events.recovered(report, `ranges of ${deadPod}`);
@@ -270,9 +277,6 @@ export class Durability {
   }
 }
 
-function overlaps(a: HashRange, b: HashRange): boolean {
-  return a.start < b.end && b.start < a.end;
-}
 
 /** A dead pod's own replay window ends where its log ends now (it may come back and write more). */
 function withLogEnd(range: ManifestRange, pod: string, endLsn: number): ManifestRange {

@@ -65,7 +65,7 @@ export async function writeManifest(path: string, manifest: Manifest): Promise<v
     })),
     routes: manifest.routes.map((r) => ({ start: String(r.start), end: String(r.end), view: r.view, owner: r.owner, address: r.address })),
   };
-  const temporary = `${path}.tmp`;
+  const temporary = `${path}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
   await writeFile(temporary, JSON.stringify(json, null, 1));
   const handle = await open(temporary, 'r+');
   try {

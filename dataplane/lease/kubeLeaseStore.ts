@@ -85,8 +85,8 @@ export class KubeLeaseStore implements LeaseStore {
       },
       spec: {
         holderIdentity: record.holderIdentity, leaseDurationSeconds: record.leaseDurationSeconds, leaseTransitions: record.leaseTransitions,
-        ...(record.acquireTime === undefined ? {} : { acquireTime: new Date(record.acquireTime) }),
-        ...(record.renewTime === undefined ? {} : { renewTime: new Date(record.renewTime) }),
+        ...(record.acquireTime === undefined ? {} : { acquireTime: microTime(record.acquireTime) }),
+        ...(record.renewTime === undefined ? {} : { renewTime: microTime(record.renewTime) }),
       },
     };
   }
@@ -102,4 +102,14 @@ function fromApi(lease: V1Lease): LeaseRecord {
     ...(acquireTime === undefined ? {} : { acquireTime }), ...(renewTime === undefined ? {} : { renewTime }),
     ...(lease.metadata?.resourceVersion === undefined ? {} : { resourceVersion: lease.metadata.resourceVersion }),
   };
+}
+
+/**
+ * A Lease's times are MicroTime: the API server parses exactly six fractional digits. client-node
+ * 1.4 sends a Date as toISOString() (three digits, refused with a 400), and passes a string
+ * through, so the string is written here.
+ */
+function microTime(iso: string): Date {
+  const text = new Date(iso).toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
+  return text as unknown as Date;
 }

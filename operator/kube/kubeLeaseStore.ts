@@ -24,8 +24,8 @@ function recordToApi(namespace: string, name: string, record: LeaseRecord): V1Le
     metadata: { name, namespace, ...(record.resourceVersion === undefined ? {} : { resourceVersion: record.resourceVersion }) },
     spec: {
       holderIdentity: record.holderIdentity, leaseDurationSeconds: record.leaseDurationSeconds, leaseTransitions: record.leaseTransitions,
-      ...(record.acquireTime === undefined ? {} : { acquireTime: new Date(record.acquireTime) }),
-      ...(record.renewTime === undefined ? {} : { renewTime: new Date(record.renewTime) }),
+      ...(record.acquireTime === undefined ? {} : { acquireTime: microTime(record.acquireTime) }),
+      ...(record.renewTime === undefined ? {} : { renewTime: microTime(record.renewTime) }),
     },
   };
 }
@@ -53,4 +53,14 @@ export class KubeLeaseStore implements LeaseStore {
     const body = recordToApi(this.namespace, this.name, record);
     return recordFromApi(await storeCall(() => this.api.replaceNamespacedLease({ name: this.name, namespace: this.namespace, body }, this.options)));
   }
+}
+
+/**
+ * A Lease's times are MicroTime: the API server parses exactly six fractional digits. client-node
+ * 1.4 sends a Date as toISOString() (three digits, refused with a 400), and passes a string
+ * through, so the string is written here.
+ */
+function microTime(iso: string): Date {
+  const text = new Date(iso).toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
+  return text as unknown as Date;
 }

@@ -43,13 +43,16 @@ const BACKOFF_MS_BASE = 2;
 const BACKOFF_MS_MAX = 200;
 
 export class SlicekvClient implements SessionOwner {
-  readonly clientId = randomBytes(16);
+  /** RIFL client id; replaced (with a fresh sequence) when a pod says our lease expired. */
+  private id = randomBytes(16);
+  private generation = 0;
+  idRotations = 0;
   readonly zone: string;
   private routes: RouteTable | null = null;
   private refreshing: Promise<void> | null = null;
   private readonly sessions = new Map<string, ClientSession>();
   private readonly channels = new Map<string, grpc.Client>();
-  private readonly sequences = new SequenceTracker();
+  private sequences = new SequenceTracker();
   /** Mutations waiting for room in the RIFL window, in call order. */
   private readonly windowWaiting: PendingOp[] = [];
   private readonly hasher = new KeyHasher();
@@ -148,6 +151,7 @@ export class SlicekvClient implements SessionOwner {
   private admit(op: PendingOp): void {
     if (this.windowWaiting.length === 0 && this.sequences.span < RIFL_WINDOW_MAX) {
       op.seq = this.sequences.take();
+      op.generation = this.generation;
       void this.dispatch(op);
     } else {
       this.windowWaiting.push(op);
@@ -158,6 +162,7 @@ export class SlicekvClient implements SessionOwner {
     while (this.windowWaiting.length > 0 && this.sequences.span < RIFL_WINDOW_MAX) {
       const op = this.windowWaiting.shift() as PendingOp;
       op.seq = this.sequences.take();
+      op.generation = this.generation;
       void this.dispatch(op);
     }
   }
@@ -176,6 +181,11 @@ export class SlicekvClient implements SessionOwner {
   private async dispatch(op: PendingOp): Promise<void> {
     if (this.closed) {
       this.finish(op, new SlicekvError('SLICEKV_CLOSED', 'the client is closed'));
+      return;
+    }
+    if (op.seq > 0 && op.generation !== this.generation) {
+      this.finish(op, new SlicekvError('SLICEKV_SESSION_EXPIRED',
+        'a pod expired this client\'s lease while the op was outstanding; whether it was applied is unknown'));
       return;
     }
     if (++op.attempts > this.attemptsMax) {
@@ -217,7 +227,7 @@ export class SlicekvClient implements SessionOwner {
 
   /** Ends an op with an error: its seq is complete (the pod will not run it, or already said so). */
   private finish(op: PendingOp, error: SlicekvError): void {
-    if (op.seq > 0) this.sequences.complete(op.seq);
+    if (op.seq > 0 && op.generation === this.generation) this.sequences.complete(op.seq);
     op.reject(error);
     this.admitWaiting();
   }
@@ -282,6 +292,7 @@ export class SlicekvClient implements SessionOwner {
       default:
         break;
     }
+    if (reader.status === WireStatus.SESSION_EXPIRED && op.generation === this.generation) this.rotateId();
     const error = errorFor(reader.status, reader.detail);
     if (error !== null) {
       this.finish(op, error);
@@ -301,6 +312,29 @@ export class SlicekvClient implements SessionOwner {
       if (status === 'BATCH_MALFORMED') this.finish(op, new SlicekvError('SLICEKV_MALFORMED', message));
       else this.retryLater(op, new SlicekvError('SLICEKV_RETRIES_EXHAUSTED', `${status}: ${message}`));
     }
+  }
+
+  get clientId(): Buffer {
+    return this.id;
+  }
+
+  /** A pod refused to open a session for our id: its lease there expired. */
+  onSessionExpired(): void {
+    this.rotateId();
+  }
+
+  /**
+   * RIFL: once a pod expired our lease it has dropped our completion records, so the old id can
+   * never again tell a retry from a new op. Start over with a new id and sequence; mutations that
+   * carry an old seq fail with SLICEKV_SESSION_EXPIRED (their outcome is unknown), reads go on.
+   */
+  private rotateId(): void {
+    this.id = randomBytes(16);
+    this.generation++;
+    this.idRotations++;
+    this.sequences = new SequenceTracker();
+    for (const session of this.sessions.values()) session.close();
+    this.admitWaiting();
   }
 
   onSessionLost(session: ClientSession, ops: PendingOp[]): void {

@@ -17,6 +17,8 @@ export interface SessionOwner {
   onResult(op: PendingOp, reader: ResultReader): void;
   /** The batch holding these ops was refused as a whole (status name, message). */
   onBatchRefused(ops: PendingOp[], status: string, message: string): void;
+  /** The pod refused our client id (its lease expired there). */
+  onSessionExpired(): void;
   /** The stream failed or closed; these ops got no answer. */
   onSessionLost(session: ClientSession, ops: PendingOp[]): void;
 }
@@ -45,7 +47,10 @@ export class ClientSession {
     const kv = channel as unknown as { Session(): Duplex };
     this.stream = kv.Session();
     this.stream.on('data', (reply: SessionReplyMessage) => this.onReply(reply));
-    this.stream.on('error', () => this.lost());
+    this.stream.on('error', (error: grpc.ServiceError) => {
+      if (error.code === grpc.status.FAILED_PRECONDITION && /SESSION_EXPIRED/.test(error.details)) this.owner.onSessionExpired();
+      this.lost();
+    });
     this.stream.on('end', () => this.lost());
     this.stream.write({ open: { clientId: owner.clientId, zone: owner.zone, frameFormatVersion: FRAME_FORMAT_VERSION } });
   }

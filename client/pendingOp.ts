@@ -15,6 +15,8 @@ export interface OpResult {
 
 export class PendingOp {
   attempts = 0;
+  /** The client id generation the seq belongs to (client.ts rotates ids after SESSION_EXPIRED). */
+  generation = 0;
   /** The view of the key's range the op was last routed by. */
   view = 0;
   /** The caller's promise is settled (result, error or timeout). */

@@ -133,3 +133,30 @@ test('client: typed errors for bad input, aborts and a closed client', async () 
     await cluster.stop();
   }
 });
+
+test('client: after a pod expires its lease, the SDK fails only the ops of the old id and carries on under a new id', async () => {
+  const pod = new Pod({
+    ...DEFAULT_POD_CONFIG, podName: 'pod-e', store: { memoryLimitBytes: 16 * MIB, segmentSizeBytes: MIB, valueLengthMax: 64 * 1024 },
+    clients: { ...DEFAULT_POD_CONFIG.clients, leaseDurationMs: 200 },
+  });
+  const address = await pod.start();
+  const admin = adminClient(address);
+  await admin.call('AssignRanges', { owned: [{ start: '0', end: '0', view: 1 }], routes: [{ start: '0', end: '0', view: 1, owner: 'pod-e', address }] });
+  admin.close();
+  const client = createClient({ seeds: [address], timeoutMs: 5000 });
+  try {
+    await client.put('lease', 'first');
+    const oldId = Buffer.from(client.clientId);
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    await assert.rejects(client.put('lease', 'second'), (error: SlicekvError) => error.code === 'SLICEKV_SESSION_EXPIRED');
+    assert.equal((await client.get('lease'))?.value.toString(), 'first', 'the refused put did not run');
+    await client.put('lease', 'third');
+    assert.equal(await client.incrBy('after', 1), 1);
+    assert.equal((await client.get('lease'))?.value.toString(), 'third', 'mutations work again under the new id');
+    assert.notDeepEqual(client.clientId, oldId);
+    assert.equal(client.idRotations, 1);
+  } finally {
+    client.close();
+    await pod.stop();
+  }
+});

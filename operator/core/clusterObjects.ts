@@ -99,7 +99,7 @@ export function desiredPod(cluster: KVCluster, index: number): PodObject {
       env: [{ name: 'POD_IP', fieldPath: 'status.podIP' }, { name: 'POD_UID', fieldPath: 'metadata.uid' }],
       clientPort: cluster.spec.clientPort,
       metricsPort: cluster.spec.metricsPort,
-      readinessTcpPort: cluster.spec.clientPort,
+      readinessHttpPort: cluster.spec.metricsPort,
       memoryRequestBytes: cluster.spec.memoryPerPodBytes + MEMORY_OVERHEAD_BYTES,
       dataMountPath: DATA_MOUNT_PATH,
       ...(claim === undefined ? {} : { claimName: claim }),

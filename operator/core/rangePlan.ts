@@ -2,9 +2,12 @@
 // must be told their ranges again (and at which view) given what each pod reports it owns.
 //
 // The view rule (DESIGN.md §2): a range's view rises on every change of owner — and on every
-// re-assignment to a pod that does not hold it at the recorded view, such as a pod recreated
-// after deletion, which comes up empty. The new view is written to the ShardRange status
-// *before* the pod is told, so a view is never handed out twice even if the push fails.
+// re-assignment to a pod that does not hold it at the recorded view, or that is another
+// incarnation than the one the range was assigned to (a pod recreated after deletion: it comes
+// up empty, or, with durability on, having recovered its ranges at their old views). The owner's
+// incarnation is its Pod uid, kept in the ShardRange annotation OWNER_UID_ANNOTATION. The new
+// view is written to the ShardRange status *before* the pod is told, so a view is never handed
+// out twice even if the push fails.
 
 import { KEYSPACE_END, evenSplit, type HashRange } from '../../proto/keyspace/range.js';
 import type { Route } from '../../proto/keyspace/routes.js';
@@ -40,8 +43,12 @@ export function coversKeyspace(ranges: readonly ShardRange[]): boolean {
 }
 
 /** What the operator learned from one pod this reconcile. */
+export const OWNER_UID_ANNOTATION = 'slicekv.io/owner-uid';
+
 export interface PodView {
   readonly name: string;
+  /** The Pod's uid: which incarnation of the pod this is. */
+  readonly uid: string;
   readonly address: string;
   /** Ready, Health says serving, and Stats/GetRoutes answered. */
   readonly serving: boolean;
@@ -53,6 +60,8 @@ export interface PodView {
 export interface RangePlan {
   /** New statuses by ShardRange name (only those that change). */
   readonly statuses: ReadonlyMap<string, ShardRangeStatus>;
+  /** ShardRanges whose owner incarnation annotation must be set, to the uid given. */
+  readonly ownerUids: ReadonlyMap<string, string>;
   /** Pods to send AssignRanges, with their full owned set. */
   readonly pushes: readonly { readonly pod: string; readonly address: string; readonly owned: readonly ViewedRange[] }[];
   /** The routing table every serving pod should hold. */
@@ -84,7 +93,8 @@ function nextStatus(range: ShardRange, owner: PodView | undefined): { status: Sh
     const phase: RangePhase = (range.status.phase ?? 'Pending') === 'Pending' ? 'Pending' : 'Unavailable';
     return { status: { ...range.status, phase }, push: false };
   }
-  const held = view > 0 && range.status.owner === owner.name && owner.owned.some((o) => rangeKey(o) === rangeKey({ ...hash, view }));
+  const sameIncarnation = range.meta.annotations?.[OWNER_UID_ANNOTATION] === owner.uid;
+  const held = view > 0 && range.status.owner === owner.name && sameIncarnation && owner.owned.some((o) => rangeKey(o) === rangeKey({ ...hash, view }));
   if (held) return { status: { ...range.status, phase: 'Assigned', ...countsOf(owner, hash) }, push: false };
   return { status: { owner: owner.name, view: view + 1, phase: 'Assigned', keys: 0, bytes: 0, opsPerSecond: 0 }, push: true };
 }
@@ -104,13 +114,17 @@ export function routesFingerprint(routes: readonly Route[]): string {
  */
 export function planRanges(ranges: readonly ShardRange[], pods: ReadonlyMap<string, PodView>, addressOf: (pod: string) => string): RangePlan {
   const statuses = new Map<string, ShardRangeStatus>();
+  const ownerUids = new Map<string, string>();
   const pushPods = new Set<string>();
   const final = new Map<string, ShardRangeStatus>();
   let unserved = 0;
   for (const range of ranges) {
     const owner = pods.get(range.status.owner ?? range.spec.desiredOwner);
     const { status, push } = nextStatus(range, owner);
-    if (push && owner !== undefined) pushPods.add(owner.name);
+    if (push && owner !== undefined) {
+      pushPods.add(owner.name);
+      ownerUids.set(range.meta.name, owner.uid);
+    }
     if (status.phase !== 'Assigned') unserved++;
     if (!sameStatus(status, range.status)) statuses.set(range.meta.name, status);
     final.set(range.meta.name, status);
@@ -130,5 +144,5 @@ export function planRanges(ranges: readonly ShardRange[], pods: ReadonlyMap<stri
       pushes.push({ pod: pod.name, address: pod.address, owned });
     }
   }
-  return { statuses, pushes, routes, unserved };
+  return { statuses, ownerUids, pushes, routes, unserved };
 }

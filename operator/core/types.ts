@@ -23,6 +23,7 @@ export interface ObjectMeta {
   /** Bumped by the store when the spec changes. */
   readonly generation?: number;
   readonly labels?: Readonly<Record<string, string>>;
+  readonly annotations?: Readonly<Record<string, string>>;
   readonly ownerReferences?: readonly OwnerReference[];
   /** Set when deletion has begun (graceful termination). */
   readonly deletionTimestamp?: string;
@@ -119,7 +120,8 @@ export interface PodSpecModel {
   readonly env: readonly EnvVar[];
   readonly clientPort: number;
   readonly metricsPort: number;
-  readonly readinessTcpPort: number;
+  /** Readiness: GET /metrics on this port answers once the pod finished starting (and recovering). */
+  readonly readinessHttpPort: number;
   readonly memoryRequestBytes: number;
   /** The shared data volume, when durability is on. */
   readonly claimName?: string;

@@ -29,7 +29,7 @@ export function metaFromApi(meta: V1ObjectMeta | undefined): ObjectMeta {
   return {
     name: meta?.name ?? '', namespace: meta?.namespace ?? '',
     ...optional('uid', meta?.uid), ...optional('resourceVersion', meta?.resourceVersion), ...optional('generation', meta?.generation),
-    ...optional('labels', meta?.labels),
+    ...optional('labels', meta?.labels), ...optional('annotations', meta?.annotations),
     ...optional('deletionTimestamp', meta?.deletionTimestamp === undefined ? undefined : new Date(meta.deletionTimestamp).toISOString()),
     ...optional('ownerReferences', meta?.ownerReferences?.map((ref) => ({
       apiVersion: ref.apiVersion, kind: ref.kind, name: ref.name, uid: ref.uid, controller: ref.controller === true,
@@ -44,6 +44,7 @@ export function metaToApi(meta: ObjectMeta): V1ObjectMeta {
   return {
     name: meta.name, namespace: meta.namespace,
     ...optional('resourceVersion', meta.resourceVersion), ...optional('labels', meta.labels ? { ...meta.labels } : undefined),
+    ...optional('annotations', meta.annotations ? { ...meta.annotations } : undefined),
     ...optional('ownerReferences', ownerReferences),
   };
 }
@@ -120,7 +121,7 @@ function podStatusFromApi(pod: V1Pod): PodStatusModel | undefined {
   return { phase: status.phase as PodStatusModel['phase'], ready, ...optional('podIP', str(status.podIP)) };
 }
 
-function containerSpecFromApi(container: V1Container = { name: '' }): Pick<PodSpecModel, 'image' | 'command' | 'env' | 'clientPort' | 'metricsPort' | 'readinessTcpPort' | 'dataMountPath'> {
+function containerSpecFromApi(container: V1Container = { name: '' }): Pick<PodSpecModel, 'image' | 'command' | 'env' | 'clientPort' | 'metricsPort' | 'readinessHttpPort' | 'dataMountPath'> {
   const ports = container.ports ?? [];
   const portOf = (name: string): number => ports.find((p) => p.name === name)?.containerPort ?? 0;
   return {
@@ -129,7 +130,7 @@ function containerSpecFromApi(container: V1Container = { name: '' }): Pick<PodSp
     env: (container.env ?? []).map((e) => ({ name: e.name, ...optional('value', e.value), ...optional('fieldPath', e.valueFrom?.fieldRef?.fieldPath) })),
     clientPort: portOf('client'),
     metricsPort: portOf('metrics'),
-    readinessTcpPort: Number(container.readinessProbe?.tcpSocket?.port ?? 0),
+    readinessHttpPort: Number(container.readinessProbe?.httpGet?.port ?? 0),
     dataMountPath: (container.volumeMounts ?? [])[0]?.mountPath ?? '',
   };
 }
@@ -161,7 +162,9 @@ export function podToApi(pod: PodObject): V1Pod {
         name: 'dataplane', image: spec.image, command: spec.command.slice(0, 2), args: spec.command.slice(2),
         env: spec.env.map((e) => (e.fieldPath === undefined ? { name: e.name, value: e.value ?? '' } : { name: e.name, valueFrom: { fieldRef: { fieldPath: e.fieldPath } } })),
         ports: [{ name: 'client', containerPort: spec.clientPort, protocol: 'TCP' }, { name: 'metrics', containerPort: spec.metricsPort, protocol: 'TCP' }],
-        readinessProbe: { tcpSocket: { port: spec.readinessTcpPort }, periodSeconds: 2, failureThreshold: 3 },
+        // /metrics is served only once the pod has started, i.e. after restart recovery finished
+        // (dataplane/main.ts), so Ready means the Admin RPC may assign ranges without racing it.
+        readinessProbe: { httpGet: { path: '/metrics', port: spec.readinessHttpPort }, periodSeconds: 2, failureThreshold: 3 },
         resources: { requests: { memory: String(spec.memoryRequestBytes) } },
         securityContext: { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } },
         ...(claim === undefined ? {} : { volumeMounts: [{ name: 'data', mountPath: spec.dataMountPath }] }),

@@ -107,6 +107,11 @@ export class KubeControlStore implements ControlStore {
           const body = serviceToApi(object as KindMap['Service'], existing);
           return serviceFromApi(await this.core.replaceNamespacedService({ name, namespace, body }, o));
         }
+        case 'ShardRange': {
+          // Spec and metadata (the owner-incarnation annotation); the API server ignores status here.
+          const body = shardRangeToApi(object as KindMap['ShardRange']);
+          return shardRangeFromApi(await this.custom.replaceNamespacedCustomObject({ group: API_GROUP, version: VERSION, namespace, plural: 'shardranges', name, body }, o) as CustomObject);
+        }
         case 'PodDisruptionBudget': {
           const body = budgetToApi(object as KindMap['PodDisruptionBudget']);
           return budgetFromApi(await this.policy.replaceNamespacedPodDisruptionBudget({ name, namespace, body }, o));

@@ -14,7 +14,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -75,7 +75,7 @@ async function withOperatorLogs(operators: readonly OperatorProcess[], work: () 
   try {
     await work();
   } catch (error) {
-    const logs = operators.map((o) => `--- ${o.identity}\n${o.lines.slice(-25).map((l) => JSON.stringify(l)).join('\n')}`).join('\n');
+    const logs = operators.map((o) => `--- ${o.identity}\n${o.lines.filter((l) => Number(l.level) >= 40 || /assigned|serving|answer|->|created/.test(String(l.msg))).slice(-40).map((l) => JSON.stringify(l)).join('\n')}`).join('\n');
     throw new Error(`${error instanceof Error ? error.message : String(error)}\n${logs}`);
   }
 }
@@ -85,7 +85,7 @@ function logged(operator: OperatorProcess, message: RegExp): boolean {
 }
 
 interface ShardRangeJson {
-  metadata: { name: string };
+  metadata: { name: string; annotations?: Record<string, string> };
   spec: { start: string; end: string; desiredOwner: string };
   status?: { owner?: string; view?: number; keys?: number; phase?: string };
 }
@@ -97,7 +97,9 @@ interface PodJson {
 
 const KVCLUSTER = {
   apiVersion: 'slicekv.io/v1alpha1', kind: 'KVCluster', metadata: { name: 'demo', namespace: NAMESPACE },
-  spec: { pods: 3, rangesPerPod: 4, memoryPerPod: '64Mi', leaseDurationSeconds: 6 },
+  // Durability on: the operator creates the shared claim (the process kubelet maps it to one local
+  // folder all pods see), so a recreated pod recovers its ranges from it (docs/durability.md).
+  spec: { pods: 3, rangesPerPod: 4, memoryPerPod: '64Mi', leaseDurationSeconds: 6, durability: { mode: 'sync', storage: { size: '1Gi' } } },
 };
 
 let controlPlane: ControlPlane | undefined;
@@ -124,8 +126,52 @@ async function dataplanePods(): Promise<PodJson[]> {
   return (await kubectlJson<{ items: PodJson[] }>(['get', 'pods', '-l', 'slicekv.io/cluster=demo'])).items;
 }
 
+/** The data-plane pods' last log lines, for failure messages. */
+function podLogs(): string {
+  return ['demo-0', 'demo-1', 'demo-2'].map((name) => {
+    try {
+      return `--- ${name}\n${readFileSync(kubelet!.logPath(name, 'dataplane', NAMESPACE), 'utf8').split('\n').slice(-15).join('\n')}`;
+    } catch (error) {
+      return `--- ${name}: ${String(error)}`;
+    }
+  }).join('\n');
+}
+
 async function leaseHolder(): Promise<string> {
   return (await kubectlJson<{ spec: { holderIdentity?: string } }>(['get', 'lease', 'slicekv-operator-leader'])).spec.holderIdentity ?? '';
+}
+
+/** Deletes demo-1: the operator recreates it, it recovers its ranges from the shared volume, they come back at view 2. */
+async function recreatedPodComesBack(): Promise<void> {
+  const before = (await dataplanePods()).find((p) => p.metadata.name === 'demo-1');
+  assert.ok(before !== undefined);
+  const deleted = await cp().kubectl(['delete', 'pod', 'demo-1', '-n', NAMESPACE, '--timeout=60s'], { timeoutMs: 70_000 });
+  assert.equal(deleted.code, 0, deleted.stderr);
+  const mine = (await shardRanges()).filter((r) => r.spec.desiredOwner === 'demo-1');
+  assert.equal(mine.length, 4);
+  await eventually('demo-1 recreated, its ranges at view 2 and the cluster Ready', async () => {
+    const pod = (await dataplanePods()).find((p) => p.metadata.name === 'demo-1');
+    if (pod === undefined || pod.metadata.uid === before.metadata.uid) return undefined;
+    const ranges = (await shardRanges()).filter((r) => r.spec.desiredOwner === 'demo-1');
+    if (!ranges.every((r) => r.status?.view === 2 && r.status.phase === 'Assigned')) return undefined;
+    const cluster = await kubectlJson<{ status: { conditions?: { type: string; status: string }[] } }>(['get', 'kvcluster', 'demo']);
+    return cluster.status.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') === true ? true : undefined;
+  }, 120_000);
+  const recreated = (await dataplanePods()).find((p) => p.metadata.name === 'demo-1');
+  for (const range of await shardRanges()) {
+    if (range.spec.desiredOwner === 'demo-1') assert.equal(range.metadata.annotations?.['slicekv.io/owner-uid'], recreated?.metadata.uid, 'the new incarnation');
+  }
+  // The recreated pod recovered its ranges from the shared volume: every key written earlier is back.
+  for (let i = 0; i < KEY_COUNT; i += 500) {
+    const entries = await Promise.all(Array.from({ length: 500 }, (_, j) => client!.get(`key-${i + j}`)));
+    entries.forEach((entry, j) => assert.equal(entry?.value.toString(), `value-${i + j}`, `key-${i + j} after recovery`));
+  }
+  for (let i = 0; i < 2000; i += 200) {
+    await Promise.all(Array.from({ length: 200 }, (_, j) => client!.put(`after-${i + j}`, `v-${i + j}`)));
+  }
+  const values = await Promise.all(Array.from({ length: 2000 }, (_, i) => client!.get(`after-${i}`)));
+  values.forEach((entry, i) => assert.equal(entry?.value.toString(), `v-${i}`));
+  for (const range of (await shardRanges()).filter((r) => r.spec.desiredOwner !== 'demo-1')) assert.equal(range.status?.view, 1, 'other ranges kept view 1');
 }
 
 describe('operator end to end: real kube-apiserver, process kubelet, two operator replicas', () => {
@@ -140,6 +186,8 @@ describe('operator end to end: real kube-apiserver, process kubelet, two operato
     assert.equal(installed.code, 0, installed.stderr);
     kubelet = await startProcessKubelet({
       kubeconfigPath: cp().adminKubeconfigPath, rootDir, namespace: NAMESPACE, labelSelector: 'slicekv.io/component=dataplane',
+      // Pod IPs of our own: other suites' kubelets (and other runs) use 127.0.0.N at the same time.
+      podIpPrefix: `127.0.${100 + (process.pid % 150)}.`,
       serviceAccountKubeconfig: (ns, serviceAccount) => cp().serviceAccountKubeconfig(ns, serviceAccount),
     });
   }, { timeout: BUILD_TIMEOUT_MS });
@@ -175,7 +223,8 @@ describe('operator end to end: real kube-apiserver, process kubelet, two operato
     assert.deepEqual(pods.map((p) => p.metadata.name).sort(), ['demo-0', 'demo-1', 'demo-2']);
     const ranges = await shardRanges();
     assert.equal(ranges.length, 12);
-    for (const range of ranges) assert.deepEqual([range.status?.owner, range.status?.view, range.status?.phase], [range.spec.desiredOwner, 1, 'Assigned']);
+    for (const range of ranges) assert.deepEqual([range.status?.owner, range.status?.view, range.status?.phase], [range.spec.desiredOwner, 1, 'Assigned'],
+      `${range.metadata.name}\n${podLogs()}`);
 
     client = createClient({ seeds: pods.map((p) => `${p.status.podIP}:7000`) });
     for (let i = 0; i < KEY_COUNT; i += 500) {
@@ -199,6 +248,7 @@ describe('operator end to end: real kube-apiserver, process kubelet, two operato
   });
 
   test('SIGKILL of the leading operator: the standby takes the Lease and carries on; the data plane serves throughout', { timeout: 120_000 }, async () => {
+    await withOperatorLogs(operators, async () => {
     const leaderId = await leaseHolder();
     const leader = operators.find((o) => o.identity === leaderId);
     const standby = operators.find((o) => o.identity !== leaderId);
@@ -226,29 +276,8 @@ describe('operator end to end: real kube-apiserver, process kubelet, two operato
       const range = (await shardRanges()).find((r) => r.metadata.name === first.metadata.name);
       return range?.status?.phase === 'Assigned' ? true : undefined;
     }, 30_000);
+    });
   });
 
-  test('a deleted data-plane Pod is recreated and its ranges come back, served at a higher view', { timeout: 150_000 }, async () => {
-    const before = (await dataplanePods()).find((p) => p.metadata.name === 'demo-1');
-    assert.ok(before !== undefined);
-    const deleted = await cp().kubectl(['delete', 'pod', 'demo-1', '-n', NAMESPACE, '--timeout=60s'], { timeoutMs: 70_000 });
-    assert.equal(deleted.code, 0, deleted.stderr);
-    const mine = (await shardRanges()).filter((r) => r.spec.desiredOwner === 'demo-1');
-    assert.equal(mine.length, 4);
-    await eventually('demo-1 recreated, its ranges at view 2 and the cluster Ready', async () => {
-      const pod = (await dataplanePods()).find((p) => p.metadata.name === 'demo-1');
-      if (pod === undefined || pod.metadata.uid === before.metadata.uid) return undefined;
-      const ranges = (await shardRanges()).filter((r) => r.spec.desiredOwner === 'demo-1');
-      if (!ranges.every((r) => r.status?.view === 2 && r.status.phase === 'Assigned')) return undefined;
-      const cluster = await kubectlJson<{ status: { conditions?: { type: string; status: string }[] } }>(['get', 'kvcluster', 'demo']);
-      return cluster.status.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') === true ? true : undefined;
-    }, 120_000);
-    // Memory-only cluster (durability off): the recreated pod starts empty, and its ranges serve again.
-    for (let i = 0; i < 2000; i += 200) {
-      await Promise.all(Array.from({ length: 200 }, (_, j) => client!.put(`after-${i + j}`, `v-${i + j}`)));
-    }
-    const values = await Promise.all(Array.from({ length: 2000 }, (_, i) => client!.get(`after-${i}`)));
-    values.forEach((entry, i) => assert.equal(entry?.value.toString(), `v-${i}`));
-    for (const range of (await shardRanges()).filter((r) => r.spec.desiredOwner !== 'demo-1')) assert.equal(range.status?.view, 1, 'other ranges kept view 1');
-  });
+  test('a deleted data-plane Pod is recreated and its ranges come back, served at a higher view', { timeout: 150_000 }, recreatedPodComesBack);
 });

@@ -67,7 +67,7 @@ export class FakeStore implements ControlStore {
     if (existing === undefined) throw new StoreError('NotFound', `${key} not found`);
     if (statusOnly && this.conflictOnce.delete(key)) throw new StoreError('Conflict', `${key}: injected conflict`);
     if (object.meta.resourceVersion !== existing.meta.resourceVersion) throw new StoreError('Conflict', `${key}: stale resourceVersion`);
-    const meta = { ...existing.meta, ...(statusOnly ? {} : { labels: object.meta.labels }), resourceVersion: String(++this.version) };
+    const meta = { ...existing.meta, ...(statusOnly ? {} : { labels: object.meta.labels, annotations: object.meta.annotations }), resourceVersion: String(++this.version) };
     const stored = (statusOnly ? { ...existing, status: (object as KVCluster).status, meta } : { ...object, meta }) as KindMap[K];
     this.objects.set(key, stored);
     this.writes++;

@@ -44,7 +44,7 @@ test('podToApi: the image entrypoint as command, the rest as args, POD_IP from t
   assert.deepEqual(container.args!.slice(0, 5), ['dataplane', '--listen', '$(POD_IP):7000', '--metrics-port', '9100']);
   assert.ok(container.args!.join(' ').includes('--lease-namespace ns1 --lease-name demo-2'));
   assert.deepEqual(container.env!.find((e) => e.name === 'POD_IP')?.valueFrom, { fieldRef: { fieldPath: 'status.podIP' } });
-  assert.deepEqual(container.readinessProbe?.tcpSocket, { port: 7000 });
+  assert.deepEqual(container.readinessProbe?.httpGet, { path: '/metrics', port: 9100 });
   assert.deepEqual(pod.spec!.volumes, [{ name: 'data', persistentVolumeClaim: { claimName: 'demo-wal' } }]);
   assert.equal(pod.metadata!.ownerReferences![0].controller, true);
   assert.equal(pod.spec!.hostname, 'demo-2');

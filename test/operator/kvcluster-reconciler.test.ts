@@ -121,6 +121,26 @@ test('reconcile: a deleted pod is recreated and its ranges are assigned again at
   assert.equal(conditionOf(h.clusterNow().status.conditions, 'Ready')?.status, 'True');
 });
 
+test('reconcile: a recreated pod that recovered its ranges at their old views (durability) still gets them at a higher view', async () => {
+  const h = await settled();
+  const old = h.pod('demo-1');
+  const oldPod = h.dataPlane.pods.get(`${old.status?.podIP}:7000`)!;
+  const recovered = [...oldPod.owned];
+  assert.ok(h.store.all('ShardRange').filter((r) => r.spec.desiredOwner === 'demo-1').every((r) => r.meta.annotations?.['slicekv.io/owner-uid'] === old.meta.uid));
+  await h.store.delete('Pod', 'ns1', 'demo-1');
+  await h.reconcile();
+  h.runPods();
+  const fresh = h.dataPlane.pods.get(`${h.pod('demo-1').status?.podIP}:7000`)!;
+  fresh.owned = recovered;
+  await h.reconcile();
+  assert.ok(fresh.owned.length === 4 && fresh.owned.every((r) => r.view === 2), 'a new incarnation: a new view');
+  const mine = h.store.all('ShardRange').filter((r) => r.spec.desiredOwner === 'demo-1');
+  assert.ok(mine.every((r) => r.status.view === 2 && r.meta.annotations?.['slicekv.io/owner-uid'] === h.pod('demo-1').meta.uid));
+  const writes = h.store.writes;
+  await h.reconcile();
+  assert.equal(h.store.writes, writes, 'settled again');
+});
+
 test('reconcile: a pod restarted in place (same IP, empty) gets its ranges again at a higher view', async () => {
   const h = await settled();
   const address = `${h.pod('demo-0').status?.podIP}:7000`;

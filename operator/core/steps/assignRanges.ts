@@ -5,7 +5,7 @@
 
 import { podAddress } from '../clusterObjects.js';
 import { isStoreError } from '../ports.js';
-import { figureKey, planRanges, type PodView } from '../rangePlan.js';
+import { OWNER_UID_ANNOTATION, figureKey, planRanges, type PodView } from '../rangePlan.js';
 import { errorMessage, type ReconcileContext } from '../reconcileContext.js';
 import { PhaseMachine, type TransitionTable } from '../stateMachine.js';
 import { CONTINUE, requeueAfter, type StepResult } from '../stepResult.js';
@@ -24,7 +24,7 @@ export async function observePods(context: ReconcileContext): Promise<StepResult
   await Promise.all([...context.pods.values()].filter(isPodServable).map(async (pod) => {
     const name = pod.meta.name;
     const address = podAddress(cluster, pod, name);
-    const view: PodView = { name, address, serving: false, owned: [], routes: [], figures: new Map() };
+    const view: PodView = { name, uid: pod.meta.uid ?? '', address, serving: false, owned: [], routes: [], figures: new Map() };
     try {
       const health = await deps.admin.health(address);
       if (!health.serving) {
@@ -55,7 +55,13 @@ export async function assignRanges(context: ReconcileContext): Promise<StepResul
     // A refused move means the plan and the table disagree: push nothing rather than a view not written down.
     if (!phaseMoveAllowed(context, range, status)) return { kind: 'error', error: new Error(`refused phase move of ShardRange ${name}`), terminal: false };
     try {
-      await deps.store.updateStatus('ShardRange', { ...range, status });
+      // The view first, then the incarnation it belongs to: a crash in between leaves a view
+      // the pod does not hold, which the next round bumps again (never a stale match).
+      const written = await deps.store.updateStatus('ShardRange', { ...range, status });
+      const uid = plan.ownerUids.get(name);
+      if (uid !== undefined) {
+        await deps.store.update('ShardRange', { ...written, meta: { ...written.meta, annotations: { ...written.meta.annotations, [OWNER_UID_ANNOTATION]: uid } } });
+      }
     } catch (error) {
       if (isStoreError(error, 'Conflict')) return requeueAfter(deps.config.conflictRequeueMs, `conflict writing ShardRange ${name}`);
       throw error;

@@ -80,6 +80,15 @@ async function withOperatorLogs(operators: readonly OperatorProcess[], work: () 
   }
 }
 
+/** The operator's /metrics text (its port is in the 'starting' log line). */
+async function operatorMetrics(operator: OperatorProcess): Promise<string> {
+  const port = operator.lines.find((line) => line.event === 'starting')?.metricsPort;
+  assert.ok(typeof port === 'number', `${operator.identity} logged no metrics port`);
+  const response = await fetch(`http://127.0.0.1:${port}/metrics`);
+  assert.equal(response.status, 200);
+  return response.text();
+}
+
 function logged(operator: OperatorProcess, message: RegExp): boolean {
   return operator.lines.some((line) => message.test(String(line.msg ?? '')));
 }
@@ -253,6 +262,8 @@ describe('operator end to end: real kube-apiserver, process kubelet, two operato
     const leader = operators.find((o) => o.identity === leaderId);
     const standby = operators.find((o) => o.identity !== leaderId);
     assert.ok(leader !== undefined && standby !== undefined);
+    assert.match(await operatorMetrics(leader), /^slicekv_operator_is_leader 1$/m);
+    assert.match(await operatorMetrics(standby), /^slicekv_operator_is_leader 0$/m);
     leader.child.kill('SIGKILL');
     await leader.exited;
     const killedAt = Date.now();
@@ -266,6 +277,9 @@ describe('operator end to end: real kube-apiserver, process kubelet, two operato
     const tookOverMs = Date.now() - killedAt;
     assert.ok(tookOverMs >= 5000, `the standby waited out the lease (${tookOverMs} ms)`);
     assert.equal(await leaseHolder(), standby.identity);
+    const metrics = await operatorMetrics(standby);
+    assert.match(metrics, /^slicekv_operator_is_leader 1$/m);
+    assert.match(metrics, /^slicekv_operator_queue_depth \d+$/m);
     console.log(`# standby led ${tookOverMs} ms after SIGKILL; ${reads} reads served meanwhile`);
     // Carries on: a change to the cluster's ShardRange status is reconciled back by the new leader.
     const [first] = await shardRanges();
@@ -276,6 +290,7 @@ describe('operator end to end: real kube-apiserver, process kubelet, two operato
       const range = (await shardRanges()).find((r) => r.metadata.name === first.metadata.name);
       return range?.status?.phase === 'Assigned' ? true : undefined;
     }, 30_000);
+    assert.match(await operatorMetrics(standby), /^slicekv_operator_reconciles_total\{kind="KVCluster",result="requeue"\} [1-9]\d*$/m);
     });
   });
 

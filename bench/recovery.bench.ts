@@ -91,15 +91,21 @@ interface Plan {
   phaseTimeoutMs: number;
   workerTimeoutMs: number;
   rpcDeadlineMs: number;
+  /**
+   * Restarts (of the pod, of redis-server on its RDB and on its AOF) and throughput cells are
+   * each measured this many times, interleaved, and reported as the median: the disk is shared
+   * and its fsync latency moves from minute to minute.
+   */
+  rounds: number;
 }
 
 const FULL_PLAN: Plan = {
   smoke: false, keyCount: 1_000_000, tailCount: 100_000, sampleCount: 10_000, podMemory: '1GiB', warmUpMs: 1000, measureMs: 5000,
-  startTimeoutMs: 120_000, phaseTimeoutMs: 600_000, workerTimeoutMs: 120_000, rpcDeadlineMs: 120_000,
+  startTimeoutMs: 120_000, phaseTimeoutMs: 600_000, workerTimeoutMs: 120_000, rpcDeadlineMs: 120_000, rounds: 3,
 };
 const SMOKE_PLAN: Plan = {
   smoke: true, keyCount: 20_000, tailCount: 2_000, sampleCount: 2_000, podMemory: '256MiB', warmUpMs: 200, measureMs: 500,
-  startTimeoutMs: 30_000, phaseTimeoutMs: 60_000, workerTimeoutMs: 30_000, rpcDeadlineMs: 30_000,
+  startTimeoutMs: 30_000, phaseTimeoutMs: 60_000, workerTimeoutMs: 30_000, rpcDeadlineMs: 30_000, rounds: 2,
 };
 
 /** Where each phase keeps its files, under one temporary directory removed at exit. */
@@ -116,6 +122,14 @@ const ratio = (a: number | null | undefined, b: number | null | undefined): numb
   a === null || a === undefined || b === null || b === undefined || b === 0 ? null : round(a / b, 3);
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 const message = (error: unknown): string => (error instanceof Error ? error.message : String(error));
+
+/** The median of the values (the mean of the middle two for an even count); null for none. */
+function median(values: readonly number[]): number | null {
+  if (values.length === 0) return null;
+  const sorted = [...values].sort((a, b) => a - b);
+  const middle = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
+}
 
 function directoryBytes(path: string): number {
   if (!existsSync(path)) return 0;
@@ -179,6 +193,13 @@ function durablePodOptions(plan: Plan, podName: string, dataDir: string, port: n
   };
 }
 
+interface RestartRound {
+  recovered: RecoveredLine;
+  spawnToListeningSeconds: number;
+  keyCountAfter: number;
+  sample: SampleCheck;
+}
+
 interface RestartFigures {
   wal: WalFlag;
   fsyncIntervalMs: number;
@@ -186,10 +207,8 @@ interface RestartFigures {
   checkpoint: { ranges: number; bytes: number; records: number; seconds: number };
   tail: LoadFigures;
   dataDirBytes: number;
-  recovered: RecoveredLine;
-  spawnToListeningSeconds: number;
-  keyCountAfter: number;
-  sample: SampleCheck;
+  /** One per restart, each after a kill -9 of the one before (a SIGTERM when profiling). */
+  rounds: RestartRound[];
 }
 
 /** The dead pod: loaded, checkpointed, given the tail, then SIGKILLed; returns what it took. */
@@ -219,20 +238,29 @@ async function phaseRestart(plan: Plan, data: RecoveryData, work: WorkDirs, cpuP
   // Phase 2 recovers exactly what this crash left, from copies made before anything reads it.
   cpSync(work.restart, work.partitioned3, { recursive: true });
   cpSync(work.restart, work.partitioned1, { recursive: true });
-  const dataDirBytes = directoryBytes(work.restart);
+  const figures: RestartFigures = { wal: 'async', fsyncIntervalMs: FSYNC_INTERVAL_MS, ...crashed, dataDirBytes: directoryBytes(work.restart), rounds: [] };
+  for (let r = 1; r <= plan.rounds; r++) {
+    const restarted = await restartOnce(plan, data, work.restart, port, profileArgs(cpuProfileDir, `restart-pod-${r}`));
+    figures.rounds.push(restarted);
+    console.log(`  restart ${r}: recovered ${restarted.recovered.checkpointRecords} checkpoint + ${restarted.recovered.logRecords} log records in ` +
+      `${restarted.recovered.seconds.toFixed(3)} s (spawn to listening ${restarted.spawnToListeningSeconds} s); ${describeSample(restarted.sample)}`);
+  }
+  return figures;
+}
+
+/** Restarts the dead pod on its data dir and port, checks what it recovered, and crashes it again. */
+async function restartOnce(plan: Plan, data: RecoveryData, dataDir: string, port: number, nodeArgs: string[]): Promise<RestartRound> {
   syncDisks();
-  const pod = await startDurablePod(durablePodOptions(plan, DEAD_POD, work.restart, port, profileArgs(cpuProfileDir, 'restart-pod')));
+  const pod = await startDurablePod(durablePodOptions(plan, DEAD_POD, dataDir, port, nodeArgs));
   const client = createClient({ seeds: [pod.address], timeoutMs: plan.rpcDeadlineMs });
   try {
     if (pod.recovered === null) throw new Error('the restarted pod logged no `recovered` line');
     const sample = await data.check(data.sample(plan.sampleCount), READ_CHUNK_KEYS, readSlicekv(client));
-    return {
-      wal: 'async', fsyncIntervalMs: FSYNC_INTERVAL_MS, ...crashed, dataDirBytes, recovered: pod.recovered,
-      spawnToListeningSeconds: round(pod.spawnToListeningSeconds), keyCountAfter: await podKeyCount(pod, plan), sample,
-    };
+    return { recovered: pod.recovered, spawnToListeningSeconds: round(pod.spawnToListeningSeconds), keyCountAfter: await podKeyCount(pod, plan), sample };
   } finally {
     client.close();
-    await pod.stop();
+    // A profile is written only on a clean exit.
+    await (nodeArgs.length > 0 ? pod.stop() : pod.kill9());
   }
 }
 
@@ -311,8 +339,9 @@ interface RedisFigures {
   rdbBytes: number;
   aofBytes: number;
   args: readonly string[];
-  rdb: RedisRestartFigures;
-  aof: RedisRestartFigures;
+  /** One per restart, RDB and AOF restarts alternating. */
+  rdb: RedisRestartFigures[];
+  aof: RedisRestartFigures[];
 }
 
 async function redisRestart(plan: Plan, data: RecoveryData, dir: string, port: number, appendOnly: boolean): Promise<RedisRestartFigures> {
@@ -353,11 +382,18 @@ async function phaseRedis(plan: Plan, data: RecoveryData, dir: string): Promise<
   }
   console.log(`  loaded ${data.keyCount} keys in ${written.load.seconds} s (${written.load.putsPerSec} SETs/s, pipelines of ${REDIS_PIPELINE_KEYS}), ` +
     `tail of ${data.tailCount}, SAVE in ${written.saveSeconds} s`);
-  return {
-    ...written, rdbBytes: directoryBytes(join(dir, 'dump.rdb')), aofBytes: directoryBytes(join(dir, 'appendonlydir')), args: writer.args,
-    rdb: await redisRestart(plan, data, dir, port, false),
-    aof: await redisRestart(plan, data, dir, port, true),
+  const figures: RedisFigures = {
+    ...written, rdbBytes: directoryBytes(join(dir, 'dump.rdb')), aofBytes: directoryBytes(join(dir, 'appendonlydir')), args: writer.args, rdb: [], aof: [],
   };
+  for (let r = 1; r <= plan.rounds; r++) {
+    for (const [name, list, bytes, appendOnly] of [['RDB', figures.rdb, figures.rdbBytes, false], ['AOF', figures.aof, figures.aofBytes, true]] as const) {
+      const restarted = await redisRestart(plan, data, dir, port, appendOnly);
+      list.push(restarted);
+      console.log(`  restart ${r}: ${name} (${(bytes / 2 ** 20).toFixed(1)} MiB) loaded in ${restarted.loadSeconds.toFixed(3)} s ` +
+        `(spawn to ready ${restarted.spawnToReadySeconds} s); ${describeSample(restarted.sample)}`);
+    }
+  }
+  return figures;
 }
 
 // ---- write throughput --------------------------------------------------------------------------
@@ -445,20 +481,25 @@ interface Results {
   partitioned3: PartitionedFigures | null;
   partitioned1: PartitionedFigures | null;
   redis: RedisFigures | null;
-  slicekvCells: Partial<Record<WalFlag, ThroughputCell>>;
-  redisCells: Partial<Record<AppendFsync, ThroughputCell>>;
+  /** Per mode, one cell per round. */
+  slicekvCells: Partial<Record<WalFlag, ThroughputCell[]>>;
+  redisCells: Partial<Record<AppendFsync, ThroughputCell[]>>;
   failures: string[];
 }
 
 function checkRestart(r: RestartFigures, plan: Plan, failures: string[]): void {
-  const rec = r.recovered;
-  if (rec.problems.length > 0) failures.push(`restart: recovery reported problems: ${rec.problems.join(' | ')}`);
-  // Checkpoints also hold the RIFL completion records of the load's puts, so more than the keys.
-  if (rec.checkpointRecords < plan.keyCount) failures.push(`restart: ${rec.checkpointRecords} checkpoint records recovered, expected at least ${plan.keyCount}`);
-  if (rec.logRecords < plan.tailCount) failures.push(`restart: ${rec.logRecords} log records replayed, expected at least the ${plan.tailCount}-put tail`);
   if (r.checkpoint.records !== plan.keyCount) failures.push(`restart: the checkpoint wrote ${r.checkpoint.records} records, expected ${plan.keyCount}`);
-  if (r.keyCountAfter !== plan.keyCount) failures.push(`restart: the pod holds ${r.keyCountAfter} keys after recovery, expected ${plan.keyCount}`);
-  if (!sampleOk(r.sample, plan.sampleCount)) failures.push(`restart: ${describeSample(r.sample)}`);
+  if (r.rounds.length !== plan.rounds) failures.push(`restart: ${r.rounds.length} restarts measured, expected ${plan.rounds}`);
+  r.rounds.forEach((round, i) => {
+    const what = `restart ${i + 1}`;
+    const rec = round.recovered;
+    if (rec.problems.length > 0) failures.push(`${what}: recovery reported problems: ${rec.problems.join(' | ')}`);
+    // Checkpoints also hold the RIFL completion records of the load's puts, so more than the keys.
+    if (rec.checkpointRecords < plan.keyCount) failures.push(`${what}: ${rec.checkpointRecords} checkpoint records recovered, expected at least ${plan.keyCount}`);
+    if (rec.logRecords < plan.tailCount) failures.push(`${what}: ${rec.logRecords} log records replayed, expected at least the ${plan.tailCount}-put tail`);
+    if (round.keyCountAfter !== plan.keyCount) failures.push(`${what}: the pod holds ${round.keyCountAfter} keys after recovery, expected ${plan.keyCount}`);
+    if (!sampleOk(round.sample, plan.sampleCount)) failures.push(`${what}: ${describeSample(round.sample)}`);
+  });
 }
 
 function checkPartitioned(p: PartitionedFigures, plan: Plan, failures: string[]): void {
@@ -472,9 +513,12 @@ function checkPartitioned(p: PartitionedFigures, plan: Plan, failures: string[])
 }
 
 function checkRedis(r: RedisFigures, plan: Plan, failures: string[]): void {
-  for (const [name, restart] of [['RDB', r.rdb], ['AOF', r.aof]] as const) {
-    if (restart.keyCountAfter !== plan.keyCount) failures.push(`redis ${name} load: ${restart.keyCountAfter} keys, expected ${plan.keyCount}`);
-    if (!sampleOk(restart.sample, plan.sampleCount)) failures.push(`redis ${name} load: ${describeSample(restart.sample)}`);
+  for (const [name, restarts] of [['RDB', r.rdb], ['AOF', r.aof]] as const) {
+    if (restarts.length !== plan.rounds) failures.push(`redis ${name}: ${restarts.length} restarts measured, expected ${plan.rounds}`);
+    for (const restart of restarts) {
+      if (restart.keyCountAfter !== plan.keyCount) failures.push(`redis ${name} load: ${restart.keyCountAfter} keys, expected ${plan.keyCount}`);
+      if (!sampleOk(restart.sample, plan.sampleCount)) failures.push(`redis ${name} load: ${describeSample(restart.sample)}`);
+    }
   }
 }
 
@@ -489,11 +533,19 @@ function checkCell(cell: ThroughputCell, plan: Plan, failures: string[]): void {
 /** The headline figures of the issue, their ratios and the goals. */
 function headline(results: Results): Record<string, unknown> {
   const { restart, partitioned3, partitioned1, redis } = results;
-  const put = (mode: WalFlag): number | null => results.slicekvCells[mode]?.opsPerSec ?? null;
-  const set = (mode: AppendFsync): number | null => results.redisCells[mode]?.opsPerSec ?? null;
-  const recoverSeconds1Pod = restart === null ? null : round(restart.recovered.seconds);
-  const rdbSeconds = redis === null ? null : redis.rdb.loadSeconds;
-  const aofSeconds = redis === null ? null : redis.aof.loadSeconds;
+  const opsMedian = (cells: ThroughputCell[] | undefined): number | null => {
+    const value = median((cells ?? []).map((cell) => cell.opsPerSec));
+    return value === null ? null : Math.round(value);
+  };
+  const put = (mode: WalFlag): number | null => opsMedian(results.slicekvCells[mode]);
+  const set = (mode: AppendFsync): number | null => opsMedian(results.redisCells[mode]);
+  const secondsMedian = (values: number[] | undefined): number | null => {
+    const value = median(values ?? []);
+    return value === null ? null : round(value);
+  };
+  const recoverSeconds1Pod = secondsMedian(restart?.rounds.map((r) => r.recovered.seconds));
+  const rdbSeconds = secondsMedian(redis?.rdb.map((r) => r.loadSeconds));
+  const aofSeconds = secondsMedian(redis?.aof.map((r) => r.loadSeconds));
   return {
     recoverSeconds1Pod, recoverSeconds3Pods: partitioned3 === null ? null : partitioned3.seconds,
     redisRdbLoadSeconds: rdbSeconds, redisAofLoadSeconds: aofSeconds,
@@ -503,9 +555,21 @@ function headline(results: Results): Record<string, unknown> {
     syncVsAlways: ratio(put('sync'), set('always')), asyncVsEverysec: ratio(put('async'), set('everysec')), offVsNo: ratio(put('off'), set('no')),
     recoverRangesSeconds1Pod: partitioned1 === null ? null : partitioned1.seconds,
     recover3PodsSpeedup: ratio(partitioned1?.seconds, partitioned3?.seconds),
-    restartToListeningSeconds1Pod: restart === null ? null : restart.spawnToListeningSeconds,
-    redisRdbSpawnToReadySeconds: redis === null ? null : redis.rdb.spawnToReadySeconds,
-    redisAofSpawnToReadySeconds: redis === null ? null : redis.aof.spawnToReadySeconds,
+    restartToListeningSeconds1Pod: secondsMedian(restart?.rounds.map((r) => r.spawnToListeningSeconds)),
+    redisRdbSpawnToReadySeconds: secondsMedian(redis?.rdb.map((r) => r.spawnToReadySeconds)),
+    redisAofSpawnToReadySeconds: secondsMedian(redis?.aof.map((r) => r.spawnToReadySeconds)),
+    runs: runsOf(results),
+  };
+}
+
+/** Every round's figure behind each median. */
+function runsOf(results: Results): Record<string, unknown> {
+  return {
+    recoverSeconds1Pod: (results.restart?.rounds ?? []).map((r) => round(r.recovered.seconds)),
+    redisRdbLoadSeconds: (results.redis?.rdb ?? []).map((r) => r.loadSeconds),
+    redisAofLoadSeconds: (results.redis?.aof ?? []).map((r) => r.loadSeconds),
+    putOpsPerSec: Object.fromEntries(WAL_MODES.map((mode) => [mode, (results.slicekvCells[mode] ?? []).map((cell) => cell.opsPerSec)])),
+    redisSetOpsPerSec: Object.fromEntries(APPEND_FSYNCS.map((mode) => [mode, (results.redisCells[mode] ?? []).map((cell) => cell.opsPerSec)])),
   };
 }
 
@@ -526,7 +590,7 @@ function buildReport(plan: Plan, results: Results, versions: Record<string, stri
     bench: 'recovery', smoke: plan.smoke, ok: results.failures.length === 0, ...figures, goals: goalsOf(figures, plan),
     keys: { loaded: plan.keyCount, tail: plan.tailCount, sampled: plan.sampleCount, keyBytes: KEY_BYTES, valueBytes: VALUE_BYTES, seed: SEED },
     restart: results.restart, partitioned3: results.partitioned3, partitioned1: results.partitioned1, redis: results.redis,
-    throughput: { depth: DEPTH, warmUpMs: plan.warmUpMs, measureMs: plan.measureMs, slicekv: results.slicekvCells, redis: results.redisCells },
+    throughput: { depth: DEPTH, warmUpMs: plan.warmUpMs, measureMs: plan.measureMs, rounds: plan.rounds, slicekv: results.slicekvCells, redis: results.redisCells },
     failures: results.failures,
     notes: [
       `${machine.cpuCount} cores: the 3 recovering pods share them, so 3 pods cannot be 3x one pod here`,
@@ -567,8 +631,7 @@ async function runRecoveryPhases(plan: Plan, data: RecoveryData, work: WorkDirs,
     const r = await phaseRestart(plan, data, work, cpuProfileDir);
     results.restart = r;
     checkRestart(r, plan, results.failures);
-    console.log(`  recovered ${r.recovered.checkpointRecords} checkpoint + ${r.recovered.logRecords} log records in ${r.recovered.seconds.toFixed(3)} s ` +
-      `(spawn to listening ${r.spawnToListeningSeconds} s; data dir ${(r.dataDirBytes / 2 ** 20).toFixed(1)} MiB); ${describeSample(r.sample)}`);
+    console.log(`  data dir ${(r.dataDirBytes / 2 ** 20).toFixed(1)} MiB`);
   });
   for (const [key, pods] of [['partitioned3', RECOVERING_PODS], ['partitioned1', [SINGLE_RECOVERER]]] as const) {
     await runPhase(results, `2. partitioned recovery, ${pods.length} pod(s) recovering ${RANGE_COUNT} ranges`, plan.phaseTimeoutMs, async () => {
@@ -584,26 +647,25 @@ async function runRecoveryPhases(plan: Plan, data: RecoveryData, work: WorkDirs,
     const r = await phaseRedis(plan, data, work.redis);
     results.redis = r;
     checkRedis(r, plan, results.failures);
-    for (const [name, restart, bytes] of [['RDB', r.rdb, r.rdbBytes], ['AOF', r.aof, r.aofBytes]] as const) {
-      console.log(`  ${name} (${(bytes / 2 ** 20).toFixed(1)} MiB) loaded in ${restart.loadSeconds.toFixed(3)} s (spawn to ready ${restart.spawnToReadySeconds} s); ` +
-        `${describeSample(restart.sample)}`);
-    }
   });
 }
 
 async function runThroughputPhases(plan: Plan, root: string, cpuProfileDir: string | null, results: Results): Promise<void> {
   await runPhase(results, `4. write throughput at depth ${DEPTH}`, plan.phaseTimeoutMs, async () => {
-    for (const mode of WAL_MODES) {
-      const cell = await slicekvCell(plan, mode, root, cpuProfileDir);
-      results.slicekvCells[mode] = cell;
-      checkCell(cell, plan, results.failures);
-      console.log(describeCell(cell));
-    }
-    for (const mode of APPEND_FSYNCS) {
-      const cell = await redisCell(plan, mode, root);
-      results.redisCells[mode] = cell;
-      checkCell(cell, plan, results.failures);
-      console.log(describeCell(cell));
+    // Pairs measured back to back (off / no, async / everysec, sync / always) see the same disk.
+    for (let r = 1; r <= plan.rounds; r++) {
+      for (let pair = 0; pair < WAL_MODES.length; pair++) {
+        const cells = [
+          await slicekvCell(plan, WAL_MODES[pair], root, r === 1 ? cpuProfileDir : null),
+          await redisCell(plan, APPEND_FSYNCS[pair], root),
+        ];
+        (results.slicekvCells[WAL_MODES[pair]] ??= []).push(cells[0]);
+        (results.redisCells[APPEND_FSYNCS[pair]] ??= []).push(cells[1]);
+        for (const cell of cells) {
+          checkCell(cell, plan, results.failures);
+          console.log(`  round ${r} ${describeCell(cell)}`);
+        }
+      }
     }
   });
 }

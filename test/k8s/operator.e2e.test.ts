@@ -263,7 +263,9 @@ describe('operator end to end: real kube-apiserver, process kubelet, two operato
     const standby = operators.find((o) => o.identity !== leaderId);
     assert.ok(leader !== undefined && standby !== undefined);
     assert.match(await operatorMetrics(leader), /^slicekv_operator_is_leader 1$/m);
-    assert.match(await operatorMetrics(standby), /^slicekv_operator_is_leader 0$/m);
+    const standbyBefore = await operatorMetrics(standby);
+    assert.match(standbyBefore, /^slicekv_operator_is_leader 0$/m);
+    assert.doesNotMatch(standbyBefore, /^slicekv_operator_reconciles_total\{/m, 'a standby does not reconcile');
     leader.child.kill('SIGKILL');
     await leader.exited;
     const killedAt = Date.now();

@@ -104,3 +104,27 @@ test('GrpcDataPlane: AssignRanges, Stats, Health and GetRoutes against a real po
   await assert.rejects(unreachable.health('127.0.0.1:1'));
   unreachable.close();
 });
+
+test('OperatorMetrics: /metrics with the slicekv_operator_ names, /healthz, and /readyz once informers synced', async () => {
+  const { OperatorMetrics } = await import('../../operator/kube/operatorMetrics.js');
+  const metrics = new OperatorMetrics();
+  metrics.depthSource = () => 7;
+  metrics.isLeader.set(1);
+  metrics.reconciles.inc({ kind: 'KVCluster', result: 'requeue' });
+  const { server, port } = await metrics.serve('127.0.0.1', 0);
+  try {
+    const get = (path: string): Promise<Response> => fetch(`http://127.0.0.1:${port}${path}`);
+    assert.equal((await get('/healthz')).status, 200);
+    assert.equal((await get('/readyz')).status, 503);
+    metrics.ready = true;
+    assert.equal((await get('/readyz')).status, 200);
+    const text = await (await get('/metrics')).text();
+    assert.match(text, /^slicekv_operator_queue_depth 7$/m);
+    assert.match(text, /^slicekv_operator_is_leader 1$/m);
+    assert.match(text, /^slicekv_operator_reconciles_total\{kind="KVCluster",result="requeue"\} 1$/m);
+    assert.match(text, /^# TYPE slicekv_operator_reconcile_errors_total counter$/m);
+    assert.equal((await get('/other')).status, 404);
+  } finally {
+    server.close();
+  }
+});

@@ -266,3 +266,29 @@ test('reconcile: a pod that ended (Failed) is deleted and then recreated', async
   await h.reconcile();
   assert.equal(h.pod('demo-0').status, undefined, 'a new pod, not yet started');
 });
+
+test('reconcile through the work queue: a control store that fails is retried with growing backoff until it answers', async () => {
+  const { WorkQueue } = await import('../../operator/core/workQueue.js');
+  const h = new Harness();
+  const failures = 3;
+  let calls = 0;
+  const times: number[] = [];
+  const get = h.store.get.bind(h.store);
+  h.store.get = (async (...args: Parameters<typeof get>) => {
+    times.push(Date.now());
+    if (++calls <= failures) throw new StoreError('Unavailable', `apiserver down (${calls})`);
+    return get(...args);
+  }) as typeof h.store.get;
+  const outcomes: string[] = [];
+  const queue = new WorkQueue((key, signal) => h.reconciler.reconcile(key, signal),
+    { depthMax: 10, workersMax: 1, backoffBaseMs: 20, backoffMaxMs: 1000, retriesMax: 5 }, { info: () => undefined, warn: () => undefined, error: () => undefined });
+  queue.listener = (_key, outcome) => outcomes.push(outcome.kind);
+  queue.add(h.key);
+  const deadline = Date.now() + 2000;
+  while (outcomes.length < failures + 1 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
+  await queue.stop();
+  assert.deepEqual(outcomes, ['retry', 'retry', 'retry', 'requeue']);
+  const gaps = times.slice(1, failures + 1).map((t, i) => t - times[i]);
+  assert.ok(gaps[0] >= 18 && gaps[1] >= 38 && gaps[2] >= 78, `backoff doubles: ${gaps.join(', ')} ms`);
+  assert.equal(h.store.all('Pod').length, 3, 'the reconcile that got through created the pods');
+});

@@ -51,7 +51,7 @@ import { rangeToMessage } from '../proto/messages.js';
 import { fixedFreePort } from '../test/support/dataplaneProcess.js';
 import { runChild } from './support/childRunner.js';
 import { startDurablePod, type DurablePod, type RecoveredLine, type WalFlag } from './support/durablePodProcess.js';
-import { describeMachine, machineInfo } from './support/machine.js';
+import { describeMachine, machineInfo, type MachineInfo } from './support/machine.js';
 import { runPutLoop, type PutLoopResult } from './support/putLoop.js';
 import { RecoveryData, describeSample, sampleOk, type SampleCheck } from './support/recoveryData.js';
 import { startRedisPersistence, type AppendFsync, type RedisPersistenceServer } from './support/redisPersistenceProcess.js';
@@ -583,9 +583,8 @@ function goalsOf(figures: Record<string, unknown>, plan: Plan): Record<string, u
   };
 }
 
-function buildReport(plan: Plan, results: Results, versions: Record<string, string>): Record<string, unknown> {
+function buildReport(plan: Plan, results: Results, versions: Record<string, string>, machine: MachineInfo): Record<string, unknown> {
   const figures = headline(results);
-  const machine = machineInfo();
   return {
     bench: 'recovery', smoke: plan.smoke, ok: results.failures.length === 0, ...figures, goals: goalsOf(figures, plan),
     keys: { loaded: plan.keyCount, tail: plan.tailCount, sampled: plan.sampleCount, keyBytes: KEY_BYTES, valueBytes: VALUE_BYTES, seed: SEED },
@@ -686,7 +685,9 @@ async function parentMain(plan: Plan, cpuProfileDir: string | null): Promise<voi
     root, restart: join(root, 'restart'), partitioned3: join(root, 'partitioned-3'), partitioned1: join(root, 'partitioned-1'), redis: join(root, 'redis'),
   };
   const versions = versionsOf();
-  console.log(describeMachine(machineInfo()));
+  // Taken before anything runs: its load average says what else the machine was doing.
+  const machine = machineInfo();
+  console.log(describeMachine(machine));
   console.log(`versions: slicekv ${versions.slicekv}, ${versions.redisServer}, ioredis ${versions.ioredis}`);
   console.log(`data: ${plan.keyCount} keys (${KEY_BYTES} B keys, ${VALUE_BYTES} B values) + a tail of ${plan.tailCount} overwrites, seed ${SEED}; ` +
     `${plan.sampleCount} keys read back after each recovery; throughput at depth ${DEPTH}, ${plan.warmUpMs} ms warm-up + ${plan.measureMs} ms measured` +
@@ -695,7 +696,7 @@ async function parentMain(plan: Plan, cpuProfileDir: string | null): Promise<voi
   const results: Results = { restart: null, partitioned3: null, partitioned1: null, redis: null, slicekvCells: {}, redisCells: {}, failures: [] };
   await runRecoveryPhases(plan, data, work, cpuProfileDir, results);
   await runThroughputPhases(plan, root, cpuProfileDir, results);
-  const report = buildReport(plan, results, versions);
+  const report = buildReport(plan, results, versions, machine);
   console.log(describeGoals(report));
   for (const failure of results.failures) console.log(`FAILED ${failure}`);
   if (cpuProfileDir !== null) console.log(`CPU profiles written to ${cpuProfileDir}`);

@@ -191,7 +191,7 @@ describe('operator end to end: real kube-apiserver, process kubelet, two operato
     const namespace = await cp().kubectl(['create', 'namespace', NAMESPACE]);
     assert.equal(namespace.code, 0, namespace.stderr);
     const installed = await cp().helm(['install', RELEASE, join(REPO, 'helm', 'slicekv'), '--namespace', NAMESPACE,
-      '--set', 'dataplane.leaseGuard.enabled=false', '--set', 'networkPolicy.enabled=false'], { timeoutMs: 120_000 });
+      '--set', 'dataplane.leaseGuard.enabled=false'], { timeoutMs: 120_000 });
     assert.equal(installed.code, 0, installed.stderr);
     kubelet = await startProcessKubelet({
       kubeconfigPath: cp().adminKubeconfigPath, rootDir, namespace: NAMESPACE, labelSelector: 'slicekv.io/component=dataplane',

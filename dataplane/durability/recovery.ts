@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { KeyHasher } from '../../proto/keyspace/hash.js';
 import { RangeSearch, sortedDisjoint } from '../../proto/keyspace/rangeSearch.js';
 import type { HashRange } from '../../proto/keyspace/range.js';
-import { Status, type Store } from '../store/index.js';
+import { Status, errorDetailMessage, statusName, type Store } from '../store/index.js';
 import type { ClientTable } from '../rifl/clientTable.js';
 import { readCheckpoint } from './checkpointReader.js';
 import type { ReplaySource } from './manifest.js';
@@ -162,6 +162,6 @@ class EntryApplier {
 function check(status: Status, store: Store): void {
   if (status === Status.OK) return;
   const stats = store.stats();
-  throw new RecoveryError(`the engine refused a recovered record (status ${status}); ` +
-    `memory ${stats.liveBytes} of ${stats.logCapacityBytes} bytes live: give the pod more --memory`);
+  throw new RecoveryError(`the engine refused a recovered record: ${statusName(status)} (${errorDetailMessage(store.errorDetail)}); ` +
+    `${stats.liveBytes} of ${stats.logCapacityBytes} bytes of log memory live`);
 }

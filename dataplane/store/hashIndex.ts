@@ -25,10 +25,13 @@
 // calloc'd, so untouched pages are never faulted in). Links hold the overflow bucket's number.
 //
 // Growth is incremental (see "Index growth" in docs/design-notes.md): past 5 entries per bucket
-// on average a table of twice the buckets is allocated, and old buckets move over a few at a
-// time (on every insert and in maintenance), each entry's new bucket read from its tag (tables of
-// 2^18 buckets and more) or found by rehashing its key from the log (smaller tables). Buckets below `resizeCursor` have moved; a lookup picks its table by comparing
-// its old bucket number with that cursor.
+// on average, or once a quarter of the overflow area is in use (keys crowded into few buckets: a
+// pod that owns a narrow hash range), a table of twice the buckets is allocated, and old buckets
+// move over a few at a time (on every insert and in maintenance), each entry's new bucket read
+// from its tag (tables of 2^18 buckets and more) or found by rehashing its key from the log
+// (smaller tables). An insert into a bucket that has not moved yet moves that bucket first, so
+// the old table never takes new entries and cannot fill up during a doubling. Old buckets below
+// `resizeCursor`, and those marked in `moved`, have moved; a lookup picks its table from that.
 
 import { assert } from './assert.js';
 
@@ -47,6 +50,8 @@ const MATCH_MASK = (ENTRY_USED | (TAG_MASK << TAG_SHIFT)) | 0;
 /** Average entries per bucket that starts a doubling. */
 export const ENTRIES_PER_BUCKET_GROW = 5;
 const BUCKET_BITS_MAX = 26;
+/** A doubling starts once more than 1/OVERFLOW_SHARE_GROW of the overflow area is in use. */
+const OVERFLOW_SHARE_GROW = 4;
 
 assert(LINK_WORD === ENTRIES_PER_BUCKET * 2, 'the link follows the last entry');
 assert(TAG_MASK === 2 ** (TAG_BITS_TOP + 1) - 1, 'the tag is the low bits of the top hash word');
@@ -108,8 +113,10 @@ export class HashIndex {
   table: IndexTable;
   /** The table being emptied into `table` during a doubling, else null. */
   oldTable: IndexTable | null = null;
-  /** Old buckets below this number have moved to `table`. */
+  /** Old buckets below this number have moved to `table`... */
   resizeCursor = 0;
+  /** ...and so have those marked here (moved early because an insert needed them). */
+  private moved: Uint8Array = new Uint8Array(0);
   /** Used entries (objects and tombstones). */
   entryCount = 0;
   /** Entries met during a doubling whose key no longer hashes to their bucket (corrupt keys). */
@@ -128,8 +135,13 @@ export class HashIndex {
   /** The table that holds entries for a hash whose top word is `hi`. */
   tableFor(hi: number): IndexTable {
     const old = this.oldTable;
-    if (old !== null && old.bucketOf(hi) >= this.resizeCursor) return old;
+    if (old !== null && !this.oldBucketMoved(old.bucketOf(hi))) return old;
     return this.table;
+  }
+
+  /** During a doubling: whether old bucket `bucket` has moved to the new table. */
+  oldBucketMoved(bucket: number): boolean {
+    return bucket < this.resizeCursor || this.moved[bucket] === 1;
   }
 
   /** First entry whose tag matches the hash's top word, as a word index into `foundTable`; -1 if none. */
@@ -166,11 +178,26 @@ export class HashIndex {
    * The slot stays free until set() writes it.
    */
   reserve(hi: number): number {
-    const t = this.tableFor(hi);
+    if (this.oldTable !== null) this.moveEarly(hi);
+    let t = this.tableFor(hi);
+    let wi = t.freeSlot(t.bucketOf(hi));
+    if (wi < 0 && this.oldTable === null && this.startResize()) {
+      this.moveEarly(hi);
+      t = this.table;
+      wi = t.freeSlot(t.bucketOf(hi));
+    }
     this.foundTable = t.words;
-    const wi = t.freeSlot(t.bucketOf(hi));
-    if (wi < 0 && this.oldTable === null) this.startResize();
     return wi;
+  }
+
+  /** Moves the old bucket of `hi` now if it has not moved yet (the caller holds no entry of it). */
+  private moveEarly(hi: number): void {
+    const old = this.oldTable;
+    assert(old !== null, 'early moves happen during a doubling');
+    const bucket = old.bucketOf(hi);
+    if (this.oldBucketMoved(bucket)) return;
+    this.migrateBucket(old, bucket);
+    this.moved[bucket] = 1;
   }
 
   /** Writes a new entry into a slot from reserve(). */
@@ -180,7 +207,13 @@ export class HashIndex {
     words[wordIndex] = packEntry(hi, segmentId, tombstone);
     words[wordIndex + 1] = offsetBytes;
     this.entryCount++;
-    if (this.oldTable === null && this.entryCount > this.table.bucketCount * ENTRIES_PER_BUCKET_GROW) this.startResize();
+    if (this.oldTable === null && this.crowded()) this.startResize();
+  }
+
+  /** Enough entries per bucket on average, or a quarter of the overflow area in use. */
+  private crowded(): boolean {
+    const t = this.table;
+    return this.entryCount > t.bucketCount * ENTRIES_PER_BUCKET_GROW || (t.overflowNext - t.bucketCount) * OVERFLOW_SHARE_GROW > t.bucketCount;
   }
 
   /** Points an existing entry at a new address (update or relocation). */
@@ -206,12 +239,15 @@ export class HashIndex {
     return this.table.usedBytes + (this.oldTable === null ? 0 : this.oldTable.usedBytes);
   }
 
-  private startResize(): void {
+  /** Starts a doubling; false when the table is at its largest. */
+  private startResize(): boolean {
     assert(this.oldTable === null, 'one doubling at a time');
-    if (this.table.bucketBits === BUCKET_BITS_MAX) return;
+    if (this.table.bucketBits === BUCKET_BITS_MAX) return false;
     this.oldTable = this.table;
     this.table = new IndexTable(this.oldTable.bucketBits + 1);
     this.resizeCursor = 0;
+    this.moved = new Uint8Array(this.oldTable.bucketCount);
+    return true;
   }
 
   /** Moves up to `bucketCountMax` old buckets to the new table; returns whether a doubling is still under way. */
@@ -219,9 +255,14 @@ export class HashIndex {
     const old = this.oldTable;
     if (old === null) return false;
     const end = Math.min(old.bucketCount, this.resizeCursor + bucketCountMax);
-    for (let bucket = this.resizeCursor; bucket < end; bucket++) this.migrateBucket(old, bucket);
+    for (let bucket = this.resizeCursor; bucket < end; bucket++) {
+      if (this.moved[bucket] === 0) this.migrateBucket(old, bucket);
+    }
     this.resizeCursor = end;
-    if (end === old.bucketCount) this.oldTable = null;
+    if (end === old.bucketCount) {
+      this.oldTable = null;
+      this.moved = new Uint8Array(0);
+    }
     return this.oldTable !== null;
   }
 

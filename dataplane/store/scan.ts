@@ -84,7 +84,7 @@ export class RangeScanner {
       const coarse = Math.floor(position / width);
       const bucketStartHi = coarse * width;
       const filter = bucketInside(bucketStartHi, width, bounds) ? null : bounds;
-      if (old !== null && coarse >= this.index.resizeCursor) {
+      if (old !== null && !this.index.oldBucketMoved(coarse)) {
         visited += this.visitChain(old.words, coarse, filter, options, visit);
       } else if (old !== null) {
         visited += this.visitChain(this.index.table.words, coarse * 2, filter, options, visit);

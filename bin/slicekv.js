@@ -30,5 +30,6 @@ async function main() {
 
 main().catch((error) => {
   console.error(`slicekv ${command}: ${error instanceof Error ? error.message : String(error)}`);
-  process.exitCode = 1;
+  // Exit now: a pod whose start-up recovery failed still has its server bound and would linger.
+  process.exit(1);
 });

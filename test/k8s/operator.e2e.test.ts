@@ -20,6 +20,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { createClient, type SlicekvClient } from '../../client/index.js';
+import { adminClient } from '../../proto/adminClient.js';
 import { serviceAccountToken, startControlPlane, type ControlPlane } from './support/controlPlane.js';
 import { startProcessKubelet, type ProcessKubelet } from './support/processKubelet.js';
 
@@ -183,6 +184,48 @@ async function recreatedPodComesBack(): Promise<void> {
   for (const range of (await shardRanges()).filter((r) => r.spec.desiredOwner !== 'demo-1')) assert.equal(range.status?.view, 1, 'other ranges kept view 1');
 }
 
+async function health(address: string): Promise<{ serving: boolean; reason: string }> {
+  const admin = adminClient(address);
+  try {
+    return await admin.call('Health', {}, 1000) as unknown as { serving: boolean; reason: string };
+  } finally {
+    admin.close();
+  }
+}
+
+/**
+ * SIGKILLs demo-2's process: the kubelet restarts it in place, and the new process (a new Lease
+ * holder identity) serves nothing until its predecessor's Lease lapsed — self-fencing against a
+ * real API server. Then it recovers its ranges from the shared volume and the cluster is Ready.
+ */
+async function restartedProcessWaitsForLease(): Promise<void> {
+  const pod = (await dataplanePods()).find((p) => p.metadata.name === 'demo-2');
+  assert.ok(pod?.status.podIP !== undefined);
+  const address = `${pod.status.podIP}:7000`;
+  type Lease = { spec: { holderIdentity: string; leaseTransitions?: number } };
+  const before = await kubectlJson<Lease>(['get', 'lease', 'demo-2']);
+  assert.match(before.spec.holderIdentity, new RegExp(`^demo-2_${pod.metadata.uid}_[0-9a-f]{8}$`));
+  kubelet!.kill9('demo-2', NAMESPACE);
+  const killedAt = Date.now();
+  const waiting = await eventually('the restarted process answers, not serving', async () => {
+    const answer = await health(address);
+    return answer.serving ? undefined : answer;
+  }, 10_000);
+  assert.equal(waiting.reason, 'lease not yet acquired');
+  await eventually('the restarted process serves once the old Lease lapsed', async () => ((await health(address)).serving ? true : undefined), 30_000);
+  const servedAfterMs = Date.now() - killedAt;
+  // D = 6 s; the last renewal was at most D/7.5 = 0.8 s before the kill.
+  assert.ok(servedAfterMs >= 5000, `served ${servedAfterMs} ms after the kill: it must wait out the 6 s Lease`);
+  const after = await kubectlJson<Lease>(['get', 'lease', 'demo-2']);
+  assert.notEqual(after.spec.holderIdentity, before.spec.holderIdentity);
+  assert.equal(after.spec.leaseTransitions, (before.spec.leaseTransitions ?? 0) + 1);
+  const ready = await cp().kubectl(['wait', '--for=condition=Ready', 'kvcluster/demo', '-n', NAMESPACE, '--timeout=60s'], { timeoutMs: 70_000 });
+  assert.equal(ready.code, 0, ready.stderr);
+  const entries = await Promise.all(Array.from({ length: 2000 }, (_, i) => client!.get(`key-${i}`)));
+  entries.forEach((entry, i) => assert.equal(entry?.value.toString(), `value-${i}`));
+  console.log(`# restarted data-plane process served ${servedAfterMs} ms after kill -9 (lease 6 s)`);
+}
+
 describe('operator end to end: real kube-apiserver, process kubelet, two operator replicas', () => {
   const rootDir = mkdtempSync(join(tmpdir(), 'slicekv-operator-e2e-'));
 
@@ -297,4 +340,7 @@ describe('operator end to end: real kube-apiserver, process kubelet, two operato
   });
 
   test('a deleted data-plane Pod is recreated and its ranges come back, served at a higher view', { timeout: 150_000 }, recreatedPodComesBack);
+
+  test('kill -9 of a data-plane process: the restarted process serves only after its predecessor\'s Lease lapsed', { timeout: 120_000 },
+    restartedProcessWaitsForLease);
 });

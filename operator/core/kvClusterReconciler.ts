@@ -73,6 +73,7 @@ export class KVClusterReconciler {
     if (cluster === null || cluster.meta.deletionTimestamp !== undefined) return { kind: 'done' };
     const context: ReconcileContext = {
       deps: this.deps, namespace, name, cluster, pods: new Map(), ranges: [], podViews: new Map(), notes: emptyNotes(),
+      ...(signal === undefined ? {} : { signal }),
     };
     let stopped: StepResult = CONTINUE;
     for (const step of STEPS) {

@@ -45,6 +45,8 @@ export interface ReconcileContext {
   ranges: ShardRange[];
   podViews: Map<string, PodView>;
   readonly notes: ReconcileNotes;
+  /** Aborted when this replica stops leading: no write or push may start after that. */
+  readonly signal?: AbortSignal;
 }
 
 export function emptyNotes(): ReconcileNotes {

@@ -222,6 +222,22 @@ test('reconcile: an AssignRanges failure is a retry; the next round assigns at a
   assert.equal(conditionOf(h.clusterNow().status.conditions, 'Ready')?.status, 'True');
 });
 
+test('reconcile: a reconcile whose leadership ends (signal aborted) pushes nothing and writes no status', async () => {
+  const h = new Harness();
+  await h.reconcile();
+  h.runPods();
+  const abort = new AbortController();
+  const health = h.dataPlane.health.bind(h.dataPlane);
+  h.dataPlane.health = async (address) => {
+    abort.abort();
+    return health(address);
+  };
+  const writes = h.store.writes;
+  assert.deepEqual(await h.reconciler.reconcile(h.key, abort.signal), { kind: 'done' });
+  assert.equal(h.dataPlane.pushes.length, 0);
+  assert.equal(h.store.writes, writes);
+});
+
 test('reconcile: a 409 conflict on a status write requeues soon instead of failing', async () => {
   const h = new Harness();
   await h.reconcile();

@@ -12,6 +12,8 @@ import { CONTINUE, requeueAfter, type StepResult } from '../stepResult.js';
 import type { RangePhase, ShardRange, ShardRangeStatus } from '../types.js';
 import { isPodServable } from './pods.js';
 
+const NOT_LEADING: StepResult = { kind: 'error', error: new Error('no longer the leader'), terminal: true };
+
 export const RANGE_PHASES: TransitionTable<RangePhase> = {
   Pending: ['Assigned'],
   Assigned: ['Unavailable'],
@@ -51,6 +53,7 @@ export async function assignRanges(context: ReconcileContext): Promise<StepResul
   context.notes.unserved = plan.unserved;
   const byName = new Map(context.ranges.map((r) => [r.meta.name, r]));
   for (const [name, status] of plan.statuses) {
+    if (context.signal?.aborted === true) return NOT_LEADING;
     const range = byName.get(name) as ShardRange;
     // A refused move means the plan and the table disagree: push nothing rather than a view not written down.
     if (!phaseMoveAllowed(context, range, status)) return { kind: 'error', error: new Error(`refused phase move of ShardRange ${name}`), terminal: false };
@@ -69,6 +72,8 @@ export async function assignRanges(context: ReconcileContext): Promise<StepResul
   }
   let failed: Error | null = null;
   for (const push of plan.pushes) {
+    // A deposed leader must not tell pods anything (docs/operator.md, "Leader election").
+    if (context.signal?.aborted === true) return NOT_LEADING;
     try {
       await deps.admin.assignRanges(push.address, push.owned, plan.routes);
       context.notes.pushes++;

@@ -61,7 +61,7 @@ export async function runOperator(argv: readonly string[]): Promise<void> {
     namespaces, leaseNamespace, leaseName: values['lease-name'],
     election: { ...DEFAULT_LEADER_ELECTION, identity: values.identity },
     defaults: { image: values.image, ...(serviceAccount === '' ? {} : { serviceAccountName: serviceAccount }) },
-    queue: DEFAULT_WORK_QUEUE_OPTIONS, reconciler: DEFAULT_RECONCILER_CONFIG, requestTimeoutMs: 10_000, informerRestartMs: 2000,
+    queue: DEFAULT_WORK_QUEUE_OPTIONS, reconciler: DEFAULT_RECONCILER_CONFIG, requestTimeoutMs: 10_000, informerRestartMs: 2000, resyncMs: 30_000,
   }, log, metrics);
   log.info({ event: 'starting', namespaces, leaseNamespace, leaseName: values['lease-name'], metricsPort: served.port }, 'operator starting');
   const shutdown = (signal: string): void => {

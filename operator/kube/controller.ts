@@ -32,6 +32,11 @@ export interface ControllerOptions {
   readonly requestTimeoutMs: number;
   /** Delay before an informer that stopped on an error lists and watches again. */
   readonly informerRestartMs: number;
+  /**
+   * While leading, every KVCluster is queued this often (an informer resync): a key the queue gave
+   * up on after retriesMax failures is retried at this pace rather than never.
+   */
+  readonly resyncMs: number;
 }
 
 type AnyInformer = Informer<KubernetesObject> & ObjectCache<KubernetesObject>;
@@ -42,6 +47,7 @@ export class OperatorController {
   private readonly dataPlane = new GrpcDataPlane();
   private readonly informers: { informer: AnyInformer; namespace: string; kind: string }[] = [];
   private queue: WorkQueue | null = null;
+  private resyncTimer: NodeJS.Timeout | null = null;
   private stopped = false;
 
   constructor(private readonly config: KubeConfig, private readonly options: ControllerOptions, private readonly log: Logger,
@@ -117,16 +123,24 @@ export class OperatorController {
       this.metrics.reconcileDuration.observe({ kind: 'KVCluster' }, durationMs / 1000);
     };
     this.queue = queue;
-    // Everything known, once: reconcile from the current state after a change of leader.
+    // Everything known, now and every resyncMs: reconcile from the current state after a change of leader.
+    this.enqueueAll();
+    this.resyncTimer = setInterval(() => this.enqueueAll(), this.options.resyncMs);
+    this.resyncTimer.unref();
+  }
+
+  private enqueueAll(): void {
     for (const { informer, namespace, kind } of this.informers) {
       if (kind !== 'kvclusters') continue;
-      for (const object of informer.list()) queue.add(clusterKey(namespace, object.metadata?.name ?? ''));
+      for (const object of informer.list()) this.queue?.add(clusterKey(namespace, object.metadata?.name ?? ''));
     }
   }
 
   private stopLeading(reason: string): void {
     this.metrics.isLeader.set(0);
     this.metrics.leaderTransitions.inc();
+    if (this.resyncTimer !== null) clearInterval(this.resyncTimer);
+    this.resyncTimer = null;
     const queue = this.queue;
     this.queue = null;
     void queue?.stop();

@@ -10,7 +10,7 @@
 //
 // The buffer is bounded: past backlogBytesMax the server refuses new batches (OVERLOADED).
 
-import { closeSync, fdatasync, fsyncSync, mkdirSync, openSync, unlinkSync, write, writeSync } from 'node:fs';
+import { closeSync, fdatasync, fdatasyncSync, fsyncSync, mkdirSync, openSync, unlinkSync, write, writeSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { assert } from '../store/assert.js';
 import { ENTRY_HEADER_BYTES, WalEntryKind, writeEntryHeader } from './walEntry.js';
@@ -197,7 +197,27 @@ export class WalWriter {
     this.frameStart = 0;
     this.used = FRAME_HEADER_BYTES;
     this.committing = true;
-    this.writeAll(bytes, 0, () => this.sync(bytes.length, endLsn));
+    if (this.config.mode === 'sync') this.commitInline(bytes, endLsn);
+    else this.writeAll(bytes, 0, () => this.sync(bytes.length, endLsn));
+  }
+
+  /**
+   * sync mode: write and fdatasync on the event loop, as redis does with appendfsync always.
+   * Everyone is waiting for this commit anyway; the thread-pool round trips of async I/O (two
+   * hops, each a turn of the loop) added ~0.6 ms per commit, measured with bench:recovery.
+   * Batches that arrive meanwhile wait in the socket and form the next group.
+   */
+  private commitInline(bytes: Buffer, endLsn: number): void {
+    const started = performance.now();
+    try {
+      let from = 0;
+      while (from < bytes.length) from += writeSync(this.fd, bytes, from, bytes.length - from);
+      fdatasyncSync(this.fd);
+    } catch (error) {
+      this.fail(error as Error);
+      return;
+    }
+    this.committed(bytes.length, endLsn, (performance.now() - started) / 1000);
   }
 
   private writeAll(bytes: Buffer, from: number, then: () => void): void {
@@ -212,16 +232,23 @@ export class WalWriter {
     const started = performance.now();
     fdatasync(this.fd, (error) => {
       if (error !== null) return this.fail(error);
-      this.committing = false;
-      this.commits++;
-      this.bytesWritten += byteCount;
-      this.fileBytes += byteCount;
-      this.durableLsn = endLsn;
-      this.observer?.committed(byteCount, (performance.now() - started) / 1000);
-      if (this.fileBytes >= this.config.fileBytesMax && !this.closed) this.rotate();
-      this.answerWaiters();
-      if (this.config.mode === 'sync' ? this.waiters.length > 0 : this.backlogBytes >= this.config.framePayloadBytesTarget * 4) this.commit();
+      this.committed(byteCount, endLsn, (performance.now() - started) / 1000);
     });
+  }
+
+  private committed(byteCount: number, endLsn: number, syncSeconds: number): void {
+    this.committing = false;
+    this.commits++;
+    this.bytesWritten += byteCount;
+    this.fileBytes += byteCount;
+    this.durableLsn = endLsn;
+    this.observer?.committed(byteCount, syncSeconds);
+    if (this.fileBytes >= this.config.fileBytesMax && !this.closed) this.rotate();
+    this.answerWaiters();
+    // sync: what arrived during the commit is committed in the next turn (setImmediate), after
+    // the batches waiting in the sockets have run and joined it.
+    if (this.config.mode === 'sync') this.scheduleCommit();
+    else if (this.backlogBytes >= this.config.framePayloadBytesTarget * 4) this.commit();
   }
 
   private answerWaiters(): void {

@@ -308,3 +308,28 @@ test('reconcile through the work queue: a control store that fails is retried wi
   assert.ok(gaps[0] >= 18 && gaps[1] >= 38 && gaps[2] >= 78, `backoff doubles: ${gaps.join(', ')} ms`);
   assert.equal(h.store.all('Pod').length, 3, 'the reconcile that got through created the pods');
 });
+
+test('reconcile: scale-out creates the new pod, which owns nothing until the assigner moves ranges; ranges are not re-split', async () => {
+  const h = await settled();
+  const cluster = h.clusterNow();
+  h.store.put('KVCluster', { ...cluster, meta: { ...cluster.meta, generation: 2 }, spec: { ...cluster.spec, pods: 4 } });
+  await h.reconcile();
+  h.runPods();
+  await h.reconcile();
+  assert.equal(h.store.all('ShardRange').length, 12, 'the initial split happens once');
+  const added = h.dataPlane.pods.get(`${h.pod('demo-3').status?.podIP}:7000`)!;
+  assert.equal(added.owned.length, 0);
+  assert.equal(new RouteTable(added.routes).routes.length, 12, 'it still serves the routing table');
+  const status = h.clusterNow().status;
+  assert.deepEqual([status.readyPods, status.observedGeneration, conditionOf(status.conditions, 'Ready')?.status], [4, 2, 'True']);
+});
+
+test('reconcile: scale-in keeps the surplus pod (its ranges must migrate first) and says so in Progressing', async () => {
+  const h = await settled();
+  const cluster = h.clusterNow();
+  h.store.put('KVCluster', { ...cluster, spec: { ...cluster.spec, pods: 2 } });
+  await h.reconcile();
+  assert.equal(h.store.all('Pod').length, 3);
+  assert.match(conditionOf(h.clusterNow().status.conditions, 'Progressing')?.message ?? '', /scale-in waits for range migration: demo-2/);
+  assert.ok(h.store.all('ShardRange').every((r) => r.status.phase === 'Assigned'), 'demo-2 keeps serving its ranges');
+});

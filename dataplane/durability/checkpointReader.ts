@@ -15,8 +15,10 @@ export interface CheckpointReadResult {
   problem: { offsetBytes: number; reason: string; droppedBytes: number } | null;
 }
 
-export async function readCheckpoint(path: string, visit: (entry: WalEntryCursor) => void, yieldEveryEntries: number): Promise<CheckpointReadResult> {
-  const bytes = await readFile(path);
+/** `file`: its path, or its bytes already read (recovery reads the next file while loading this one). */
+export async function readCheckpoint(file: string | Promise<Buffer>, visit: (entry: WalEntryCursor) => void, yieldEveryEntries: number,
+  onMeta: (meta: CheckpointMeta) => void = () => undefined): Promise<CheckpointReadResult> {
+  const bytes = await (typeof file === 'string' ? readFile(file) : file);
   const result: CheckpointReadResult = { meta: null, end: null, entriesVisited: 0, problem: null };
   const frame = new FrameCursor();
   const reader = new EntriesReader(visit, yieldEveryEntries);
@@ -31,6 +33,7 @@ export async function readCheckpoint(path: string, visit: (entry: WalEntryCursor
     const payload = bytes.subarray(frame.payloadStart, frame.payloadEnd);
     if (frame.lsn === CheckpointFrame.META && at === 0) {
       result.meta = JSON.parse(payload.toString()) as CheckpointMeta;
+      onMeta(result.meta);
     } else if (frame.lsn === CheckpointFrame.END && result.meta !== null) {
       result.end = JSON.parse(payload.toString()) as CheckpointEnd;
     } else if (frame.lsn === CheckpointFrame.ENTRIES && result.meta !== null && result.end === null) {

@@ -6,6 +6,7 @@
 import { mkdir, readFile, readdir, rm, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Route } from '../../proto/keyspace/routes.js';
+import { KEYSPACE_END, type HashRange } from '../../proto/keyspace/range.js';
 import type { OwnedRange, OwnedRanges } from '../ranges/ownedRanges.js';
 import type { ClientTable } from '../rifl/clientTable.js';
 import type { Store } from '../store/index.js';
@@ -93,6 +94,7 @@ export class Durability {
       this.events.problem(`${taken.length} ranges of this pod were recovered by other pods while it was down; it no longer owns them`);
     }
     this.target.ranges.assign(this.manifest.map((r) => ({ start: r.start, end: r.end, view: r.view, recovering: true })));
+    presizeFor(this.target.store, this.manifest);
     const report = await loadRanges(this.target, this.config.dataDir, this.manifest);
     const own = report.walResults.get(this.config.podName) ?? (await this.readOwnLogEnd());
     if (own.problem !== null) await this.repairTail(own.problem);
@@ -167,6 +169,7 @@ export class Durability {
       await this.hold(deadPod, sources);
       const current = this.target.ranges.list();
       this.target.ranges.assign([...current, ...ranges.map((r) => ({ ...r, recovering: true }))]);
+      presizeFor(this.target.store, sources);
       const report = await loadRanges(this.target, this.config.dataDir, sources);
       const fresh: ReplaySource = { pod: this.config.podName, fromLsn: wal.appendedLsn, toLsn: null };
       const added = sources.map((s, i) => ({ start: s.start, end: s.end, view: ranges[i].view, checkpoints: s.checkpoints, replays: [...s.replays, fresh] }));
@@ -222,7 +225,10 @@ export class Durability {
             { walLsn: lsn, pod: this.config.podName, createdAt: new Date().toISOString() }, CHECKPOINT_SLICE_RECORDS);
           results.push(result);
           this.events.checkpointed(result);
-          next.push({ start: range.start, end: range.end, view: range.view, checkpoints: [relative], replays: [{ pod: this.config.podName, fromLsn: lsn, toLsn: null }] });
+          next.push({
+            start: range.start, end: range.end, view: range.view, checkpoints: [relative], replays: [{ pod: this.config.podName, fromLsn: lsn, toLsn: null }],
+            records: result.entryCount,
+          });
         }
         const before = this.manifest;
         // Ranges assigned while checkpointing keep their entries (assigned() runs after us in the chain).
@@ -277,6 +283,13 @@ export class Durability {
   }
 }
 
+
+/** Sizes an empty engine's index for the records the ranges' checkpoints held. */
+function presizeFor(store: Store, ranges: readonly (HashRange & { readonly records?: number })[]): void {
+  const records = ranges.reduce((sum, r) => sum + (r.records ?? 0), 0);
+  const width = ranges.reduce((sum, r) => sum + (r.end - r.start), 0n);
+  if (records > 0) store.presizeIndex(records, Number(width) / Number(KEYSPACE_END));
+}
 
 /** A dead pod's own replay window ends where its log ends now (it may come back and write more). */
 function withLogEnd(range: ManifestRange, pod: string, endLsn: number): ManifestRange {

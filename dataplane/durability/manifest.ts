@@ -23,6 +23,8 @@ export interface ManifestRange extends HashRange {
   /** Paths relative to the data dir. */
   readonly checkpoints: readonly string[];
   readonly replays: readonly ReplaySource[];
+  /** Records in the checkpoints when they were written (recovery sizes the index from it). */
+  readonly records?: number;
 }
 
 export interface Manifest {
@@ -35,7 +37,7 @@ export interface Manifest {
 interface ManifestJson {
   format: 1;
   pod: string;
-  ranges: { start: string; end: string; view: number; checkpoints: string[]; replays: ReplaySource[] }[];
+  ranges: { start: string; end: string; view: number; checkpoints: string[]; replays: ReplaySource[]; records?: number }[];
   routes?: { start: string; end: string; view: number; owner: string; address: string }[];
 }
 
@@ -51,7 +53,9 @@ export async function readManifest(path: string): Promise<Manifest | null> {
   if (json.format !== 1) throw new Error(`${path}: unknown manifest format ${String(json.format)}`);
   return {
     pod: json.pod,
-    ranges: json.ranges.map((r) => ({ start: BigInt(r.start), end: BigInt(r.end), view: r.view, checkpoints: r.checkpoints, replays: r.replays })),
+    ranges: json.ranges.map((r) => ({
+      start: BigInt(r.start), end: BigInt(r.end), view: r.view, checkpoints: r.checkpoints, replays: r.replays, ...(r.records === undefined ? {} : { records: r.records }),
+    })),
     routes: (json.routes ?? []).map((r) => ({ start: BigInt(r.start), end: BigInt(r.end), view: r.view, owner: r.owner, address: r.address })),
   };
 }
@@ -62,6 +66,7 @@ export async function writeManifest(path: string, manifest: Manifest): Promise<v
     pod: manifest.pod,
     ranges: manifest.ranges.map((r) => ({
       start: String(r.start), end: String(r.end), view: r.view, checkpoints: [...r.checkpoints], replays: [...r.replays],
+      ...(r.records === undefined ? {} : { records: r.records }),
     })),
     routes: manifest.routes.map((r) => ({ start: String(r.start), end: String(r.end), view: r.view, owner: r.owner, address: r.address })),
   };

@@ -7,9 +7,11 @@ import type { HashRange } from '../../proto/keyspace/range.js';
 import type { ManifestRange, ReplaySource } from './manifest.js';
 
 export function sourcesFor(range: HashRange, entries: readonly ManifestRange[], fresh: ReplaySource | null):
-  { checkpoints: string[]; replays: ReplaySource[] } {
+  { checkpoints: string[]; replays: ReplaySource[]; records?: number } {
   const overlapping = entries.filter((e) => e.start < range.end && range.start < e.end);
   if (overlapping.length === 0) return { checkpoints: [], replays: fresh === null ? [] : [fresh] };
+  // An upper bound (a split child counts its parent's records): only used to size the index.
+  const records = overlapping.reduce((sum, e) => sum + (e.records ?? 0), 0);
   const checkpoints = [...new Set(overlapping.flatMap((e) => e.checkpoints))];
   const replays: ReplaySource[] = [];
   for (const source of overlapping.flatMap((e) => e.replays)) {
@@ -24,5 +26,5 @@ export function sourcesFor(range: HashRange, entries: readonly ManifestRange[], 
       toLsn: known.toLsn === null || source.toLsn === null ? null : Math.max(known.toLsn, source.toLsn),
     };
   }
-  return { checkpoints, replays };
+  return { checkpoints, replays, ...(records > 0 ? { records } : {}) };
 }

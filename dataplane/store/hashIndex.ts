@@ -50,6 +50,8 @@ const MATCH_MASK = (ENTRY_USED | (TAG_MASK << TAG_SHIFT)) | 0;
 /** Average entries per bucket that starts a doubling. */
 export const ENTRIES_PER_BUCKET_GROW = 5;
 const BUCKET_BITS_MAX = 26;
+/** presize() goes no further (2^24 buckets: 1 GiB of address space, touched only where keys land). */
+const PRESIZE_BUCKET_BITS_MAX = 24;
 /** A doubling starts once more than 1/OVERFLOW_SHARE_GROW of the overflow area is in use. */
 const OVERFLOW_SHARE_GROW = 4;
 
@@ -237,6 +239,20 @@ export class HashIndex {
 
   get usedBytes(): number {
     return this.table.usedBytes + (this.oldTable === null ? 0 : this.oldTable.usedBytes);
+  }
+
+  /**
+   * Recovery hint: `entryCountExpected` entries are about to arrive, spread over `hashFraction`
+   * of the hash space. An empty index starts at the size they will need (about 4 entries per
+   * bucket they use) instead of doubling ~8 times on the way. No-op unless the index is empty.
+   */
+  presize(entryCountExpected: number, hashFraction: number): void {
+    if (this.entryCount !== 0 || this.oldTable !== null || !(hashFraction > 0)) return;
+    const bucketsWanted = entryCountExpected / (4 * Math.min(1, hashFraction));
+    const bits = Math.min(PRESIZE_BUCKET_BITS_MAX, Math.ceil(Math.log2(Math.max(1, bucketsWanted))));
+    if (bits <= this.table.bucketBits) return;
+    this.table = new IndexTable(bits);
+    this.foundTable = this.table.words;
   }
 
   /** Starts a doubling; false when the table is at its largest. */

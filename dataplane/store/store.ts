@@ -400,6 +400,11 @@ export class Store implements KeyHashSource, CleanerHost {
     }
   }
 
+  /** Recovery hint to an empty store: about `keyCount` keys are coming, in `hashFraction` of the hash space. */
+  presizeIndex(keyCount: number, hashFraction: number): void {
+    this.index.presize(keyCount, hashFraction);
+  }
+
   /** Makes every later version exceed `version` (records arriving from elsewhere keep theirs). */
   observeVersion(version: number): void {
     assert(Number.isSafeInteger(version) && version >= 0, 'observed version is a safe integer');

@@ -185,6 +185,18 @@ export class Pod implements SessionHost {
     }
   };
 
+  /**
+   * After a split or merge here: the routing table this pod hands out shows its own ranges as they
+   * are now (new bounds, new views), so a client sent away by WRONG_RANGE finds them.
+   */
+  private routeOwnRanges(): void {
+    const table = this.routeTable;
+    if (table === null) return;
+    const owned = this.ranges.list();
+    const others = table.routes.filter((r) => !owned.some((o) => o.start < r.end && r.start < o.end));
+    this.routeTable = new RouteTable([...others, ...owned.map((o) => ({ start: o.start, end: o.end, view: o.view, owner: this.podName, address: this.address }))]);
+  }
+
   /** Answers an Admin call that changed the owned ranges once the manifest records the change. */
   private afterRangeChange(callback: grpc.sendUnaryData<object>): void {
     const owned = this.ranges.list();
@@ -219,6 +231,7 @@ export class Pod implements SessionHost {
   private readonly splitRange: Unary<{ range: RangeSpecMessage; at: string }, object> = (call, callback) => {
     try {
       this.ranges.split(rangeFromMessage(call.request.range), BigInt(call.request.at));
+      this.routeOwnRanges();
       this.afterRangeChange(callback);
     } catch (error) {
       callback({ code: grpc.status.FAILED_PRECONDITION, details: (error as Error).message });
@@ -228,6 +241,7 @@ export class Pod implements SessionHost {
   private readonly mergeRanges: Unary<{ left: RangeSpecMessage; right: RangeSpecMessage }, object> = (call, callback) => {
     try {
       this.ranges.merge(rangeFromMessage(call.request.left), rangeFromMessage(call.request.right));
+      this.routeOwnRanges();
       this.afterRangeChange(callback);
     } catch (error) {
       callback({ code: grpc.status.FAILED_PRECONDITION, details: (error as Error).message });

@@ -53,3 +53,39 @@ test('restart: checkpoint plus log replay restores values, versions, deletions a
   const { version: next } = await reader.put('versioned', 'y');
   assert.ok(next > version, 'new versions exceed recovered ones');
 });
+
+test('restart: ranges split and merged after a checkpoint recover from the parent checkpoint and the log', async (t) => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'slicekv-split-'));
+  t.after(() => rmSync(dataDir, { recursive: true, force: true }));
+  const first = durablePod(dataDir, 'pod-s');
+  const address = await first.start();
+  await assignWholeKeyspace(address, 'pod-s');
+  const client = createClient({ seeds: [address] });
+  await client.mput([...Array(3000).keys()].map((i) => [`k${i}`, `one-${i}`]));
+  const admin = adminClient(address);
+  await admin.call('Checkpoint', {});
+  const half = (1n << 63n).toString();
+  const quarter = (1n << 62n).toString();
+  await admin.call('SplitRange', { range: { start: '0', end: '0', view: 1 }, at: half });
+  await admin.call('SplitRange', { range: { start: half, end: '0', view: 2 }, at: (3n << 62n).toString() });
+  await admin.call('SplitRange', { range: { start: '0', end: half, view: 2 }, at: quarter });
+  await admin.call('MergeRanges', { left: { start: '0', end: quarter, view: 3 }, right: { start: quarter, end: half, view: 3 } });
+  const owned = (await admin.call('Stats', {})).ranges as unknown[];
+  assert.equal(owned.length, 3, 'one merged and two split ranges');
+  admin.close();
+  const writer = createClient({ seeds: [address] });
+  await writer.mput([...Array(1000).keys()].map((i) => [`k${i}`, `two-${i}`]));
+  writer.close();
+  client.close();
+  await abandon(first);
+
+  const second = durablePod(dataDir, 'pod-s');
+  const address2 = await second.start();
+  t.after(() => second.stop());
+  assert.deepEqual(second.lastRecovery?.problems, []);
+  assert.deepEqual(second.ranges.list().map((r) => r.view), [4, 3, 3], 'views survive the restart');
+  const reader = createClient({ seeds: [address2] });
+  t.after(() => reader.close());
+  const values = await reader.mget([...Array(3000).keys()].map((i) => `k${i}`));
+  values.forEach((entry, i) => assert.equal(entry?.value.toString(), i < 1000 ? `two-${i}` : `one-${i}`, `k${i}`));
+});

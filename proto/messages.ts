@@ -37,6 +37,7 @@ export interface SessionReplyMessage {
     batchOpsMax: number;
     batchBytesMax: number;
     batchesInFlightMax: number;
+    repliesWaitForFsync: boolean;
   };
   batch?: { batchId: string; status: BatchStatusName; results: Buffer; message: string };
 }

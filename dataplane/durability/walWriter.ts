@@ -204,8 +204,9 @@ export class WalWriter {
   /**
    * sync mode: write and fdatasync on the event loop, as redis does with appendfsync always.
    * Everyone is waiting for this commit anyway; the thread-pool round trips of async I/O (two
-   * hops, each a turn of the loop) added ~0.6 ms per commit, measured with bench:recovery.
-   * Batches that arrive meanwhile wait in the socket and form the next group.
+   * hops, each a turn of the loop) added ~0.6 ms per commit per the bench:recovery profile.
+   * Batches that arrive meanwhile wait in the socket and form the next group. SDK put loop at
+   * depth 64, quiet VM: inline 84-86k ops/s, one O_DSYNC write 75k, write + fdatasync 60k.
    */
   private commitInline(bytes: Buffer, endLsn: number): void {
     const started = performance.now();

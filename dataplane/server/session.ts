@@ -75,6 +75,7 @@ export class Session {
       opened: {
         pod: this.host.podName, keyLengthMax: limits.keyLengthMax, valueLengthMax: limits.valueLengthMax,
         batchOpsMax: limits.opCountMax, batchBytesMax: limits.frameBytesMax, batchesInFlightMax: this.host.batchesInFlightMax,
+        repliesWaitForFsync: this.host.wal?.config.mode === 'sync',
       },
     });
   }

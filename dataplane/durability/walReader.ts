@@ -67,6 +67,8 @@ async function readFileFrames(files: WalFile[], index: number, options: WalReadO
   let at = 0;
   while (at < bytes.length) {
     const check = frame.check(bytes, at, bytes.length);
+    // A file that was zero-filled ahead (walSpareFile.ts) ends where the zeros begin.
+    if (check !== FrameCheck.OK && zeroFrom(bytes, at)) return false;
     if (check !== FrameCheck.OK || frame.lsn !== result.endLsn) {
       const reason = check === FrameCheck.TRUNCATED ? 'torn' : check === FrameCheck.CORRUPT ? 'corrupt' : 'gap';
       result.problem = await problemAt(files, index, at, reason);
@@ -103,3 +105,15 @@ async function problemAt(files: WalFile[], index: number, offsetBytes: number, r
   for (const path of laterFiles) droppedBytes += (await stat(path)).size;
   return { path: files[index].path, offsetBytes, reason, droppedBytes, laterFiles };
 }
+
+/** Whether every byte from `at` to the end is zero: the unwritten part of a preallocated file. */
+function zeroFrom(bytes: Buffer, at: number): boolean {
+  const CHUNK = 64 * 1024;
+  for (let from = at; from < bytes.length; from += CHUNK) {
+    const piece = bytes.subarray(from, Math.min(bytes.length, from + CHUNK));
+    if (piece.compare(ZEROS, 0, piece.length) !== 0) return false;
+  }
+  return true;
+}
+
+const ZEROS = Buffer.alloc(64 * 1024);

@@ -16,6 +16,7 @@ import { assert } from '../store/assert.js';
 import { ENTRY_HEADER_BYTES, WalEntryKind, writeEntryHeader } from './walEntry.js';
 import { FRAME_HEADER_BYTES, sealFrame } from './walFrame.js';
 import { listWalFiles, walFileName } from './walFiles.js';
+import { WalSpareFile } from './walSpareFile.js';
 
 export type WalMode = 'sync' | 'async';
 
@@ -35,7 +36,7 @@ export interface WalConfig {
 export const DEFAULT_WAL_CONFIG: Omit<WalConfig, 'dir'> = {
   mode: 'sync',
   fsyncIntervalMs: 10,
-  fileBytesMax: 64 * 1024 * 1024,
+  fileBytesMax: 16 * 1024 * 1024,
   backlogBytesMax: 256 * 1024 * 1024,
   framePayloadBytesTarget: 1024 * 1024,
 };
@@ -68,6 +69,7 @@ export class WalWriter {
   private frameLsn: number;
   private fd: number;
   private fileBytes = 0;
+  private readonly spareFile: WalSpareFile;
   private committing = false;
   private commitScheduled = false;
   private closed = false;
@@ -82,6 +84,7 @@ export class WalWriter {
     this.durableLsn = startLsn;
     this.frameLsn = startLsn;
     this.fd = openNewFile(config.dir, startLsn);
+    this.spareFile = new WalSpareFile(config.dir, config.fileBytesMax);
     if (config.mode === 'async') {
       this.timer = setInterval(() => this.scheduleCommit(), config.fsyncIntervalMs);
       this.timer.unref();
@@ -245,6 +248,7 @@ export class WalWriter {
     this.durableLsn = endLsn;
     this.observer?.committed(byteCount, syncSeconds);
     if (this.fileBytes >= this.config.fileBytesMax && !this.closed) this.rotate();
+    else if (this.fileBytes >= this.config.fileBytesMax / 4) this.spareFile.prepare();
     this.answerWaiters();
     // sync: what arrived during the commit is committed in the next turn (setImmediate), after
     // the batches waiting in the sockets have run and joined it.
@@ -261,7 +265,7 @@ export class WalWriter {
 
   private rotate(): void {
     closeSync(this.fd);
-    this.fd = openNewFile(this.config.dir, this.durableLsn);
+    this.fd = this.spareFile.take(this.durableLsn) ?? openNewFile(this.config.dir, this.durableLsn);
     this.fileBytes = 0;
   }
 

@@ -4,7 +4,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createClient } from '../../client/index.js';
@@ -88,4 +88,31 @@ test('restart: ranges split and merged after a checkpoint recover from the paren
   t.after(() => reader.close());
   const values = await reader.mget([...Array(3000).keys()].map((i) => `k${i}`));
   values.forEach((entry, i) => assert.equal(entry?.value.toString(), i < 1000 ? `two-${i}` : `one-${i}`, `k${i}`));
+});
+
+test('restart: log files rotated into zero-filled spares read back whole; the zero tail is the clean end', async (t) => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'slicekv-spare-'));
+  t.after(() => rmSync(dataDir, { recursive: true, force: true }));
+  const first = durablePod(dataDir, 'pod-z', 'sync', 64 * 1024);
+  const address = await first.start();
+  await assignWholeKeyspace(address, 'pod-z');
+  const client = createClient({ seeds: [address] });
+  for (let round = 0; round < 20; round++) {
+    await client.mput([...Array(100).keys()].map((i) => [`k${round * 100 + i}`, `${round}-${i}-`.padEnd(200, 'z')]));
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+  client.close();
+  await abandon(first);
+  const walDir = join(dataDir, 'pods', 'pod-z', 'wal');
+  const files = readdirSync(walDir).filter((n) => n.endsWith('.log'));
+  assert.ok(files.length >= 4, `the log rotated (${files.length} files)`);
+  assert.ok(files.some((n) => statSync(join(walDir, n)).size === 64 * 1024), 'some files were zero-filled spares');
+  const second = durablePod(dataDir, 'pod-z');
+  const address2 = await second.start();
+  t.after(() => second.stop());
+  assert.deepEqual(second.lastRecovery?.problems, []);
+  const reader = createClient({ seeds: [address2] });
+  t.after(() => reader.close());
+  const values = await reader.mget([...Array(2000).keys()].map((i) => `k${i}`));
+  values.forEach((entry, i) => assert.equal(entry?.value.toString(), `${Math.floor(i / 100)}-${i % 100}-`.padEnd(200, 'z'), `k${i}`));
 });

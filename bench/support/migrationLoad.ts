@@ -198,6 +198,8 @@ export interface LoadBucket {
   readonly durationMs: number;
   readonly ops: number;
   readonly failedOps: number;
+  /** Slots of the schedule dropped in the bucket (the loop was more than BACKLOG_MS_MAX behind). */
+  readonly skippedOps: number;
   /** Of the ops completed in the bucket; null when none completed. */
   readonly p99Ms: number | null;
 }
@@ -205,8 +207,10 @@ export interface LoadBucket {
 export interface LoadReport {
   readonly targetOpsPerSec: number | null;
   readonly concurrency: number;
+  /** From start() to stop(); the ops still in flight then are waited for, counted in the totals, not in buckets. */
   readonly elapsedMs: number;
   readonly ops: number;
+  /** Ops completed before stop() over elapsedMs. */
   readonly opsPerSec: number;
   readonly failedOps: number;
   readonly p50Ms: number;
@@ -253,6 +257,7 @@ export class MigrationLoad {
   private readonly wrongReadExamples: string[] = [];
   private startedAt = 0;
   private stoppedAt = 0;
+  private opsBeforeStop = 0;
   private stopping = false;
   private issued = 0;
   private skippedOps = 0;
@@ -264,6 +269,7 @@ export class MigrationLoad {
   private bucketIndex = 0;
   private bucketOps = 0;
   private bucketFailed = 0;
+  private bucketSkipped = 0;
   private bucketsTruncated = false;
   private timers: NodeJS.Timeout[] = [];
   private running: Promise<void> | null = null;
@@ -300,11 +306,12 @@ export class MigrationLoad {
   async stop(): Promise<LoadReport> {
     if (this.running === null) throw new Error('load not started');
     this.stopping = true;
+    this.stoppedAt = this.elapsedMs();
+    this.opsBeforeStop = this.ops;
+    this.closeBucket(this.stoppedAt, true);
     for (const release of this.pending.splice(0)) release();
     await this.running;
     for (const timer of this.timers) clearInterval(timer);
-    this.stoppedAt = this.elapsedMs();
-    this.closeBucket(this.stoppedAt, true);
     const report = this.report();
     this.bucketHistogram.destroy();
     this.totalHistogram.destroy();
@@ -320,8 +327,11 @@ export class MigrationLoad {
   private pace(): void {
     const due = this.dueCount();
     const backlogMax = Math.ceil((this.options.targetOpsPerSec * BACKLOG_MS_MAX) / 1000);
-    if (due - this.issued > backlogMax) {
+    if (due - this.issued > backlogMax && !this.stopping) {
+      const atMs = this.elapsedMs();
+      if (Math.floor(atMs / BUCKET_MS) !== this.bucketIndex) this.closeBucket(atMs, false);
       this.skippedOps += due - this.issued - backlogMax;
+      this.bucketSkipped += due - this.issued - backlogMax;
       this.issued = due - backlogMax;
     }
     while (this.issued < due && this.pending.length > 0) {
@@ -400,8 +410,9 @@ export class MigrationLoad {
   private record(startedAt: number, isRead: boolean, failure: unknown | null): void {
     const now = performance.now();
     const atMs = now - this.startedAt;
+    // After stop() the buckets are closed: ops still draining count in the totals only.
     const bucketIndex = Math.floor(atMs / BUCKET_MS);
-    if (bucketIndex !== this.bucketIndex) this.closeBucket(atMs, false);
+    if (bucketIndex !== this.bucketIndex && !this.stopping) this.closeBucket(atMs, false);
     if (failure !== null) {
       this.failedOps++;
       this.bucketFailed++;
@@ -428,13 +439,17 @@ export class MigrationLoad {
     const nextIndex = Math.floor(atMs / BUCKET_MS);
     const durationOf = (index: number): number => (final && index === nextIndex ? round(atMs - index * BUCKET_MS, 1) : BUCKET_MS);
     const p99Ms = this.bucketOps > 0 ? round(this.bucketHistogram.getValueAtPercentile(99) / 1000) : null;
-    this.pushBucket({ atMs: this.bucketIndex * BUCKET_MS, durationMs: durationOf(this.bucketIndex), ops: this.bucketOps, failedOps: this.bucketFailed, p99Ms });
+    this.pushBucket({
+      atMs: this.bucketIndex * BUCKET_MS, durationMs: durationOf(this.bucketIndex), ops: this.bucketOps, failedOps: this.bucketFailed,
+      skippedOps: this.bucketSkipped, p99Ms,
+    });
     for (let index = this.bucketIndex + 1; index < nextIndex || (final && index === nextIndex); index++) {
-      this.pushBucket({ atMs: index * BUCKET_MS, durationMs: durationOf(index), ops: 0, failedOps: 0, p99Ms: null });
+      this.pushBucket({ atMs: index * BUCKET_MS, durationMs: durationOf(index), ops: 0, failedOps: 0, skippedOps: 0, p99Ms: null });
     }
     this.bucketIndex = nextIndex;
     this.bucketOps = 0;
     this.bucketFailed = 0;
+    this.bucketSkipped = 0;
     this.bucketHistogram.reset();
   }
 
@@ -452,7 +467,7 @@ export class MigrationLoad {
       concurrency: this.options.concurrency,
       elapsedMs: round(elapsedMs, 1),
       ops: this.ops,
-      opsPerSec: Math.round((this.ops * 1000) / elapsedMs),
+      opsPerSec: Math.round((this.opsBeforeStop * 1000) / elapsedMs),
       failedOps: this.failedOps,
       p50Ms: round(histogram.getValueAtPercentile(50) / 1000),
       p99Ms: round(histogram.getValueAtPercentile(99) / 1000),
@@ -506,7 +521,7 @@ export async function measurePeak(driver: MigrationDriver, seconds: number, work
 }
 
 export interface WindowSummary {
-  /** Buckets that overlap [fromMs, toMs]. */
+  /** Buckets that overlap [fromMs, toMs] (and last at least half of BUCKET_MS). */
   readonly bucketCount: number;
   /** Min over those buckets of (ops / bucket seconds) / target. */
   readonly minThroughputRatio: number | null;
@@ -519,7 +534,8 @@ export interface WindowSummary {
 /** Throughput dips, tail latency and failures of the buckets overlapping [fromMs, toMs]. */
 export function summarizeWindow(report: LoadReport, fromMs: number, toMs: number): WindowSummary {
   const target = report.targetOpsPerSec;
-  const inWindow = report.buckets.filter((bucket) => bucket.atMs + bucket.durationMs > fromMs && bucket.atMs <= toMs && bucket.durationMs > 0);
+  // A last bucket cut short by stop() says little about a rate: it counts only from half a bucket up.
+  const inWindow = report.buckets.filter((bucket) => bucket.atMs + bucket.durationMs > fromMs && bucket.atMs <= toMs && bucket.durationMs >= BUCKET_MS / 2);
   const ratios = target === null ? [] : inWindow.map((bucket) => (bucket.ops * 1000) / bucket.durationMs / target);
   const p99s = inWindow.map((bucket) => bucket.p99Ms).filter((p99): p99 is number => p99 !== null);
   return {

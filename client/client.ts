@@ -53,6 +53,8 @@ export class SlicekvClient implements SessionOwner {
   private readonly sessions = new Map<string, ClientSession>();
   private readonly channels = new Map<string, grpc.Client>();
   private sequences = new SequenceTracker();
+  /** An owner address a WRONG_RANGE named: asked first at the next route refresh. */
+  private routeHint: string | null = null;
   /** Mutations waiting for room in the RIFL window, in call order. */
   private readonly windowWaiting: PendingOp[] = [];
   private readonly hasher = new KeyHasher();
@@ -243,7 +245,9 @@ export class SlicekvClient implements SessionOwner {
   }
 
   private async fetchRoutes(): Promise<void> {
-    const candidates = [...new Set([...(this.routes?.addresses() ?? []), ...this.options.seeds])];
+    const hint = this.routeHint;
+    this.routeHint = null;
+    const candidates = [...new Set([...(hint === null ? [] : [hint]), ...(this.routes?.addresses() ?? []), ...this.options.seeds])];
     let lastError: unknown = null;
     for (const address of candidates) {
       try {
@@ -282,6 +286,9 @@ export class SlicekvClient implements SessionOwner {
         // Re-route at once the first time; after that the routing tables may still be settling
         // (a pod not yet told of a change), so back off between attempts.
         this.routes = null;
+        // The pod named the owner it knows: ask that one for routes first (after a migration it
+        // is the new owner, and knows its range before the other pods are told).
+        if (reader.owner !== '') this.routeHint = reader.owner;
         if (op.attempts <= 1) void this.dispatch(op);
         else this.retryLater(op, new SlicekvError('SLICEKV_RETRIES_EXHAUSTED', `WRONG_RANGE until out of attempts (owner ${reader.owner})`));
         return;

@@ -78,6 +78,7 @@ export async function runDataplane(argv: readonly string[]): Promise<void> {
     problem: (message) => log.warn({ event: 'durability-problem' }, message),
   };
   const fencing = await startSelfFencing(values, values['pod-name'], pod, log);
+  pod.migrationLog = (message, fields) => log.info({ event: 'migration', ...fields }, message);
   const address = await pod.start();
   const host = values.listen.slice(0, values.listen.lastIndexOf(':'));
   const metrics = await serveMetrics(podRegistry(pod), host, Number(values['metrics-port']));

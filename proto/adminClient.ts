@@ -3,7 +3,9 @@
 import * as grpc from '@grpc/grpc-js';
 import { slicekvServices } from './grpcDefinition.js';
 
-export type AdminMethod = 'AssignRanges' | 'SplitRange' | 'MergeRanges' | 'Stats' | 'Health' | 'Checkpoint' | 'RecoverRanges';
+export type AdminMethod = 'AssignRanges' | 'SplitRange' | 'MergeRanges' | 'Stats' | 'Health' | 'Checkpoint' | 'RecoverRanges'
+  | 'StartMigration' | 'ControlMigration' | 'MigrationStatus' | 'PrepareMigration' | 'ReceiveOwnership' | 'MoveData' | 'FetchKeys'
+  | 'FinishMigration';
 
 export interface AdminClient {
   /** Calls `method`; rejects with the grpc ServiceError the pod answered. */

@@ -10,7 +10,8 @@ import { assert } from '../store/assert.js';
 import { RecordRef, SCAN_DONE, Status, type Store } from '../store/index.js';
 import type { ClientTable } from '../rifl/clientTable.js';
 import { CheckpointFrame, type CheckpointEnd, type CheckpointMeta } from './checkpointFile.js';
-import { ENTRY_HEADER_BYTES, WalEntryKind, writeEntryHeader } from './walEntry.js';
+import { WalEntryKind } from './walEntry.js';
+import { EntryBuffer } from './entryBuffer.js';
 import { FRAME_HEADER_BYTES, sealFrame } from './walFrame.js';
 import { fsyncDirectory } from './fsyncDirectory.js';
 
@@ -30,40 +31,10 @@ export interface CheckpointResult {
 /** Frames of ~256 KiB: one damaged byte costs at most this much of a checkpoint. */
 const FRAME_PAYLOAD_BYTES_TARGET = 256 * 1024;
 
-/** Accumulates entries into one frame at a time. */
-class FrameBuilder {
-  buffer = Buffer.allocUnsafe(FRAME_PAYLOAD_BYTES_TARGET * 2);
-  used = FRAME_HEADER_BYTES;
-
-  /** PUT: the record's key and value. COMPLETION: its key, with its payload as the completion. */
-  entry(kind: WalEntryKind.PUT | WalEntryKind.COMPLETION, record: RecordRef): void {
-    const keyLength = record.keyLength;
-    const valueLength = kind === WalEntryKind.PUT ? record.valueLength : 0;
-    const completionLength = kind === WalEntryKind.COMPLETION ? record.valueLength : 0;
-    const size = (ENTRY_HEADER_BYTES + keyLength + valueLength + completionLength + 3) & ~3;
-    if (this.used + size > this.buffer.length) {
-      const next = Buffer.allocUnsafe(Math.max(this.buffer.length * 2, this.used + size));
-      this.buffer.copy(next, 0, 0, this.used);
-      this.buffer = next;
-    }
-    writeEntryHeader(this.buffer, this.used, kind, keyLength, valueLength, record.version, completionLength);
-    const at = this.used + ENTRY_HEADER_BYTES;
-    record.bytes.copy(this.buffer, at, record.keyOffset, record.keyOffset + keyLength);
-    record.bytes.copy(this.buffer, at + keyLength, record.valueOffset, record.valueOffset + record.valueLength);
-    this.used += size;
-  }
-
-  get payloadBytes(): number {
-    return this.used - FRAME_HEADER_BYTES;
-  }
-
-  /** Seals the frame and returns a copy of it; the builder starts empty again. */
-  take(kind: CheckpointFrame): Buffer {
-    sealFrame(this.buffer, 0, this.payloadBytes, kind);
-    const frame = Buffer.from(this.buffer.subarray(0, this.used));
-    this.used = FRAME_HEADER_BYTES;
-    return frame;
-  }
+/** Seals the buffered entries as one frame (a copy); the buffer starts empty again. */
+function takeFrame(builder: EntryBuffer, kind: CheckpointFrame): Buffer {
+  sealFrame(builder.buffer, 0, builder.payloadBytes, kind);
+  return builder.take();
 }
 
 function jsonFrame(kind: CheckpointFrame, value: object): Buffer {
@@ -91,10 +62,10 @@ export async function writeCheckpoint(target: CheckpointTarget, range: HashRange
   };
   try {
     await put(jsonFrame(CheckpointFrame.META, { format: 1, start: String(range.start), end: String(range.end), ...meta }));
-    const builder = new FrameBuilder();
+    const builder = new EntryBuffer(FRAME_HEADER_BYTES);
     const entryCount = await scanRecords(target.store, range, builder, sliceRecordsMax, put);
     const completionCount = copyCompletions(target, range, builder);
-    if (builder.payloadBytes > 0) await put(builder.take(CheckpointFrame.ENTRIES));
+    if (builder.payloadBytes > 0) await put(takeFrame(builder, CheckpointFrame.ENTRIES));
     const end: CheckpointEnd = { entryCount, completionCount };
     await put(jsonFrame(CheckpointFrame.END, end));
     await file.sync();
@@ -108,7 +79,7 @@ export async function writeCheckpoint(target: CheckpointTarget, range: HashRange
   }
 }
 
-async function scanRecords(store: Store, range: HashRange, builder: FrameBuilder, sliceRecordsMax: number,
+async function scanRecords(store: Store, range: HashRange, builder: EntryBuffer, sliceRecordsMax: number,
   put: (frame: Buffer) => Promise<void>): Promise<number> {
   let cursor = toBounds(range).startHi;
   let count = 0;
@@ -119,14 +90,14 @@ async function scanRecords(store: Store, range: HashRange, builder: FrameBuilder
   };
   while (cursor !== SCAN_DONE) {
     cursor = store.scan(range, cursor, { recordCountMax: sliceRecordsMax, includeTombstones: false }, visit);
-    if (builder.payloadBytes >= FRAME_PAYLOAD_BYTES_TARGET) await put(builder.take(CheckpointFrame.ENTRIES));
+    if (builder.payloadBytes >= FRAME_PAYLOAD_BYTES_TARGET) await put(takeFrame(builder, CheckpointFrame.ENTRIES));
     else await new Promise<void>((resolve) => setImmediate(resolve));
   }
   return count;
 }
 
 /** Copies the live completion records keyed in `range` (one pass, at the end of the scan). */
-function copyCompletions(target: CheckpointTarget, range: HashRange, builder: FrameBuilder): number {
+function copyCompletions(target: CheckpointTarget, range: HashRange, builder: EntryBuffer): number {
   const bounds = toBounds(range);
   const hasher = new KeyHasher();
   const ref = new RecordRef();

@@ -192,6 +192,40 @@ export class Durability {
     return result.endLsn;
   }
 
+  /**
+   * Migration source: where `range` is durable here, as JSON for the target's manifest (this
+   * pod's checkpoints and its log up to now). The target holds these files until it has
+   * checkpointed the range itself.
+   */
+  sourcesJson(range: HashRange): string {
+    const wal = this.wal;
+    if (wal === null) return '';
+    const end = wal.appendedLsn;
+    const entries = this.manifest.map((r) => withLogEnd(r, this.config.podName, end));
+    return JSON.stringify({ pod: this.config.podName, ...sourcesFor(range, entries, null) });
+  }
+
+  /**
+   * Migration target: `range` is served here from now on. Until this pod checkpoints it, its
+   * state is the source's durable state (`sourcesJson` from there) plus this pod's log from now.
+   */
+  adopt(range: OwnedRange, fromPod: string, sourcesJson: string, ranges: readonly OwnedRange[], routes: readonly Route[]): Promise<void> {
+    const wal = this.wal;
+    if (wal === null) return Promise.resolve();
+    return this.serially(async () => {
+      const fresh: ReplaySource = { pod: this.config.podName, fromLsn: wal.appendedLsn, toLsn: null };
+      const given = sourcesJson === '' ? { checkpoints: [], replays: [] } : (JSON.parse(sourcesJson) as { checkpoints: string[]; replays: ReplaySource[] });
+      const sources: RangeSources = { start: range.start, end: range.end, checkpoints: given.checkpoints, replays: given.replays };
+      await this.hold(fromPod, [sources]);
+      const adopted: ManifestRange = { start: range.start, end: range.end, view: range.view, checkpoints: given.checkpoints, replays: [...given.replays, fresh] };
+      this.manifest = ranges.map((r) => (r.start === range.start && r.end === range.end ? adopted : this.manifest.find((m) => m.start === r.start && m.end === r.end) ?? {
+        start: r.start, end: r.end, view: r.view, ...sourcesFor(r, this.manifest, fresh),
+      }));
+      this.routes = routes;
+      await this.saveManifest();
+    });
+  }
+
   /** Keeps `pod`'s log and checkpoints that `sources` need from being deleted (holds/<this pod>.json). */
   private async hold(pod: string, sources: readonly RangeSources[]): Promise<void> {
     const fromLsn = Math.min(...sources.flatMap((s) => s.replays.filter((r) => r.pod === pod).map((r) => r.fromLsn)), Number.MAX_SAFE_INTEGER);
@@ -219,6 +253,12 @@ export class Durability {
         const results: CheckpointResult[] = [];
         const next: ManifestRange[] = [];
         for (const range of this.manifest) {
+          // A range still arriving by migration keeps its sources: a checkpoint now would miss
+          // the records not yet sent.
+          if (this.stillArriving(range)) {
+            next.push(range);
+            continue;
+          }
           const lsn = wal.appendedLsn;
           const relative = join('ranges', rangeId(range.start, range.end), `ckpt-${this.config.podName}-${lsn}.ckpt`);
           const result = await writeCheckpoint(this.target, range, join(this.config.dataDir, relative),
@@ -243,6 +283,11 @@ export class Durability {
         this.checkpointing = false;
       }
     });
+  }
+
+  private stillArriving(range: HashRange): boolean {
+    const owned = this.target.ranges.list().find((r) => r.start === range.start && r.end === range.end);
+    return owned?.arriving !== undefined && !owned.arriving.bulkDone;
   }
 
   /** Deletes checkpoints the manifest no longer names (unless held), truncates the log, drops holds. */

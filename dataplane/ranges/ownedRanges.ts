@@ -10,6 +10,17 @@ export interface OwnedRange extends HashRange {
   readonly view: number;
   /** Being recovered (dataplane/durability): owned, but ops get UNAVAILABLE until it is loaded. */
   readonly recovering?: boolean;
+  /** Arriving by live migration (dataplane/migration): served, but some keys must be fetched first. */
+  readonly arriving?: ArrivingRange;
+}
+
+/** A range whose records are still arriving: which keys an op must wait for. */
+export interface ArrivingRange {
+  needsFetch(hi: number, key: Uint8Array, keyOffset: number, keyLength: number): boolean;
+  /** Every record has arrived (the range may be checkpointed as a whole). */
+  readonly bulkDone: boolean;
+  /** Brings these keys' records over (from the source) so ops on them can run. */
+  fetch(keys: readonly Buffer[]): Promise<void>;
 }
 
 export const enum RangeCheck {
@@ -37,6 +48,8 @@ export class OwnedRanges {
   currentIndex = -1;
   /** Ops served per owned range (index as in list()); a new table starts from zero. */
   opsServed = new Float64Array(0);
+  /** Owned ranges still arriving by migration (the executor's fetch pass runs only when > 0). */
+  arrivingCount = 0;
 
   list(): readonly OwnedRange[] {
     return this.ranges;
@@ -99,8 +112,16 @@ export class OwnedRanges {
     return index;
   }
 
+  /** The arriving range holding hash (hi, lo) if it is owned at `view`, else null. Counts nothing. */
+  arrivingAt(hi: number, lo: number, view: number): ArrivingRange | null {
+    const index = this.search.find(hi, lo);
+    if (index < 0 || this.ranges[index].view !== view) return null;
+    return this.ranges[index].arriving ?? null;
+  }
+
   private replace(ranges: OwnedRange[]): void {
     this.ranges = ranges;
+    this.arrivingCount = ranges.filter((r) => r.arriving !== undefined).length;
     this.search = new RangeSearch(ranges);
     this.opsServed = new Float64Array(ranges.length);
     this.epoch++;

@@ -12,6 +12,9 @@ import { ErrorDetail, Status, recordBytes, type Store } from '../store/index.js'
 import { assert } from '../store/assert.js';
 import { WalEntryKind } from '../durability/walEntry.js';
 import type { WalWriter } from '../durability/walWriter.js';
+import type { Migrations } from '../migration/migrations.js';
+import type { ArrivingRange } from '../ranges/ownedRanges.js';
+import { boundsContain } from '../../proto/keyspace/range.js';
 
 // The engine's ErrorDetail values travel as WireDetail values (detailOf below): they must agree.
 assert([
@@ -37,6 +40,8 @@ export interface ExecutorContext {
   readonly wal: () => WalWriter | null;
   /** False while the pod is self-fenced (dataplane/lease): every op gets UNAVAILABLE and nothing runs. Absent: serving. */
   readonly serving?: () => boolean;
+  /** Live migration (dataplane/migration): hot-key sampling on the source, key fetching on the target. */
+  readonly migrations?: Migrations;
 }
 
 /** opCounts index: opcode * STATUS_SLOTS + wire status. */
@@ -66,6 +71,28 @@ export class BatchExecutor {
     }
   }
 
+  /**
+   * Target of a live migration: the keys of this batch's ops that have not arrived yet, by the
+   * range they arrive in; null when none (the batch can run now). The reader is left rewound.
+   */
+  keysToFetch(reader: BatchReader): Map<ArrivingRange, Buffer[]> | null {
+    const ranges = this.context.ranges;
+    if (ranges.arrivingCount === 0) return null;
+    let wanted: Map<ArrivingRange, Buffer[]> | null = null;
+    while (reader.next()) {
+      if (reader.opDetail !== WireDetail.NONE) continue;
+      this.hasher.hashKey(reader.frame, reader.keyOffset, reader.keyLength);
+      const arriving = ranges.arrivingAt(this.hasher.hi, this.hasher.lo, reader.view);
+      if (arriving === null || !arriving.needsFetch(this.hasher.hi, reader.frame, reader.keyOffset, reader.keyLength)) continue;
+      wanted ??= new Map();
+      const keys = wanted.get(arriving) ?? [];
+      keys.push(Buffer.from(reader.frame.subarray(reader.keyOffset, reader.keyOffset + reader.keyLength)));
+      wanted.set(arriving, keys);
+    }
+    reader.rewind();
+    return wanted;
+  }
+
   /** Self-fenced: every op is answered UNAVAILABLE (retryable) and none runs, not even the RIFL acknowledgement. */
   private refuseAll(reader: BatchReader, writer: ResultWriter): void {
     while (reader.next()) {
@@ -89,6 +116,8 @@ export class BatchExecutor {
       this.wrongRange(op.opcode, check, writer);
       return;
     }
+    const sampling = this.context.migrations?.sampling;
+    if (sampling !== undefined && sampling !== null && boundsContain(sampling.bounds, this.hasher.hi, this.hasher.lo)) sampling.sampler.observe(op.frame, op.keyOffset, op.keyLength);
     if (op.opcode === Opcode.GET) {
       this.get(op, writer);
       return;

@@ -19,6 +19,8 @@ import type { BatchHistograms } from './metrics.js';
 import { Durability, type DurabilityConfig, type DurabilityEvents } from '../durability/durability.js';
 import type { WalWriter } from '../durability/walWriter.js';
 import type { RecoveryReport } from '../durability/recovery.js';
+import { Migrations } from '../migration/migrations.js';
+import { migrationHandlers, peerFactory } from './migrationHandlers.js';
 
 export interface PodConfig {
   readonly podName: string;
@@ -73,6 +75,10 @@ export class Pod implements SessionHost {
   private readonly server = new grpc.Server({ 'grpc.max_receive_message_length': 8 * 1024 * 1024 });
   private maintenanceTimer: NodeJS.Timeout | null = null;
   readonly durability: Durability | null;
+  readonly migrations: Migrations;
+  private readonly peerClients = peerFactory();
+  /** Migration phase changes and failures; main.ts points it at the pod's log. */
+  migrationLog: (message: string, fields: object) => void = () => undefined;
   /** Set by the metrics module to observe durability events; log lines go to `events.problem` too. */
   durabilityEvents: DurabilityEvents = { recovered: () => undefined, checkpointed: () => undefined, problem: () => undefined };
 
@@ -82,9 +88,10 @@ export class Pod implements SessionHost {
     this.limits = config.limits;
     this.podName = config.podName;
     this.unsentRepliesMax = config.unsentRepliesMax;
+    this.migrations = new Migrations(this, this.peerClients.peers, (message, fields) => this.migrationLog(message, fields));
     this.executor = new BatchExecutor({
       store: this.store, ranges: this.ranges, clients: this.clients, routes: () => this.routeTable, selfAddress: () => this.address,
-      wal: () => this.wal, serving: () => this.fencedReason === null,
+      wal: () => this.wal, serving: () => this.fencedReason === null, migrations: this.migrations,
     });
     const events: DurabilityEvents = {
       recovered: (report, what) => this.durabilityEvents.recovered(report, what),
@@ -107,6 +114,10 @@ export class Pod implements SessionHost {
     return this.routeTable;
   }
 
+  set routes(table: RouteTable | null) {
+    this.routeTable = table;
+  }
+
   onBatch(opCount: number, durationSeconds: number): void {
     this.batches++;
     this.ops += opCount;
@@ -126,7 +137,7 @@ export class Pod implements SessionHost {
     });
     this.server.addService(services.Admin.service, {
       AssignRanges: this.assignRanges, SplitRange: this.splitRange, MergeRanges: this.mergeRanges, Stats: this.stats, Health: this.health,
-      Checkpoint: this.checkpoint, RecoverRanges: this.recoverRanges,
+      Checkpoint: this.checkpoint, RecoverRanges: this.recoverRanges, ...migrationHandlers(this.migrations),
     });
     const port = await new Promise<number>((resolve, reject) => {
       this.server.bindAsync(this.config.listen, grpc.ServerCredentials.createInsecure(), (error, bound) => (error ? reject(error) : resolve(bound)));
@@ -151,6 +162,7 @@ export class Pod implements SessionHost {
   async stop(graceMs = 2000): Promise<void> {
     this.draining = true;
     if (this.maintenanceTimer !== null) clearInterval(this.maintenanceTimer);
+    this.peerClients.close();
     // Commits the log (answering the batches waiting for it) before the streams close.
     await this.durability?.close();
     await new Promise<void>((resolve) => {

@@ -9,6 +9,7 @@ import { BatchReader, FrameError, FRAME_FORMAT_VERSION, ResultWriter, type Frame
 import type { ClientState, ClientTable } from '../rifl/clientTable.js';
 import type { BatchExecutor } from './batchExecutor.js';
 import type { WalWriter } from '../durability/walWriter.js';
+import type { ArrivingRange } from '../ranges/ownedRanges.js';
 import type { BatchMessage, BatchStatusName, SessionOpenMessage, SessionReplyMessage, SessionRequestMessage } from '../../proto/messages.js';
 
 const CLIENT_ID_BYTES = 16;
@@ -42,6 +43,8 @@ export class Session {
   private readonly reader: BatchReader;
   private readonly writer = new ResultWriter();
   private awaitingDrain = false;
+  /** Batches that arrived while an earlier one waits for migrating keys (replies stay in order). */
+  private waiting: BatchMessage[] | null = null;
 
   constructor(private readonly host: SessionHost, private readonly stream: SessionStream) {
     this.reader = new BatchReader(host.limits);
@@ -52,6 +55,7 @@ export class Session {
 
   private onMessage(message: SessionRequestMessage): void {
     if (message.open) this.open(message.open);
+    else if (message.batch && this.waiting !== null) this.queue(message.batch);
     else if (message.batch) this.batch(message.batch);
     else this.fail(3 /* INVALID_ARGUMENT */, 'a session message must carry open or batch');
   }
@@ -94,6 +98,8 @@ export class Session {
       if (error instanceof FrameError) return this.reply(batch.batchId, 'BATCH_MALFORMED', error.message);
       throw error;
     }
+    const fetch = this.host.executor.keysToFetch(this.reader);
+    if (fetch !== null) return this.waitForKeys(batch, fetch);
     this.writer.begin();
     const started = performance.now();
     this.host.executor.run(this.reader, this.client, this.writer);
@@ -108,6 +114,39 @@ export class Session {
     // answered in log order, so this session's replies keep their order.
     if (wal !== null && wal.config.mode === 'sync') wal.whenDurable(wal.appendedLsn, () => this.reply(batch.batchId, 'BATCH_OK', '', results));
     else this.reply(batch.batchId, 'BATCH_OK', '', results);
+  }
+
+  /**
+   * Live migration target: the batch touches keys still on the source. They are fetched (one
+   * FetchKeys per range), then the batch runs; this session's later batches queue behind it.
+   */
+  private waitForKeys(batch: BatchMessage, fetch: Map<ArrivingRange, Buffer[]>): void {
+    this.waiting = [];
+    Promise.all([...fetch].map(([range, keys]) => range.fetch(keys))).then(() => this.resume(batch, null), (error: Error) => this.resume(batch, error));
+  }
+
+  private resume(batch: BatchMessage, error: Error | null): void {
+    const queued = this.waiting ?? [];
+    this.waiting = null;
+    if (error === null) this.batch(batch);
+    else this.reply(batch.batchId, 'BATCH_OVERLOADED', `keys of a migrating range could not be fetched yet: ${error.message}`);
+    for (let i = 0; i < queued.length; i++) {
+      // batch() may have made this session wait again.
+      const waiting = this.waiting as BatchMessage[] | null;
+      if (waiting !== null) {
+        waiting.push(...queued.slice(i));
+        return;
+      }
+      this.batch(queued[i]);
+    }
+  }
+
+  private queue(batch: BatchMessage): void {
+    if (this.waiting !== null && this.waiting.length >= this.host.batchesInFlightMax) {
+      this.reply(batch.batchId, 'BATCH_OVERLOADED', 'too many batches waiting for migrating keys');
+      return;
+    }
+    this.waiting?.push(batch);
   }
 
   private reply(batchId: string, status: BatchStatusName, message: string, results: Buffer = EMPTY): void {

@@ -61,6 +61,12 @@ export class BatchReader {
     this.remaining = opCount;
   }
 
+  /** Back to before the first op of the open frame (a second pass over the same ops). */
+  rewind(): void {
+    this.cursor = BATCH_HEADER_BYTES;
+    this.remaining = this.opCount;
+  }
+
   /** Moves to the next op; false after the last one. */
   next(): boolean {
     if (this.remaining === 0) return false;

@@ -1,0 +1,45 @@
+// A growable buffer of log entries (walEntry.ts format) copied out of the engine's records: the
+// payload of checkpoint frames, and of the record chunks a migration sends to its target.
+
+import type { RecordRef } from '../store/index.js';
+import { ENTRY_HEADER_BYTES, WalEntryKind, writeEntryHeader } from './walEntry.js';
+
+export class EntryBuffer {
+  buffer: Buffer;
+  used: number;
+
+  /** `headerBytes`: room kept at the front (a frame header), not part of the payload. */
+  constructor(private readonly headerBytes = 0, initialBytes = 512 * 1024) {
+    this.buffer = Buffer.allocUnsafe(Math.max(initialBytes, headerBytes));
+    this.used = headerBytes;
+  }
+
+  /** PUT: the record's key and value. COMPLETION: its key, with its payload as the completion. */
+  entry(kind: WalEntryKind.PUT | WalEntryKind.COMPLETION, record: RecordRef): void {
+    const keyLength = record.keyLength;
+    const valueLength = kind === WalEntryKind.PUT ? record.valueLength : 0;
+    const completionLength = kind === WalEntryKind.COMPLETION ? record.valueLength : 0;
+    const size = (ENTRY_HEADER_BYTES + keyLength + valueLength + completionLength + 3) & ~3;
+    if (this.used + size > this.buffer.length) {
+      const next = Buffer.allocUnsafe(Math.max(this.buffer.length * 2, this.used + size));
+      this.buffer.copy(next, 0, 0, this.used);
+      this.buffer = next;
+    }
+    writeEntryHeader(this.buffer, this.used, kind, keyLength, valueLength, record.version, completionLength);
+    const at = this.used + ENTRY_HEADER_BYTES;
+    record.bytes.copy(this.buffer, at, record.keyOffset, record.keyOffset + keyLength);
+    record.bytes.copy(this.buffer, at + keyLength, record.valueOffset, record.valueOffset + record.valueLength);
+    this.used += size;
+  }
+
+  get payloadBytes(): number {
+    return this.used - this.headerBytes;
+  }
+
+  /** A copy of what was buffered (header room included); the buffer starts empty again. */
+  take(): Buffer {
+    const copy = Buffer.from(this.buffer.subarray(0, this.used));
+    this.used = this.headerBytes;
+    return copy;
+  }
+}

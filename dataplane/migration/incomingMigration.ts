@@ -1,0 +1,147 @@
+// The target's side of a live migration (DESIGN.md §6). From ReceiveOwnership on, the target
+// serves the range at its new view while the source streams the range's records. A key is
+// "resolved" here once its state is known: its hash lies below the bulk copy's progress mark,
+// or it was fetched on demand (or arrived with the hottest records). An op on an unresolved key
+// waits for an on-demand fetch from the source instead of for the whole copy. Records that
+// arrive for a key already resolved are dropped: what the target has (possibly written since)
+// wins. See docs/migration.md.
+
+import { KeyHasher } from '../../proto/keyspace/hash.js';
+import type { OwnedRange } from '../ranges/ownedRanges.js';
+import type { ClientTable } from '../rifl/clientTable.js';
+import { Status, type Store } from '../store/index.js';
+import { WalEntryCursor, WalEntryKind } from '../durability/walEntry.js';
+import { PhaseMachine } from './migrationPhase.js';
+
+export interface IncomingPeer {
+  /** FetchKeys on the source: PUT entries of the keys that exist there. */
+  fetchKeys(migrationId: string, keys: Buffer[]): Promise<Buffer>;
+}
+
+export interface IncomingSpec {
+  readonly id: string;
+  /** The range at its new view. */
+  readonly range: OwnedRange;
+  readonly sourcePod: string;
+  readonly peer: IncomingPeer;
+  readonly store: Store;
+  readonly clients: ClientTable;
+}
+
+export class MigrationInstallError extends Error {
+  override readonly name = 'MigrationInstallError';
+}
+
+/** Keys per FetchKeys call; more wait for the next call. */
+const FETCH_KEYS_MAX = 512;
+
+export class IncomingMigration {
+  readonly phase: PhaseMachine;
+  /** Every key whose hash's top word is below this has arrived (or does not exist). */
+  sentBelowHi = 0;
+  bulkDone = false;
+  recordsMoved = 0;
+  bytesMoved = 0;
+  keysFetched = 0;
+  error = '';
+  private readonly resolved = new Set<string>();
+  private readonly fetching = new Map<string, Promise<void>>();
+  private readonly hasher = new KeyHasher();
+  private readonly cursor = new WalEntryCursor();
+
+  readonly id: string;
+  readonly range: OwnedRange;
+  readonly sourcePod: string;
+  private readonly peer: IncomingPeer;
+  private readonly store: Store;
+  private readonly clients: ClientTable;
+
+  constructor(spec: IncomingSpec, log: (from: string, to: string) => void, nowMs: number) {
+    ({ id: this.id, range: this.range, sourcePod: this.sourcePod, peer: this.peer, store: this.store, clients: this.clients } = spec);
+    this.phase = new PhaseMachine(log, nowMs);
+  }
+
+  /** Whether an op on this key must wait for its record (hash top word `hi`). */
+  needsFetch(hi: number, key: Uint8Array, keyOffset: number, keyLength: number): boolean {
+    if (this.bulkDone || hi >>> 0 < this.sentBelowHi) return false;
+    return !this.resolved.has(keyString(key, keyOffset, keyLength));
+  }
+
+  /** Fetches the given keys' records from the source (once each, however many ops wait). */
+  async fetch(keys: readonly Buffer[]): Promise<void> {
+    const waits: Promise<void>[] = [];
+    const wanted: Buffer[] = [];
+    for (const key of keys) {
+      const name = key.toString('latin1');
+      if (this.resolved.has(name)) continue;
+      const pending = this.fetching.get(name);
+      if (pending !== undefined) waits.push(pending);
+      else if (!wanted.some((k) => k.equals(key))) wanted.push(key);
+    }
+    for (let i = 0; i < wanted.length; i += FETCH_KEYS_MAX) waits.push(this.fetchBatch(wanted.slice(i, i + FETCH_KEYS_MAX)));
+    await Promise.all(waits);
+  }
+
+  private fetchBatch(keys: Buffer[]): Promise<void> {
+    const done = this.peer.fetchKeys(this.id, keys).then((entries) => {
+      this.install(entries, false);
+      for (const key of keys) this.resolved.add(key.toString('latin1'));
+      this.keysFetched += keys.length;
+    }).finally(() => {
+      for (const key of keys) this.fetching.delete(key.toString('latin1'));
+    });
+    for (const key of keys) this.fetching.set(key.toString('latin1'), done);
+    return done;
+  }
+
+  /** Completion records and hot records sent with ownership: installed, hot keys resolved. */
+  receiveOwnership(entries: Buffer): void {
+    this.install(entries, true);
+  }
+
+  /** A bulk chunk: its records, then the progress mark. */
+  receiveChunk(entries: Buffer, sentBelowHi: number, last: boolean): void {
+    this.install(entries, false);
+    this.bytesMoved += entries.length;
+    if (sentBelowHi > this.sentBelowHi) this.sentBelowHi = sentBelowHi;
+    if (last) this.bulkDone = true;
+  }
+
+  /** Installs PUT entries of unresolved keys (optionally resolving them) and all completion entries. */
+  private install(entries: Buffer, resolve: boolean): void {
+    const c = this.cursor;
+    c.reset(entries, 0, entries.length);
+    while (c.next()) {
+      if (c.kind === WalEntryKind.COMPLETION) {
+        check(this.clients.restoreCompletion(c.bytes, c.keyOffset, c.keyLength, c.bytes, c.completionOffset, c.completionLength), 'completion record');
+        continue;
+      }
+      if (c.kind !== WalEntryKind.PUT) throw new MigrationInstallError(`unexpected entry kind ${c.kind} in migration data`);
+      const name = keyString(c.bytes, c.keyOffset, c.keyLength);
+      if (this.resolved.has(name) || this.arrivedAlready(c)) continue;
+      check(this.store.restore(c.bytes, c.keyOffset, c.keyLength, c.bytes, c.valueOffset, c.valueLength, c.version), 'record');
+      this.recordsMoved++;
+      if (resolve) this.resolved.add(name);
+    }
+  }
+
+  /** A record whose key lies below the progress mark was sent before: a resend must not override. */
+  private arrivedAlready(c: WalEntryCursor): boolean {
+    this.hasher.hashKey(c.bytes, c.keyOffset, c.keyLength);
+    return this.hasher.hi >>> 0 < this.sentBelowHi;
+  }
+
+  /** All data here: nothing waits any more; the resolved set is let go. */
+  finish(): void {
+    this.bulkDone = true;
+    this.resolved.clear();
+  }
+}
+
+function keyString(bytes: Uint8Array, offset: number, length: number): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset + offset, length).toString('latin1');
+}
+
+function check(status: Status, what: string): void {
+  if (status !== Status.OK) throw new MigrationInstallError(`the engine refused a migrated ${what} (status ${status})`);
+}

@@ -1,0 +1,208 @@
+// The migrations a pod takes part in, as source (OutgoingMigration) or target
+// (IncomingMigration), and the pod-side work they need: sampling hot keys, copying records and
+// completion records out, giving a range up, dropping a copy, fetching keys for waiting ops.
+// The Admin handlers in server/pod.ts call into this; it never touches gRPC servers itself.
+
+import { KeyHasher } from '../../proto/keyspace/hash.js';
+import { boundsContain, toBounds, type HashRange, type HashRangeBounds } from '../../proto/keyspace/range.js';
+import { RouteTable, type Route } from '../../proto/keyspace/routes.js';
+import { routeToMessage } from '../../proto/messages.js';
+import type { OwnedRange, OwnedRanges } from '../ranges/ownedRanges.js';
+import type { ClientTable } from '../rifl/clientTable.js';
+import { RecordRef, SCAN_DONE, Status, type Store } from '../store/index.js';
+import { EntryBuffer } from '../durability/entryBuffer.js';
+import { WalEntryKind } from '../durability/walEntry.js';
+import type { Durability } from '../durability/durability.js';
+import { HotKeySampler } from './hotKeySampler.js';
+import { IncomingMigration, type IncomingPeer } from './incomingMigration.js';
+import { OutgoingMigration, type OutgoingHost, type OutgoingPeer } from './outgoingMigration.js';
+
+export interface MigrationPod {
+  readonly podName: string;
+  readonly address: string;
+  readonly store: Store;
+  readonly clients: ClientTable;
+  readonly ranges: OwnedRanges;
+  readonly durability: Durability | null;
+  routes: RouteTable | null;
+}
+
+export interface PeerFactory {
+  (address: string): OutgoingPeer & IncomingPeer;
+}
+
+const HOT_KEYS_MAX = 256;
+const DROP_SLICE_RECORDS = 4096;
+
+export class Migrations implements OutgoingHost {
+  readonly outgoing = new Map<string, OutgoingMigration>();
+  readonly incoming = new Map<string, IncomingMigration>();
+  /** Set while a migration samples its range's ops (the executor feeds it). */
+  sampling: { bounds: HashRangeBounds; sampler: HotKeySampler } | null = null;
+  private readonly hasher = new KeyHasher();
+
+  constructor(private readonly pod: MigrationPod, private readonly peers: PeerFactory,
+    readonly log: (message: string, fields: object) => void) {}
+
+  nowMs(): number {
+    return Date.now();
+  }
+
+  // ---- source ---------------------------------------------------------------------------------
+
+  start(id: string, range: OwnedRange, targetPod: string, targetAddress: string, throttleBytesPerSecond: number): OutgoingMigration {
+    if (this.outgoing.has(id) || this.incoming.has(id)) throw new Error(`migration ${id} exists already`);
+    const owned = this.pod.ranges.list().find((r) => r.start === range.start && r.end === range.end);
+    if (owned === undefined || owned.view !== range.view) throw new Error(`range [${range.start}, ${range.end}) at view ${range.view} is not owned here`);
+    if (targetPod === this.pod.podName) throw new Error('source and target are the same pod');
+    const migration = new OutgoingMigration({
+      id, range: owned, targetPod, targetAddress, throttleBytesPerSecond, selfPod: this.pod.podName, selfAddress: this.pod.address,
+    }, this, this.peers(targetAddress));
+    this.outgoing.set(id, migration);
+    void migration.run();
+    return migration;
+  }
+
+  async sampleHotRecords(range: HashRange, durationMs: number): Promise<Buffer> {
+    const sampler = new HotKeySampler(HOT_KEYS_MAX * 4);
+    this.sampling = { bounds: toBounds(range), sampler };
+    await new Promise((resolve) => setTimeout(resolve, durationMs));
+    this.sampling = null;
+    const buffer = new EntryBuffer();
+    const ref = new RecordRef();
+    for (const key of sampler.hottest(HOT_KEYS_MAX)) if (this.readRecord(key, ref)) buffer.entry(WalEntryKind.PUT, ref);
+    return buffer.take();
+  }
+
+  /** Points `ref` at the live record of `key`; false when absent. */
+  private readRecord(key: Buffer, ref: RecordRef): boolean {
+    const store = this.pod.store;
+    if (store.get(key, 0, key.length) !== Status.OK) return false;
+    ref.bytes = store.resultBytes;
+    ref.keyLength = key.length;
+    ref.keyOffset = store.resultValueOffset - key.length;
+    ref.valueOffset = store.resultValueOffset;
+    ref.valueLength = store.resultValueLength;
+    ref.version = store.resultVersion;
+    return true;
+  }
+
+  versionFloor(): number {
+    return this.pod.store.versionNow;
+  }
+
+  completionEntries(range: HashRange): Buffer {
+    const bounds = toBounds(range);
+    const buffer = new EntryBuffer();
+    const ref = new RecordRef();
+    this.pod.clients.forEachCompletion((segmentId, offsetBytes) => {
+      if (this.pod.store.completionRecord(segmentId, offsetBytes, ref) !== Status.OK) return;
+      this.hasher.hashKey(ref.bytes, ref.keyOffset, ref.keyLength);
+      if (boundsContain(bounds, this.hasher.hi, this.hasher.lo)) buffer.entry(WalEntryKind.COMPLETION, ref);
+    });
+    return buffer.take();
+  }
+
+  durableSources(range: HashRange): string {
+    return this.pod.durability?.sourcesJson(range) ?? '';
+  }
+
+  async giveUp(range: OwnedRange, targetPod: string, targetAddress: string, view: number): Promise<object[]> {
+    const pod = this.pod;
+    pod.ranges.assign(pod.ranges.list().filter((r) => !(r.start === range.start && r.end === range.end)));
+    const moved: Route = { start: range.start, end: range.end, view, owner: targetPod, address: targetAddress };
+    const others = (pod.routes?.routes ?? []).filter((r) => !(r.start < range.end && range.start < r.end));
+    if (pod.routes !== null) pod.routes = new RouteTable([...others, moved]);
+    await pod.durability?.assigned(pod.ranges.list(), pod.routes?.routes ?? []);
+    return (pod.routes?.routes ?? [moved]).map(routeToMessage);
+  }
+
+  chunk(range: HashRange, cursor: number, bytesMax: number): { entries: Buffer; next: number; records: number } {
+    const buffer = new EntryBuffer();
+    let next = cursor;
+    let records = 0;
+    while (next !== SCAN_DONE && buffer.payloadBytes < bytesMax) {
+      next = this.pod.store.scan(range, next, { recordCountMax: 256, includeTombstones: false }, (record) => {
+        if (!record.checksumValid) return;
+        buffer.entry(WalEntryKind.PUT, record);
+        records++;
+      });
+    }
+    return { entries: buffer.take(), next, records };
+  }
+
+  async dropRange(range: HashRange): Promise<void> {
+    const store = this.pod.store;
+    let cursor = Number(range.start >> 32n);
+    while (cursor !== SCAN_DONE) {
+      const keys: Buffer[] = [];
+      cursor = store.scan(range, cursor, { recordCountMax: DROP_SLICE_RECORDS, includeTombstones: false }, (record) => keys.push(Buffer.from(record.key())));
+      // Only if still not owned here (a later migration may have brought it back).
+      if (this.ownsAny(range)) return;
+      for (const key of keys) store.delete(key, 0, key.length);
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+  }
+
+  private ownsAny(range: HashRange): boolean {
+    return this.pod.ranges.list().some((r) => r.start < range.end && range.start < r.end);
+  }
+
+  /** FetchKeys on the source: PUT entries of the requested keys that exist here. */
+  fetchKeys(id: string, keys: readonly Buffer[]): Buffer {
+    const migration = this.outgoing.get(id);
+    if (migration === undefined) throw new Error(`no outgoing migration ${id}`);
+    const buffer = new EntryBuffer();
+    const ref = new RecordRef();
+    for (const key of keys) if (this.readRecord(key, ref)) buffer.entry(WalEntryKind.PUT, ref);
+    return buffer.take();
+  }
+
+  // ---- target ---------------------------------------------------------------------------------
+
+  prepare(id: string, range: OwnedRange, sourcePod: string, sourceAddress: string): IncomingMigration {
+    const known = this.incoming.get(id);
+    if (known !== undefined) return known;
+    if (this.ownsAny(range)) throw new Error(`range [${range.start}, ${range.end}) overlaps a range this pod owns`);
+    const migration = new IncomingMigration({ id, range, sourcePod, peer: this.peers(sourceAddress), store: this.pod.store, clients: this.pod.clients },
+      (from, to) => this.log(`migration ${id} (target): ${from} -> ${to}`, { migration: id, from, to }), this.nowMs());
+    this.incoming.set(id, migration);
+    return migration;
+  }
+
+  async receiveOwnership(id: string, entries: Buffer, durableSources: string, routes: readonly Route[], versionFloor: number): Promise<void> {
+    const migration = this.incomingOf(id);
+    migration.phase.transitionTo(['PREPARE'], 'TRANSFER_OWNERSHIP', this.nowMs());
+    this.pod.store.observeVersion(versionFloor);
+    migration.receiveOwnership(entries);
+    const pod = this.pod;
+    pod.ranges.assign([...pod.ranges.list(), { ...migration.range, arriving: migration }]);
+    if (routes.length > 0) pod.routes = new RouteTable(routes);
+    await pod.durability?.adopt(migration.range, migration.sourcePod, durableSources, pod.ranges.list(), pod.routes?.routes ?? []);
+    migration.phase.transitionTo(['TRANSFER_OWNERSHIP'], 'MOVE_DATA', this.nowMs());
+  }
+
+  moveData(id: string, entries: Buffer, sentBelowHi: number, last: boolean): void {
+    const migration = this.incomingOf(id);
+    migration.receiveChunk(entries, sentBelowHi, last);
+    if (last && migration.phase.phase === 'MOVE_DATA') migration.phase.transitionTo(['MOVE_DATA'], 'CHECKPOINT', this.nowMs());
+  }
+
+  finish(id: string): void {
+    const migration = this.incomingOf(id);
+    if (migration.phase.phase === 'PREPARE') {
+      migration.phase.transitionTo(['PREPARE'], 'CANCELLED', this.nowMs());
+      return;
+    }
+    migration.finish();
+    const pod = this.pod;
+    pod.ranges.assign(pod.ranges.list().map((r) => (r.arriving === migration ? { start: r.start, end: r.end, view: r.view } : r)));
+    migration.phase.transitionTo(['CHECKPOINT', 'MOVE_DATA'], 'COMPLETE', this.nowMs());
+  }
+
+  private incomingOf(id: string): IncomingMigration {
+    const migration = this.incoming.get(id);
+    if (migration === undefined) throw new Error(`no incoming migration ${id}`);
+    return migration;
+  }
+}

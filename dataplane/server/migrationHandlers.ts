@@ -1,0 +1,96 @@
+// The Admin RPCs of live migration (proto/slicekv.proto): thin gRPC adapters over
+// dataplane/migration/migrations.ts. Errors a caller can fix (unknown migration, a range not
+// owned here) are FAILED_PRECONDITION; bad arguments INVALID_ARGUMENT.
+
+import * as grpc from '@grpc/grpc-js';
+import { adminClient, type AdminClient } from '../../proto/adminClient.js';
+import { rangeFromMessage, rangeToMessage, routeFromMessage, type RangeSpecMessage, type RouteMessage } from '../../proto/messages.js';
+import type { Migrations, PeerFactory } from '../migration/migrations.js';
+import type { IncomingMigration } from '../migration/incomingMigration.js';
+import type { OutgoingMigration } from '../migration/outgoingMigration.js';
+
+type Unary<Req> = grpc.handleUnaryCall<Req, object>;
+
+/** Admin clients to other pods, one per address, reused. */
+export function peerFactory(): { peers: PeerFactory; close(): void } {
+  const clients = new Map<string, AdminClient>();
+  const clientFor = (address: string): AdminClient => {
+    let client = clients.get(address);
+    if (client === undefined) {
+      client = adminClient(address);
+      clients.set(address, client);
+    }
+    return client;
+  };
+  return {
+    peers: (address) => ({
+      call: (method, request, deadlineMs) => clientFor(address).call(method as Parameters<AdminClient['call']>[0], request, deadlineMs),
+      fetchKeys: async (migrationId, keys) => (await clientFor(address).call('FetchKeys', { migrationId, keys }, 10_000)).entries as Buffer,
+    }),
+    close: () => {
+      for (const client of clients.values()) client.close();
+    },
+  };
+}
+
+function info(m: OutgoingMigration | IncomingMigration, role: 'SOURCE' | 'TARGET'): object {
+  const outgoing = role === 'SOURCE' ? (m as OutgoingMigration) : null;
+  const incoming = role === 'TARGET' ? (m as IncomingMigration) : null;
+  return {
+    migrationId: m.id, role, phase: m.phase.phase, transitions: m.phase.transitions, error: m.error,
+    range: rangeToMessage(outgoing !== null ? { ...outgoing.range, view: outgoing.newView } : m.range),
+    peerPod: outgoing?.targetPod ?? incoming?.sourcePod ?? '', recordsMoved: String(m.recordsMoved), bytesMoved: String(m.bytesMoved),
+    keysFetched: String(incoming?.keysFetched ?? 0), paused: outgoing?.paused ?? false, throttleBytesPerSecond: String(outgoing?.throttleBytesPerSecond ?? 0),
+  };
+}
+
+function fail(callback: grpc.sendUnaryData<object>, code: grpc.status, error: unknown): void {
+  callback({ code, details: error instanceof Error ? error.message : String(error) });
+}
+
+export function migrationHandlers(migrations: Migrations): Record<string, Unary<never>> {
+  const status = (id: string): object => ({
+    migrations: [
+      ...[...migrations.outgoing.values()].filter((m) => id === '' || m.id === id).map((m) => info(m, 'SOURCE')),
+      ...[...migrations.incoming.values()].filter((m) => id === '' || m.id === id).map((m) => info(m, 'TARGET')),
+    ],
+  });
+  const guarded = <Req>(code: grpc.status, body: (request: Req) => object | Promise<object>): Unary<Req> => (call, callback) => {
+    Promise.resolve().then(() => body(call.request)).then((reply) => callback(null, reply), (error: unknown) => fail(callback, code, error));
+  };
+  return {
+    StartMigration: guarded<{ migrationId: string; range: RangeSpecMessage; targetPod: string; targetAddress: string; throttleBytesPerSecond: string }>(
+      grpc.status.FAILED_PRECONDITION, (r) => {
+        if (r.migrationId === '' || r.targetAddress === '' || r.range === null) throw new Error('migration_id, range and target_address are required');
+        migrations.start(r.migrationId, rangeFromMessage(r.range), r.targetPod, r.targetAddress, Number(r.throttleBytesPerSecond));
+        return status(r.migrationId);
+      }),
+    ControlMigration: guarded<{ migrationId: string; action: string; throttleBytesPerSecond: string }>(grpc.status.FAILED_PRECONDITION, (r) => {
+      const m = migrations.outgoing.get(r.migrationId);
+      if (m === undefined) throw new Error(`no migration ${r.migrationId} with this pod as source`);
+      if (r.action === 'PAUSE') m.pause();
+      else if (r.action === 'RESUME') m.resume();
+      else if (r.action === 'THROTTLE') m.throttleBytesPerSecond = Number(r.throttleBytesPerSecond);
+      else if (r.action === 'CANCEL' && !m.cancel()) throw new Error(`migration ${r.migrationId} is in ${m.phase.phase}: ownership moved, it can no longer be cancelled`);
+      else if (r.action !== 'CANCEL') throw new Error(`unknown action ${r.action}`);
+      return status(r.migrationId);
+    }),
+    MigrationStatus: guarded<{ migrationId: string }>(grpc.status.INVALID_ARGUMENT, (r) => status(r.migrationId)),
+    PrepareMigration: guarded<{ migrationId: string; range: RangeSpecMessage; sourcePod: string; sourceAddress: string }>(
+      grpc.status.FAILED_PRECONDITION, (r) => ({ phase: migrations.prepare(r.migrationId, rangeFromMessage(r.range), r.sourcePod, r.sourceAddress).phase.phase })),
+    ReceiveOwnership: guarded<{ migrationId: string; entries: Buffer; durableSources: string; routes: RouteMessage[]; versionFloor: string }>(
+      grpc.status.FAILED_PRECONDITION, async (r) => {
+        await migrations.receiveOwnership(r.migrationId, r.entries, r.durableSources, r.routes.map(routeFromMessage), Number(r.versionFloor));
+        return { phase: 'MOVE_DATA' };
+      }),
+    MoveData: guarded<{ migrationId: string; entries: Buffer; sentBelowHi: number; last: boolean }>(grpc.status.FAILED_PRECONDITION, (r) => {
+      migrations.moveData(r.migrationId, r.entries, r.sentBelowHi, r.last);
+      return { phase: migrations.incoming.get(r.migrationId)?.phase.phase ?? '' };
+    }),
+    FetchKeys: guarded<{ migrationId: string; keys: Buffer[] }>(grpc.status.FAILED_PRECONDITION, (r) => ({ entries: migrations.fetchKeys(r.migrationId, r.keys) })),
+    FinishMigration: guarded<{ migrationId: string }>(grpc.status.FAILED_PRECONDITION, (r) => {
+      migrations.finish(r.migrationId);
+      return { phase: migrations.incoming.get(r.migrationId)?.phase.phase ?? '' };
+    }),
+  };
+}

@@ -7,6 +7,7 @@
 //   npm run bench:redis-reshard              full run (1M keys in 1024 slots)
 //   npm run bench:redis-reshard -- --smoke   CI sizes (20k keys in 64 slots; well under a minute)
 //   ... -- --auto-pipelining                 ioredis Cluster with enableAutoPipelining (see below)
+//   ... -- --pipeline-keys N                 redis-cli --cluster-pipeline N instead of 100
 //
 // Choices, fixed here so every run is comparable:
 // - slotCount 1024 (1/16 of the slot space; about 980 keys per slot at 1M keys). redis-cli moves a
@@ -51,7 +52,9 @@ const SMOKE: Plan = {
 
 async function main(argv: readonly string[]): Promise<void> {
   const smoke = argv.includes('--smoke');
-  const plan = { ...(smoke ? SMOKE : FULL), autoPipelining: argv.includes('--auto-pipelining') };
+  const pipelineAt = argv.indexOf('--pipeline-keys');
+  const pipelineKeys = pipelineAt < 0 ? COMMON.pipelineKeys : Number(argv[pipelineAt + 1]);
+  const plan = { ...(smoke ? SMOKE : FULL), autoPipelining: argv.includes('--auto-pipelining'), pipelineKeys };
   killServerProcessesOnExit();
   // Everything is bounded: a run that hangs anyway is killed, with its servers.
   setTimeout(() => {

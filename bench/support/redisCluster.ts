@@ -23,6 +23,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Redis } from 'ioredis';
+import { processCpuSeconds } from './procStats.js';
 import { killServerProcessesOnExit, spawnServerProcess, type ServerProcess } from './serverProcess.js';
 
 export const CLUSTER_SLOT_COUNT = 16384;
@@ -33,6 +34,7 @@ const PORT_ATTEMPTS_MAX = 100;
 const STOP_GRACE_MS = 5_000;
 const POLL_INTERVAL_MS = 50;
 const CLI_OUTPUT_KEPT_CHARS = 4000;
+const CLI_CPU_SAMPLE_MS = 20;
 
 export interface RedisClusterOptions {
   /** Masters to start, at least 2. */
@@ -56,6 +58,8 @@ export interface RedisClusterMaster {
 export interface RedisCliResult {
   readonly exitCode: number | null;
   readonly seconds: number;
+  /** redis-cli's CPU time (user + system), sampled from /proc every CLI_CPU_SAMPLE_MS while it ran; null elsewhere. */
+  readonly cpuSeconds: number | null;
   /** The last CLI_OUTPUT_KEPT_CHARS characters of stdout, for a report or an error message. */
   readonly outputTail: string;
 }
@@ -139,11 +143,17 @@ function runCli(args: readonly string[], timeoutMs: number): Promise<RedisCliRes
   const started = performance.now();
   const cli = spawnServerProcess('redis-cli', 'redis-cli', args);
   const timer = setTimeout(() => void cli.kill9(), timeoutMs);
+  // The last sample before exit (a process's /proc entry is gone once it is reaped).
+  let cpuSeconds = processCpuSeconds(cli.pid);
+  const sampler = setInterval(() => {
+    cpuSeconds = processCpuSeconds(cli.pid) ?? cpuSeconds;
+  }, CLI_CPU_SAMPLE_MS);
   return cli.exited.then((exitCode) => {
     clearTimeout(timer);
+    clearInterval(sampler);
     const output = cli.lines().map((line) => line.text).join('\n');
     return {
-      exitCode, seconds: (performance.now() - started) / 1000,
+      exitCode, seconds: (performance.now() - started) / 1000, cpuSeconds,
       outputTail: `${output.slice(-CLI_OUTPUT_KEPT_CHARS)}${cli.stderrTail() === '' ? '' : ` | stderr: ${cli.stderrTail()}`}`,
     };
   });

@@ -112,7 +112,7 @@ export interface RedisReshardReport {
   readonly serverErrorReplies: Readonly<Record<string, number>>;
   readonly serverFailedCalls: Readonly<Record<string, number>>;
   /** CPU time over the reshard's wall time: 1 is one core kept busy. */
-  readonly cpuCoresDuringReshard: { client: number; masterA: number | null; masterB: number | null };
+  readonly cpuCoresDuringReshard: { client: number; masterA: number | null; masterB: number | null; redisCli: number | null };
   readonly client: string;
   readonly sampleChecked: number;
 }
@@ -303,6 +303,7 @@ async function reshard(cluster: RedisCluster, options: RedisReshardOptions, elap
       client: round((client.user + client.system) / 1e6 / seconds, 2),
       masterA: cpuDelta(cpuBefore.a, processCpuSeconds(a.process.pid), seconds),
       masterB: cpuDelta(cpuBefore.b, processCpuSeconds(b.process.pid), seconds),
+      redisCli: cpuDelta(0, result.cpuSeconds, seconds),
     },
   };
 }

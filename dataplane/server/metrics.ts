@@ -10,6 +10,7 @@ import { formatRange } from '../../proto/keyspace/range.js';
 import { STATUS_SLOTS } from './batchExecutor.js';
 import type { Pod } from './pod.js';
 import { durabilityMetrics } from './durabilityMetrics.js';
+import { migrationMetrics } from './migrationMetrics.js';
 
 /** Histograms the request path observes directly (once per batch, never per op). */
 export interface BatchHistograms {
@@ -53,6 +54,7 @@ export function podRegistry(pod: Pod): Registry {
   });
   rangeMetrics(registry, pod);
   durabilityMetrics(registry, pod);
+  migrationMetrics(registry, pod);
   gauge(registry, 'slicekv_sessions_open', 'Client sessions open.', () => pod.sessionsOpen);
   gauge(registry, 'slicekv_memory_limit_bytes', 'Segment memory limit of the engine.', () => pod.store.stats().memoryLimitBytes);
   gauge(registry, 'slicekv_memory_live_bytes', 'Bytes of live records.', () => pod.store.stats().liveBytes);

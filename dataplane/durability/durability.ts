@@ -226,6 +226,24 @@ export class Durability {
     });
   }
 
+  /**
+   * Migration abort: `range` comes back to this pod (the source) after target `fromPod` failed.
+   * This pod still holds the range as it was at the transfer; the writes the target accepted are
+   * replayed over it from the target's log (from `fromLsn`, its position when it took the range).
+   * The range is marked taken in the target's folder. Resolves with where the target's log ended.
+   */
+  takeBack(range: OwnedRange, fromPod: string, fromLsn: number): Promise<number> {
+    return this.serially(async () => {
+      const report = await loadRanges(this.target, this.config.dataDir, [
+        { start: range.start, end: range.end, checkpoints: [], replays: [{ pod: fromPod, fromLsn, toLsn: null }] },
+      ]);
+      await markTaken(join(this.config.dataDir, 'pods', fromPod), [range], this.config.podName);
+      this.lastRecovery = report;
+      this.events.recovered(report, `range taken back from ${fromPod}`);
+      return report.walResults.get(fromPod)?.endLsn ?? fromLsn;
+    });
+  }
+
   /** Keeps `pod`'s log and checkpoints that `sources` need from being deleted (holds/<this pod>.json). */
   private async hold(pod: string, sources: readonly RangeSources[]): Promise<void> {
     const fromLsn = Math.min(...sources.flatMap((s) => s.replays.filter((r) => r.pod === pod).map((r) => r.fromLsn)), Number.MAX_SAFE_INTEGER);

@@ -3,9 +3,12 @@
 // the logs show exactly how a migration went.
 //
 //   PREPARE -> TRANSFER_OWNERSHIP -> MOVE_DATA -> CHECKPOINT -> COMPLETE
-//      \______________\_________________\____________\______-> CANCELLED | FAILED
+//      \______________\_________________\____________\______-> CANCELLED | ABORTED | FAILED
+//
+// ABORTED: the target failed after ownership moved; the source took the range back (new view)
+// with the writes the target had accepted, read from the target's log.
 
-export type MigrationPhase = 'PREPARE' | 'TRANSFER_OWNERSHIP' | 'MOVE_DATA' | 'CHECKPOINT' | 'COMPLETE' | 'CANCELLED' | 'FAILED';
+export type MigrationPhase = 'PREPARE' | 'TRANSFER_OWNERSHIP' | 'MOVE_DATA' | 'CHECKPOINT' | 'COMPLETE' | 'CANCELLED' | 'ABORTED' | 'FAILED';
 
 export class IllegalTransitionError extends Error {
   override readonly name = 'IllegalTransitionError';
@@ -29,6 +32,6 @@ export class PhaseMachine {
   }
 
   get finished(): boolean {
-    return this.phase === 'COMPLETE' || this.phase === 'CANCELLED' || this.phase === 'FAILED';
+    return this.phase === 'COMPLETE' || this.phase === 'CANCELLED' || this.phase === 'ABORTED' || this.phase === 'FAILED';
   }
 }

@@ -13,6 +13,7 @@ import { RecordRef, SCAN_DONE, Status, type Store } from '../store/index.js';
 import { EntryBuffer } from '../durability/entryBuffer.js';
 import { WalEntryKind } from '../durability/walEntry.js';
 import type { Durability } from '../durability/durability.js';
+import type { ReplaySource } from '../durability/manifest.js';
 import { HotKeySampler } from './hotKeySampler.js';
 import { IncomingMigration, type IncomingPeer } from './incomingMigration.js';
 import { OutgoingMigration, type OutgoingHost, type OutgoingPeer } from './outgoingMigration.js';
@@ -117,6 +118,24 @@ export class Migrations implements OutgoingHost {
     return (pod.routes?.routes ?? [moved]).map(routeToMessage);
   }
 
+  async takeBack(range: HashRange, view: number, targetPod: string, targetWalLsn: number, durableSources: string): Promise<void> {
+    const pod = this.pod;
+    const durability = pod.durability;
+    if (durability === null) throw new Error('without durability the writes the target accepted cannot be recovered');
+    const taken: OwnedRange = { start: range.start, end: range.end, view };
+    // Unavailable (clients retry) until the target's writes are replayed and the range is
+    // checkpointed here: the manifest cannot order this pod's log around the target's otherwise.
+    pod.ranges.assign([...pod.ranges.list(), { ...taken, recovering: true }]);
+    const given = durableSources === '' ? { checkpoints: [], replays: [] } : (JSON.parse(durableSources) as { checkpoints: string[]; replays: ReplaySource[] });
+    const targetLogEnd = await durability.takeBack(taken, targetPod, targetWalLsn);
+    const sources = JSON.stringify({ checkpoints: given.checkpoints, replays: [...given.replays, { pod: targetPod, fromLsn: targetWalLsn, toLsn: targetLogEnd }] });
+    const routes = (pod.routes?.routes ?? []).filter((r) => !(r.start < range.end && range.start < r.end));
+    pod.routes = new RouteTable([...routes, { start: range.start, end: range.end, view, owner: pod.podName, address: pod.address }]);
+    await durability.adopt(taken, targetPod, sources, pod.ranges.list(), pod.routes.routes);
+    await durability.checkpoint();
+    pod.ranges.assign(pod.ranges.list().map((r) => (r.start === range.start && r.end === range.end ? taken : r)));
+  }
+
   chunk(range: HashRange, cursor: number, bytesMax: number): { entries: Buffer; next: number; records: number } {
     const buffer = new EntryBuffer();
     let next = cursor;
@@ -170,16 +189,19 @@ export class Migrations implements OutgoingHost {
     return migration;
   }
 
-  async receiveOwnership(id: string, entries: Buffer, durableSources: string, routes: readonly Route[], versionFloor: number): Promise<void> {
+  /** Takes ownership; resolves with this pod's log position at that moment (0 without durability). */
+  async receiveOwnership(id: string, entries: Buffer, durableSources: string, routes: readonly Route[], versionFloor: number): Promise<number> {
     const migration = this.incomingOf(id);
     migration.phase.transitionTo(['PREPARE'], 'TRANSFER_OWNERSHIP', this.nowMs());
     this.pod.store.observeVersion(versionFloor);
+    const walLsn = this.pod.durability?.wal?.appendedLsn ?? 0;
     migration.receiveOwnership(entries);
     const pod = this.pod;
     pod.ranges.assign([...pod.ranges.list(), { ...migration.range, arriving: migration }]);
     if (routes.length > 0) pod.routes = new RouteTable(routes);
     await pod.durability?.adopt(migration.range, migration.sourcePod, durableSources, pod.ranges.list(), pod.routes?.routes ?? []);
     migration.phase.transitionTo(['TRANSFER_OWNERSHIP'], 'MOVE_DATA', this.nowMs());
+    return walLsn;
   }
 
   moveData(id: string, entries: Buffer, sentBelowHi: number, last: boolean): void {

@@ -25,6 +25,11 @@ export interface OutgoingHost {
   giveUp(range: OwnedRange, targetPod: string, targetAddress: string, view: number): Promise<object[]>;
   /** One chunk of the range's records from `cursor`: entries and the next cursor (SCAN_DONE at the end). */
   chunk(range: HashRange, cursor: number, bytesMax: number): { entries: Buffer; next: number; records: number };
+  /**
+   * The target failed after taking the range: serve it here again at `view`, with the writes the
+   * target accepted (its log from `targetWalLsn`) replayed over this pod's copy.
+   */
+  takeBack(range: HashRange, view: number, targetPod: string, targetWalLsn: number, durableSources: string): Promise<void>;
   /** Drops this pod's copy of the range, in slices. */
   dropRange(range: HashRange): Promise<void>;
   nowMs(): number;
@@ -58,6 +63,9 @@ export class OutgoingMigration {
   cancelRequested = false;
   error = '';
   private resumeWaiter: (() => void) | null = null;
+  /** Known once the target took ownership. */
+  private targetWalLsn = -1;
+  private durableSources = '';
   readonly newView: number;
 
   readonly id: string;
@@ -89,8 +97,28 @@ export class OutgoingMigration {
       await this.host.dropRange(this.range);
     } catch (error) {
       this.error = (error as Error).message;
-      if (!this.phase.finished) this.phase.transitionTo(['PREPARE', 'TRANSFER_OWNERSHIP', 'MOVE_DATA', 'CHECKPOINT'], 'FAILED', this.host.nowMs());
-      this.host.log(`migration ${this.id} failed: ${this.error}`, { migration: this.id, error: this.error });
+      this.host.log(`migration ${this.id} failed in ${this.phase.phase}: ${this.error}`, { migration: this.id, error: this.error });
+      await this.abort();
+    }
+  }
+
+  /**
+   * After ownership moved and before COMPLETE, a failure gives the range back to the source at
+   * a new view, with what the target accepted (DESIGN.md §6). Before it, nothing moved: FAILED.
+   */
+  private async abort(): Promise<void> {
+    if (this.phase.finished) return;
+    const tookOwnership = this.targetWalLsn >= 0 && ['MOVE_DATA', 'CHECKPOINT'].includes(this.phase.phase);
+    if (!tookOwnership) {
+      this.phase.transitionTo(['PREPARE', 'TRANSFER_OWNERSHIP'], 'FAILED', this.host.nowMs());
+      return;
+    }
+    try {
+      await this.host.takeBack(this.range, this.newView + 1, this.targetPod, this.targetWalLsn, this.durableSources);
+      this.phase.transitionTo(['MOVE_DATA', 'CHECKPOINT'], 'ABORTED', this.host.nowMs());
+    } catch (error) {
+      this.error += `; taking the range back failed: ${(error as Error).message}`;
+      this.phase.transitionTo(['MOVE_DATA', 'CHECKPOINT'], 'FAILED', this.host.nowMs());
     }
   }
 
@@ -119,13 +147,15 @@ export class OutgoingMigration {
     const hot = await this.host.sampleHotRecords(this.range, SAMPLE_MS);
     this.phase.transitionTo(['PREPARE'], 'TRANSFER_OWNERSHIP', this.host.nowMs());
     const durableSources = this.host.durableSources(this.range);
+    this.durableSources = durableSources;
     // From here the source answers WRONG_RANGE for the range: nothing it holds changes any more.
     const routes = await this.host.giveUp(this.range, this.targetPod, this.targetAddress, this.newView);
     const entries = Buffer.concat([this.host.completionEntries(this.range), hot]);
-    await this.peer.call('ReceiveOwnership', {
+    const ack = await this.peer.call('ReceiveOwnership', {
       migrationId: this.id, range: rangeMessage({ ...this.range, view: this.newView }), entries, durableSources, routes,
       versionFloor: String(this.host.versionFloor()),
     });
+    this.targetWalLsn = Number(ack.walLsn ?? 0);
     this.phase.transitionTo(['TRANSFER_OWNERSHIP'], 'MOVE_DATA', this.host.nowMs());
   }
 

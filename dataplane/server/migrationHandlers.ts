@@ -80,8 +80,8 @@ export function migrationHandlers(migrations: Migrations): Record<string, Unary<
       grpc.status.FAILED_PRECONDITION, (r) => ({ phase: migrations.prepare(r.migrationId, rangeFromMessage(r.range), r.sourcePod, r.sourceAddress).phase.phase })),
     ReceiveOwnership: guarded<{ migrationId: string; entries: Buffer; durableSources: string; routes: RouteMessage[]; versionFloor: string }>(
       grpc.status.FAILED_PRECONDITION, async (r) => {
-        await migrations.receiveOwnership(r.migrationId, r.entries, r.durableSources, r.routes.map(routeFromMessage), Number(r.versionFloor));
-        return { phase: 'MOVE_DATA' };
+        const walLsn = await migrations.receiveOwnership(r.migrationId, r.entries, r.durableSources, r.routes.map(routeFromMessage), Number(r.versionFloor));
+        return { phase: 'MOVE_DATA', walLsn: String(walLsn) };
       }),
     MoveData: guarded<{ migrationId: string; entries: Buffer; sentBelowHi: number; last: boolean }>(grpc.status.FAILED_PRECONDITION, (r) => {
       migrations.moveData(r.migrationId, r.entries, r.sentBelowHi, r.last);

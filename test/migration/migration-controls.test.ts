@@ -108,3 +108,32 @@ test('migration: a target that crashes after taking ownership recovers the range
   }
   assert.ok(upper.length > 9000, `${upper.length} keys of the moved half checked`);
 });
+
+test('migration: the target dies mid-copy; the source takes the range back at a new view with every write the target acknowledged', { timeout: 60_000 }, async (t) => {
+  const { source, target, admin } = await twoPods(t, 20_000);
+  t.after(() => source.stop());
+  await admin.call('StartMigration', { migrationId: 'a1', range: UPPER, targetPod: 'pod-t', targetAddress: target.address, throttleBytesPerSecond: '400000' });
+  await until(admin, 'a1', (i) => i.phase === 'MOVE_DATA' && Number(i.bytesMoved) > 0);
+  const client = createClient({ seeds: [source.address], timeoutMs: 30_000, attemptsMax: 64 });
+  t.after(() => client.close());
+  const acknowledged = new Map<string, string>();
+  for (let i = 0; i < 500; i++) {
+    await client.put(`k${i}`, `at-target-${i}`);
+    acknowledged.set(`k${i}`, `at-target-${i}`);
+  }
+  assert.ok(target.ops > 0, 'the target served writes before it died');
+  await abandon(target);
+  // Writes keep coming while the source notices and takes the range back: they must only wait.
+  const during = [...Array(200).keys()].map(async (i) => {
+    await client.put(`late-${i}`, `late-${i}`);
+    acknowledged.set(`late-${i}`, `late-${i}`);
+  });
+  const done = await until(admin, 'a1', (i) => ['ABORTED', 'FAILED', 'COMPLETE'].includes(i.phase));
+  assert.equal(done.phase, 'ABORTED', done.error);
+  await Promise.all(during);
+  const upperRange = source.ranges.list().find((r) => String(r.start) === HALF);
+  assert.equal(upperRange?.view, 4, 'the range is back at the source at a new view');
+  for (const [key, value] of acknowledged) assert.equal((await client.get(key))?.value.toString(), value, key);
+  const untouched = await client.mget([...Array(20_000).keys()].filter((i) => i >= 500).map((i) => `k${i}`));
+  untouched.forEach((entry, j) => assert.equal(entry?.value.toString(), `v${j + 500}-`.padEnd(100, '.'), `k${j + 500}`));
+});

@@ -14,6 +14,9 @@ export function durablePod(dataDir: string, podName: string, mode: WalMode = 'sy
 
 /** Stops serving without committing or closing anything durable: what a crash leaves on disk. */
 export async function abandon(pod: Pod): Promise<void> {
+  // A dead process runs nothing more: batches already received (or waiting for migrating keys)
+  // are not run either.
+  pod.draining = true;
   (pod as unknown as { server: { forceShutdown(): void } }).server.forceShutdown();
   const timer = (pod as unknown as { maintenanceTimer: NodeJS.Timeout | null }).maintenanceTimer;
   if (timer !== null) clearInterval(timer);

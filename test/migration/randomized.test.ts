@@ -1,0 +1,123 @@
+// Randomised migrations under a recorded SDK workload (puts, gets, incrBy on shared counters,
+// CAS on shared hot keys). Each run picks a throttle and one event: none, pause + resume,
+// cancel, a split of the range just before it moves, or the target dying mid-copy (abort). After
+// each run: no client op failed, every acknowledged write reads back, and Porcupine says the
+// history is linearizable. 20 runs per CI run, 200 in long mode; seeds printed.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createClient } from '../../client/index.js';
+import { adminClient, type AdminClient } from '../../proto/adminClient.js';
+import { abandon, durablePod } from '../support/durablePod.js';
+import { HistoryRecorder, type KvClient } from '../support/historyRecorder.js';
+import { checkHistory } from '../support/linearizability.js';
+import { isLongMode, seedFromEnvironment } from '../support/environment.js';
+import { Random } from '../support/random.js';
+
+const RUNS = isLongMode() ? 200 : 20;
+const HALF = 1n << 63n;
+const EVENTS = ['none', 'pause', 'cancel', 'split', 'kill-target'] as const;
+type Event = (typeof EVENTS)[number];
+
+async function phaseOf(admin: AdminClient, id: string): Promise<{ phase: string; error: string; bytesMoved: string }> {
+  return ((await admin.call('MigrationStatus', { migrationId: id })).migrations as { phase: string; error: string; bytesMoved: string }[])[0];
+}
+
+async function until(admin: AdminClient, id: string, done: (p: { phase: string; bytesMoved: string }) => boolean): Promise<{ phase: string; error: string }> {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const p = await phaseOf(admin, id);
+    if (done(p)) return p;
+    if (Date.now() > deadline) throw new Error(`migration ${id} stuck in ${p.phase}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+async function lane(client: KvClient, random: Random, lane: number, stop: () => boolean, failures: unknown[]): Promise<void> {
+  for (let n = 0; !stop(); n++) {
+    const pick = random.uint32() % 10;
+    try {
+      if (pick < 2) await client.incrBy(`counter-${random.uint32() % 4}`, 1);
+      else if (pick < 3) {
+        const key = `hot-${random.uint32() % 3}`;
+        const current = await client.get(key);
+        await client.putIfVersion(key, `${lane}-${n}`, current?.version ?? 0);
+      } else if (pick < 7) await client.put(`k${random.uint32() % 400}`, `${lane}-${n}`);
+      else await client.get(`k${random.uint32() % 400}`);
+    } catch (error) {
+      failures.push(error);
+    }
+  }
+}
+
+async function runOnce(seed: number, event: Event, throttle: number): Promise<string> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'slicekv-rand-'));
+  const source = durablePod(dataDir, 'pod-s');
+  const target = durablePod(dataDir, 'pod-t');
+  const random = new Random(seed);
+  const sourceAddress = await source.start();
+  await target.start();
+  const admin = adminClient(sourceAddress);
+  const client = createClient({ seeds: [sourceAddress], timeoutMs: 30_000, attemptsMax: 96 });
+  const failures: unknown[] = [];
+  let stopped = false;
+  try {
+    const whole = { start: '0', end: '0', view: 1 };
+    await admin.call('AssignRanges', { owned: [whole], routes: [{ ...whole, owner: 'pod-s', address: sourceAddress }] });
+    await admin.call('SplitRange', { range: whole, at: HALF.toString() });
+    await client.mput([...Array(3000).keys()].map((i) => [`bulk-${i}`, `b${i}`.padEnd(100, '.')]));
+    const recorder = new HistoryRecorder();
+    const lanes = [...Array(6).keys()].map((l) => lane(recorder.client(client, l), new Random(random.uint32()), l, () => stopped, failures));
+    await new Promise((resolve) => setTimeout(resolve, 50 + (random.uint32() % 100)));
+    let range = { start: HALF.toString(), end: '0', view: 2 };
+    if (event === 'split') {
+      await admin.call('SplitRange', { range, at: (3n << 62n).toString() });
+      range = { start: (3n << 62n).toString(), end: '0', view: 3 };
+    }
+    await admin.call('StartMigration', { migrationId: 'r', range, targetPod: 'pod-t', targetAddress: target.address, throttleBytesPerSecond: String(throttle) });
+    if (event === 'cancel') await admin.call('ControlMigration', { migrationId: 'r', action: 'CANCEL' });
+    if (event === 'pause' || event === 'kill-target') {
+      await until(admin, 'r', (p) => p.phase !== 'PREPARE' && p.phase !== 'TRANSFER_OWNERSHIP');
+      if (event === 'pause') {
+        await admin.call('ControlMigration', { migrationId: 'r', action: 'PAUSE' }).catch(() => undefined);
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        await admin.call('ControlMigration', { migrationId: 'r', action: 'RESUME' }).catch(() => undefined);
+      } else await abandon(target);
+    }
+    const end = await until(admin, 'r', (p) => ['COMPLETE', 'CANCELLED', 'ABORTED', 'FAILED'].includes(p.phase));
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    stopped = true;
+    await Promise.all(lanes);
+    const expected = event === 'cancel' ? ['CANCELLED', 'COMPLETE'] : event === 'kill-target' ? ['ABORTED', 'COMPLETE'] : ['COMPLETE'];
+    assert.ok(expected.includes(end.phase), `seed ${seed} (${event}): migration ended ${end.phase} ${end.error}`);
+    assert.deepEqual(failures.map(String), [], `seed ${seed} (${event}): no client op failed`);
+    const bulk = await client.mget([...Array(3000).keys()].map((i) => `bulk-${i}`));
+    bulk.forEach((entry, i) => assert.equal(entry?.value.toString(), `b${i}`.padEnd(100, '.'), `seed ${seed} (${event}): bulk-${i}`));
+    const verdict = await checkHistory(recorder.ops(), { timeoutSeconds: 30 });
+    assert.ok(verdict.linearizable, `seed ${seed} (${event}): the history is linearizable`);
+    return `${event}:${end.phase}:${verdict.ops}`;
+  } finally {
+    stopped = true;
+    client.close();
+    admin.close();
+    await source.stop();
+    if (event !== 'kill-target') await target.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+test(`migration: ${RUNS} randomised runs (throttle, pause, cancel, split, target killed) stay linearizable with no failed op`, { timeout: 900_000 }, async (t) => {
+  const base = seedFromEnvironment();
+  const random = new Random(base);
+  const outcomes: string[] = [];
+  for (let run = 0; run < RUNS; run++) {
+    const seed = random.uint32();
+    const event = EVENTS[run % EVENTS.length];
+    const throttle = random.uint32() % 2 === 0 ? 0 : 200_000 + (random.uint32() % 600_000);
+    outcomes.push(await runOnce(seed, event, throttle));
+  }
+  t.diagnostic(`base seed ${base} (SLICEKV_SEED replays all runs): ${outcomes.join(' ')}`);
+});

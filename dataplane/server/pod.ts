@@ -189,7 +189,13 @@ export class Pod implements SessionHost {
   private readonly assignRanges: Unary<{ owned: RangeSpecMessage[]; routes: RouteMessage[] }, object> = (call, callback) => {
     try {
       const routes = call.request.routes.length > 0 ? new RouteTable(call.request.routes.map(routeFromMessage)) : this.routeTable;
-      this.ranges.assign(call.request.owned.map(rangeFromMessage));
+      // A range still arriving by migration (or being recovered) keeps that state when the
+      // assignment names it again unchanged: an operator push must not cut a migration short.
+      const current = this.ranges.list();
+      this.ranges.assign(call.request.owned.map(rangeFromMessage).map((r) => {
+        const same = current.find((c) => c.start === r.start && c.end === r.end && c.view === r.view);
+        return same === undefined ? r : same;
+      }));
       this.routeTable = routes;
       this.afterRangeChange(callback);
     } catch (error) {

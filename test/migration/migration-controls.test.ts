@@ -137,3 +137,22 @@ test('migration: the target dies mid-copy; the source takes the range back at a 
   const untouched = await client.mget([...Array(20_000).keys()].filter((i) => i >= 500).map((i) => `k${i}`));
   untouched.forEach((entry, j) => assert.equal(entry?.value.toString(), `v${j + 500}-`.padEnd(100, '.'), `k${j + 500}`));
 });
+
+test('migration: an assignment pushed mid-copy that names the arriving range unchanged does not cut the migration short', { timeout: 60_000 }, async (t) => {
+  const { source, target, admin } = await twoPods(t, 20_000);
+  t.after(() => Promise.all([source.stop(), target.stop()]));
+  await admin.call('StartMigration', { migrationId: 'o1', range: UPPER, targetPod: 'pod-t', targetAddress: target.address, throttleBytesPerSecond: '600000' });
+  await until(admin, 'o1', (i) => i.phase === 'MOVE_DATA' && Number(i.bytesMoved) > 0);
+  const targetAdmin = adminClient(target.address);
+  t.after(() => targetAdmin.close());
+  const routes = [{ start: '0', end: HALF, view: 2, owner: 'pod-s', address: source.address }, { ...UPPER, view: 3, owner: 'pod-t', address: target.address }];
+  await targetAdmin.call('AssignRanges', { owned: [{ ...UPPER, view: 3 }], routes });
+  const reader = createClient({ seeds: [target.address] });
+  t.after(() => reader.close());
+  // Keys not yet copied are still fetched on demand: none reads as missing.
+  const upper = [...Array(20_000).keys()].filter((i) => keyHash64(Buffer.from(`k${i}`)) >= 1n << 63n).slice(-500);
+  const values = await reader.mget(upper.map((i) => `k${i}`));
+  values.forEach((entry, j) => assert.equal(entry?.value.toString(), `v${upper[j]}-`.padEnd(100, '.'), `k${upper[j]}`));
+  const done = await until(admin, 'o1', (i) => i.phase === 'COMPLETE' || i.phase === 'FAILED');
+  assert.equal(done.phase, 'COMPLETE', done.error);
+});

@@ -13,7 +13,7 @@ import type { Store } from '../store/index.js';
 import { rangeId } from './checkpointFile.js';
 import { writeCheckpoint, type CheckpointResult } from './checkpointWriter.js';
 import { readManifest, writeManifest, type ManifestRange, type ReplaySource } from './manifest.js';
-import { loadRanges, walDirOf, type RangeSources, type RecoveryReport } from './recovery.js';
+import { loadRanges, walDirOf, type LoadOptions, type RangeSources, type RecoveryReport } from './recovery.js';
 import { listWalFiles } from './walFiles.js';
 import { readWal, type WalProblem } from './walReader.js';
 import { DEFAULT_WAL_CONFIG, WalWriter, type WalMode } from './walWriter.js';
@@ -241,6 +241,23 @@ export class Durability {
       this.lastRecovery = report;
       this.events.recovered(report, `range taken back from ${fromPod}`);
       return report.walResults.get(fromPod)?.endLsn ?? fromLsn;
+    });
+  }
+
+  /**
+   * Migration target whose source died mid-copy: loads the rest of `range` from the source's
+   * durable state that this pod's manifest names for it (checkpoints and the source's log up to
+   * the transfer), skipping keys `skipKey` says are already resolved here.
+   */
+  loadArrivingRest(range: HashRange, skipKey: NonNullable<LoadOptions['skipKey']>): Promise<RecoveryReport> {
+    return this.serially(async () => {
+      const entry = this.manifest.find((r) => r.start === range.start && r.end === range.end);
+      if (entry === undefined) throw new Error(`range [${range.start}, ${range.end}) is not in this pod's manifest`);
+      const replays = entry.replays.filter((r) => r.pod !== this.config.podName);
+      const report = await loadRanges(this.target, this.config.dataDir, [{ start: range.start, end: range.end, checkpoints: entry.checkpoints, replays }], { skipKey });
+      this.lastRecovery = report;
+      this.events.recovered(report, 'the rest of a migrating range from its dead source');
+      return report;
     });
   }
 

@@ -54,14 +54,19 @@ export function walDirOf(dataDir: string, pod: string): string {
 
 const YIELD_EVERY_ENTRIES = 16_384;
 
-export async function loadRanges(target: RecoveryTarget, dataDir: string, ranges: readonly RangeSources[]): Promise<RecoveryReport> {
+export interface LoadOptions {
+  /** Entries whose key this returns true for keep the state already here (completion records still load). */
+  readonly skipKey?: (bytes: Buffer, keyOffset: number, keyLength: number, hi: number) => boolean;
+}
+
+export async function loadRanges(target: RecoveryTarget, dataDir: string, ranges: readonly RangeSources[], options: LoadOptions = {}): Promise<RecoveryReport> {
   const started = performance.now();
   const sorted = sortedDisjoint(ranges);
   const report: RecoveryReport = {
     ranges: sorted.length, checkpointsRead: 0, checkpointEntries: 0, walEntriesReplayed: 0, walBytesRead: 0, seconds: 0, problems: [],
     walResults: new Map(),
   };
-  const applier = new EntryApplier(target, sorted);
+  const applier = new EntryApplier(target, sorted, options.skipKey ?? null);
   await loadCheckpoints(applier, dataDir, sorted, report);
   for (const pod of podsInOrder(sorted)) await replayLog(applier, dataDir, pod, sorted, report);
   report.seconds = (performance.now() - started) / 1000;
@@ -147,7 +152,8 @@ class EntryApplier {
   /** Index of the range found by the last rangeOf(). */
   lastRange = -1;
 
-  constructor(private readonly target: RecoveryTarget, ranges: readonly HashRange[]) {
+  constructor(private readonly target: RecoveryTarget, ranges: readonly HashRange[],
+    private readonly skipKey: LoadOptions['skipKey'] | null) {
     this.search = new RangeSearch(ranges);
   }
 
@@ -160,7 +166,14 @@ class EntryApplier {
   apply(entry: WalEntryCursor): void {
     const { store, clients } = this.target;
     const b = entry.bytes;
-    if (entry.kind === WalEntryKind.PUT) {
+    let skip = false;
+    if (this.skipKey !== null && this.skipKey !== undefined) {
+      this.hasher.hashKey(b, entry.keyOffset, entry.keyLength);
+      skip = this.skipKey(b, entry.keyOffset, entry.keyLength, this.hasher.hi);
+    }
+    if (skip) {
+      // The key's state here is newer than anything in these sources.
+    } else if (entry.kind === WalEntryKind.PUT) {
       check(store.restore(b, entry.keyOffset, entry.keyLength, b, entry.valueOffset, entry.valueLength, entry.version), store);
     } else if (entry.kind === WalEntryKind.DELETE) {
       const status = store.delete(b, entry.keyOffset, entry.keyLength);

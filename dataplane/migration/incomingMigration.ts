@@ -44,6 +44,14 @@ export class IncomingMigration {
   bytesMoved = 0;
   keysFetched = 0;
   error = '';
+  /** When the source was last heard from (a chunk or a fetch answered). */
+  lastHeardMs = Date.now();
+  /**
+   * Set by the pod: loads the rest of the range from the source's durable state, for when the
+   * source died mid-copy. Null: no durability, the source is the only copy.
+   */
+  loadRestFromDisk: ((skipKey: (bytes: Buffer, keyOffset: number, keyLength: number, hi: number) => boolean) => Promise<void>) | null = null;
+  private diskLoad: Promise<void> | null = null;
   private readonly resolved = new Set<string>();
   private readonly fetching = new Map<string, Promise<void>>();
   private readonly hasher = new KeyHasher();
@@ -84,14 +92,30 @@ export class IncomingMigration {
 
   private fetchBatch(keys: Buffer[]): Promise<void> {
     const done = this.peer.fetchKeys(this.id, keys).then((entries) => {
+      this.lastHeardMs = Date.now();
       this.install(entries, false);
       for (const key of keys) this.resolved.add(key.toString('latin1'));
       this.keysFetched += keys.length;
-    }).finally(() => {
+    }, (error: Error) => this.sourceLost(error)).finally(() => {
       for (const key of keys) this.fetching.delete(key.toString('latin1'));
     });
     for (const key of keys) this.fetching.set(key.toString('latin1'), done);
     return done;
+  }
+
+  /**
+   * The source cannot be reached: everything not yet here is loaded from its durable state
+   * (once, however many ops wait); without durability the error stands.
+   */
+  sourceLost(error: Error): Promise<void> {
+    if (this.bulkDone) return Promise.resolve();
+    const load = this.loadRestFromDisk;
+    if (load === null) return Promise.reject(error);
+    this.diskLoad ??= load((bytes, keyOffset, keyLength, hi) => hi >>> 0 < this.sentBelowHi || this.resolved.has(keyString(bytes, keyOffset, keyLength)))
+      .then(() => {
+        this.bulkDone = true;
+      });
+    return this.diskLoad;
   }
 
   /** Completion records and hot records sent with ownership: installed, hot keys resolved. */
@@ -101,6 +125,8 @@ export class IncomingMigration {
 
   /** A bulk chunk: its records, then the progress mark. */
   receiveChunk(entries: Buffer, sentBelowHi: number, last: boolean): void {
+    if (this.diskLoad !== null) return; // already loading (or loaded) everything from disk
+    this.lastHeardMs = Date.now();
     this.install(entries, false);
     this.bytesMoved += entries.length;
     if (sentBelowHi > this.sentBelowHi) this.sentBelowHi = sentBelowHi;

@@ -33,6 +33,8 @@ export interface PeerFactory {
 }
 
 const HOT_KEYS_MAX = 256;
+/** A copy that has not heard from its source this long probes it (Health). */
+const SOURCE_QUIET_MS = 3000;
 const DROP_SLICE_RECORDS = 4096;
 
 export class Migrations implements OutgoingHost {
@@ -183,10 +185,58 @@ export class Migrations implements OutgoingHost {
     const known = this.incoming.get(id);
     if (known !== undefined) return known;
     if (this.ownsAny(range)) throw new Error(`range [${range.start}, ${range.end}) overlaps a range this pod owns`);
+    this.sourceAddresses.set(id, sourceAddress);
     const migration = new IncomingMigration({ id, range, sourcePod, peer: this.peers(sourceAddress), store: this.pod.store, clients: this.pod.clients },
       (from, to) => this.log(`migration ${id} (target): ${from} -> ${to}`, { migration: id, from, to }), this.nowMs());
+    const durability = this.pod.durability;
+    if (durability !== null) {
+      migration.loadRestFromDisk = async (skipKey) => {
+        this.log(`migration ${id} (target): source ${sourcePod} lost; loading the rest of the range from its files`, { migration: id });
+        await durability.loadArrivingRest(migration.range, skipKey);
+        this.completeFromDisk(migration).catch((error: Error) => {
+          migration.error = error.message;
+        });
+      };
+    }
     this.incoming.set(id, migration);
+    this.startWatchdog();
     return migration;
+  }
+
+  /** The source died mid-copy and the target loaded the rest from disk: checkpoint, complete. */
+  private async completeFromDisk(migration: IncomingMigration): Promise<void> {
+    if (migration.phase.phase === 'MOVE_DATA') migration.phase.transitionTo(['MOVE_DATA'], 'CHECKPOINT', this.nowMs());
+    await this.pod.durability?.checkpoint();
+    this.finish(migration.id);
+  }
+
+  private watchdog: NodeJS.Timeout | null = null;
+
+  /** Probes the source of every copy that has gone quiet; two failed probes in a row: source lost. */
+  private startWatchdog(): void {
+    if (this.watchdog !== null) return;
+    const strikes = new Map<string, number>();
+    this.watchdog = setInterval(() => {
+      for (const m of this.incoming.values()) {
+        if (m.phase.phase !== 'MOVE_DATA' || this.nowMs() - m.lastHeardMs < SOURCE_QUIET_MS) continue;
+        this.peers(this.sourceAddresses.get(m.id) ?? '').call('Health', {}, 1000).then(() => {
+          strikes.delete(m.id);
+          m.lastHeardMs = this.nowMs();
+        }, (error: Error) => {
+          const count = (strikes.get(m.id) ?? 0) + 1;
+          strikes.set(m.id, count);
+          if (count >= 2) m.sourceLost(error).catch(() => undefined);
+        });
+      }
+    }, SOURCE_QUIET_MS / 3);
+    this.watchdog.unref();
+  }
+
+  private readonly sourceAddresses = new Map<string, string>();
+
+  close(): void {
+    if (this.watchdog !== null) clearInterval(this.watchdog);
+    this.watchdog = null;
   }
 
   /** Takes ownership; resolves with this pod's log position at that moment (0 without durability). */
@@ -212,6 +262,7 @@ export class Migrations implements OutgoingHost {
 
   finish(id: string): void {
     const migration = this.incomingOf(id);
+    if (migration.phase.finished) return;
     if (migration.phase.phase === 'PREPARE') {
       migration.phase.transitionTo(['PREPARE'], 'CANCELLED', this.nowMs());
       return;

@@ -162,6 +162,7 @@ export class Pod implements SessionHost {
   async stop(graceMs = 2000): Promise<void> {
     this.draining = true;
     if (this.maintenanceTimer !== null) clearInterval(this.maintenanceTimer);
+    this.migrations.close();
     this.peerClients.close();
     // Commits the log (answering the batches waiting for it) before the streams close.
     await this.durability?.close();

@@ -156,3 +156,28 @@ test('migration: an assignment pushed mid-copy that names the arriving range unc
   const done = await until(admin, 'o1', (i) => i.phase === 'COMPLETE' || i.phase === 'FAILED');
   assert.equal(done.phase, 'COMPLETE', done.error);
 });
+
+test('migration: the source dies mid-copy; the target loads the rest from the source\'s files and completes', { timeout: 60_000 }, async (t) => {
+  const { source, target, admin } = await twoPods(t, 20_000);
+  t.after(() => target.stop());
+  await admin.call('StartMigration', { migrationId: 's1', range: UPPER, targetPod: 'pod-t', targetAddress: target.address, throttleBytesPerSecond: '300000' });
+  await until(admin, 's1', (i) => i.phase === 'MOVE_DATA' && Number(i.bytesMoved) > 0);
+  const writer = createClient({ seeds: [target.address], timeoutMs: 30_000, attemptsMax: 64 });
+  t.after(() => writer.close());
+  const upper = [...Array(20_000).keys()].filter((i) => keyHash64(Buffer.from(`k${i}`)) >= 1n << 63n);
+  const written = upper.slice(0, 300);
+  for (const i of written) await writer.put(`k${i}`, `at-target-${i}`);
+  await abandon(source);
+  // Ops on keys not copied yet: FetchKeys fails, the rest comes from disk, the ops complete.
+  const values = await writer.mget(upper.map((i) => `k${i}`).filter((_, j) => j % 7 === 0 && j >= 300));
+  values.forEach((entry, j) => assert.ok(entry !== null, `k${upper.filter((_, x) => x % 7 === 0 && x >= 300)[j]} present`));
+  const targetAdmin = adminClient(target.address);
+  t.after(() => targetAdmin.close());
+  await until(targetAdmin, 's1', (i) => i.phase === 'COMPLETE' || i.error !== '');
+  for (const i of upper) {
+    const key = Buffer.from(`k${i}`);
+    assert.equal(target.store.get(key, 0, key.length), Status.OK, `k${i} is at the target`);
+    assert.equal(target.store.resultValue().toString(), written.includes(i) ? `at-target-${i}` : `v${i}-`.padEnd(100, '.'), `k${i}`);
+  }
+  assert.equal(target.ranges.list().find((r) => String(r.start) === HALF)?.arriving, undefined, 'the range no longer waits for anything');
+});

@@ -53,6 +53,12 @@ export class SlicekvClient implements SessionOwner {
   private readonly sessions = new Map<string, ClientSession>();
   private readonly channels = new Map<string, grpc.Client>();
   private sequences = new SequenceTracker();
+  /**
+   * Every pod address a routing table named: asked for routes too, so the client still finds
+   * the cluster when its seeds are gone (a seed pod died, its ranges moved). Bounded by the
+   * cluster's pod count over the client's life.
+   */
+  private readonly knownAddresses = new Set<string>();
   /** An owner address a WRONG_RANGE named: asked first at the next route refresh. */
   private routeHint: string | null = null;
   /** Mutations waiting for room in the RIFL window, in call order. */
@@ -247,13 +253,14 @@ export class SlicekvClient implements SessionOwner {
   private async fetchRoutes(): Promise<void> {
     const hint = this.routeHint;
     this.routeHint = null;
-    const candidates = [...new Set([...(hint === null ? [] : [hint]), ...(this.routes?.addresses() ?? []), ...this.options.seeds])];
+    const candidates = [...new Set([...(hint === null ? [] : [hint]), ...(this.routes?.addresses() ?? []), ...this.knownAddresses, ...this.options.seeds])];
     let lastError: unknown = null;
     for (const address of candidates) {
       try {
         const reply = await this.getRoutesFrom(address);
         if (reply.length === 0) continue;
         this.routes = new RouteTable(reply.map(routeFromMessage));
+        for (const known of this.routes.addresses()) this.knownAddresses.add(known);
         return;
       } catch (error) {
         lastError = error;

@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { createClient } from '../../client/index.js';
 import { adminClient, type AdminClient } from '../../proto/adminClient.js';
 import { abandon, durablePod } from '../support/durablePod.js';
+import type { Pod } from '../../dataplane/server/pod.js';
 import { HistoryRecorder, type KvClient } from '../support/historyRecorder.js';
 import { checkHistory } from '../support/linearizability.js';
 import { isLongMode, seedFromEnvironment } from '../support/environment.js';
@@ -77,6 +78,7 @@ async function runOnce(seed: number, event: Event, throttle: number): Promise<st
   const client = createClient({ seeds: [sourceAddress], timeoutMs: 30_000, attemptsMax: 96 });
   const failures: unknown[] = [];
   let stopped = false;
+  let restarted: Pod | null = null;
   try {
     const whole = { start: '0', end: '0', view: 1 };
     await admin.call('AssignRanges', { owned: [whole], routes: [{ ...whole, owner: 'pod-s', address: sourceAddress }] });
@@ -109,6 +111,12 @@ async function runOnce(seed: number, event: Event, throttle: number): Promise<st
       }
     }
     const end = await until(watched, 'r', (p) => ['COMPLETE', 'CANCELLED', 'ABORTED', 'FAILED'].includes(p.phase));
+    if (event === 'kill-target' && end.phase === 'COMPLETE') {
+      // The target died after the migration completed (it had checkpointed the range): it owns
+      // the range, so it must come back — as Kubernetes restarts a pod, same name and address.
+      restarted = durablePod(dataDir, 'pod-t', 'sync', undefined, target.address);
+      await restarted.start();
+    }
     await new Promise((resolve) => setTimeout(resolve, 100));
     stopped = true;
     await Promise.all(lanes);
@@ -129,6 +137,7 @@ async function runOnce(seed: number, event: Event, throttle: number): Promise<st
     targetAdmin.close();
     if (event !== 'kill-source') await source.stop();
     if (event !== 'kill-target') await target.stop();
+    await restarted?.stop();
     rmSync(dataDir, { recursive: true, force: true });
   }
 }

@@ -5,9 +5,10 @@ import { DEFAULT_POD_CONFIG, Pod } from '../../dataplane/server/pod.js';
 import { DEFAULT_DURABILITY_CONFIG } from '../../dataplane/durability/durability.js';
 import type { WalMode } from '../../dataplane/durability/walWriter.js';
 
-export function durablePod(dataDir: string, podName: string, mode: WalMode = 'sync', walFileBytesMax = DEFAULT_DURABILITY_CONFIG.walFileBytesMax): Pod {
+export function durablePod(dataDir: string, podName: string, mode: WalMode = 'sync', walFileBytesMax = DEFAULT_DURABILITY_CONFIG.walFileBytesMax,
+  listen = '127.0.0.1:0'): Pod {
   return new Pod({
-    ...DEFAULT_POD_CONFIG, podName, listen: '127.0.0.1:0', store: { memoryLimitBytes: 64 * 1024 * 1024, segmentSizeBytes: 2 * 1024 * 1024 },
+    ...DEFAULT_POD_CONFIG, podName, listen, store: { memoryLimitBytes: 64 * 1024 * 1024, segmentSizeBytes: 2 * 1024 * 1024 },
     durability: { ...DEFAULT_DURABILITY_CONFIG, dataDir, podName, mode, checkpointIntervalMs: 3_600_000, walFileBytesMax },
   });
 }

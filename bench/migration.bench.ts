@@ -6,6 +6,7 @@
 //
 //   npm run bench:migration              full run (1M keys each side)
 //   npm run bench:migration -- --smoke   CI sizes (20k keys; under a minute)
+//   ... -- --clients N                   the slicekv load through N SDK clients (sessions) instead of 1
 //
 // Prints the machine, progress and both sides' figures, then ONE JSON object as its last line:
 // { bench: "migration", keys, seconds, minThroughputRatio, switchGapMs, p99MsMax, failedOps,
@@ -24,7 +25,7 @@ const SEED = 0x5c5b_2025;
 const COMMON = { loadFraction: 0.7, concurrency: 64, opTimeoutMs: 1000, seed: SEED } as const;
 
 interface Plan {
-  readonly slicekv: SlicekvMigrationOptions;
+  readonly slicekv: Omit<SlicekvMigrationOptions, 'clients'>;
   readonly redis: Omit<RedisReshardOptions, 'log'>;
   readonly runTimeoutMs: number;
 }
@@ -80,7 +81,11 @@ function printRedis(r: RedisReshardReport): void {
 
 async function main(argv: readonly string[]): Promise<void> {
   const smoke = argv.includes('--smoke');
-  const plan = smoke ? SMOKE : FULL;
+  const clientsAt = argv.indexOf('--clients');
+  const clients = clientsAt < 0 ? 1 : Number(argv[clientsAt + 1]);
+  if (!(Number.isInteger(clients) && clients >= 1)) throw new RangeError(`--clients ${argv[clientsAt + 1]}`);
+  const base = smoke ? SMOKE : FULL;
+  const plan = { ...base, slicekv: { ...base.slicekv, clients } };
   killServerProcessesOnExit();
   // Everything is bounded: a run that hangs anyway is killed, with its servers.
   setTimeout(() => {
@@ -91,7 +96,7 @@ async function main(argv: readonly string[]): Promise<void> {
   const machine = machineInfo();
   console.log(describeMachine(machine));
   console.log(`plan: ${plan.slicekv.keys} keys (16 B / ${VALUE_BYTES} B) per side, YCSB-A zipf 0.99 at ${COMMON.loadFraction} of peak, concurrency ` +
-    `${COMMON.concurrency}, op timeout ${COMMON.opTimeoutMs} ms, seed ${SEED}${smoke ? '; SMOKE sizes' : ''}`);
+    `${COMMON.concurrency} (slicekv: ${clients} SDK client${clients === 1 ? '' : 's'}), op timeout ${COMMON.opTimeoutMs} ms, seed ${SEED}${smoke ? '; SMOKE sizes' : ''}`);
   const log = (line: string): void => console.log(line);
   console.log('== slicekv live migration');
   const s = await runSlicekvMigration({ ...plan.slicekv, log });

@@ -1,6 +1,7 @@
 // The slicekv side of the migration benchmark (issue 5): a live migration (docs/migration.md) of a
 // range holding `keys` keys between two `slicekv dataplane` processes, under the YCSB-A load of
-// support/migrationLoad.ts through the slicekv SDK (one client, `concurrency` lanes).
+// support/migrationLoad.ts through the slicekv SDK (`clients` clients, 1 by default, taking the ops in
+// turn; `concurrency` lanes).
 //
 // Setup: pods A and B, separate processes on loopback (ports below 32000), memory only (no
 // --data-dir, --wal off; --memory `memory` each). A owns the whole keyspace (AssignRanges at view
@@ -52,6 +53,8 @@ export interface SlicekvMigrationOptions {
   readonly keys: number;
   readonly loadFraction: number;
   readonly concurrency: number;
+  /** SDK clients (sessions) the load's ops are spread over, in turn; the bench's default is 1. */
+  readonly clients: number;
   readonly opTimeoutMs: number;
   readonly peakSeconds: number;
   readonly warmUpSeconds: number;
@@ -86,6 +89,7 @@ export interface SlicekvMigrationReport {
   readonly peak: PeakResult;
   readonly targetOpsPerSec: number;
   readonly concurrency: number;
+  readonly clients: number;
   readonly phase: string;
   readonly error: string;
   /** PREPARE to COMPLETE on the source. */
@@ -133,8 +137,11 @@ async function within<T>(what: string, ms: number, work: Promise<T>): Promise<T>
   }
 }
 
-function sdkDriver(client: SlicekvClient): MigrationDriver {
-  return { get: async (key) => (await client.get(key))?.value ?? null, put: (key, value) => client.put(key, value) };
+/** Ops go to the clients in turn (each client is one session). */
+function sdkDriver(clients: readonly SlicekvClient[]): MigrationDriver {
+  let next = 0;
+  const pick = (): SlicekvClient => clients[next++ % clients.length];
+  return { get: async (key) => (await pick().get(key))?.value ?? null, put: (key, value) => pick().put(key, value) };
 }
 
 /** A's ranges and routes, B's routes: A owns everything, split at 2^63 (as test/migration/live-migration.test.ts). */
@@ -282,7 +289,7 @@ function buildReport(options: SlicekvMigrationOptions, context: { pods: [Durable
   return {
     ok: verified.problems.length === 0, problems: verified.problems, keys: options.keys,
     pods: { source: a.address, target: b.address, memory: options.memory, durability: 'memory only (no --data-dir, --wal off)' },
-    loadKeysSeconds: context.loadKeysSeconds, peak: context.peak, targetOpsPerSec: context.targetOpsPerSec, concurrency: options.concurrency,
+    loadKeysSeconds: context.loadKeysSeconds, peak: context.peak, targetOpsPerSec: context.targetOpsPerSec, concurrency: options.concurrency, clients: options.clients,
     phase: run.source.phase, error: run.source.error,
     seconds: completeUnix === null ? null : difference(completeUnix, transitionAt(sourceT, 'PREPARE'))! / 1000,
     startCallMs: Math.round(run.startCallMs * 1000) / 1000,
@@ -314,7 +321,8 @@ async function startPods(options: SlicekvMigrationOptions): Promise<[DurablePod,
   }
 }
 
-async function runOnPods(options: SlicekvMigrationOptions, pods: [DurablePod, DurablePod], client: SlicekvClient): Promise<SlicekvMigrationReport> {
+async function runOnPods(options: SlicekvMigrationOptions, pods: [DurablePod, DurablePod], clients: readonly SlicekvClient[]): Promise<SlicekvMigrationReport> {
+  const client = clients[0];
   const log = options.log ?? ((): void => undefined);
   await assignRanges(...pods);
   const keys = keysHashingAtOrAbove(options.keys, HALF, options.seed);
@@ -324,7 +332,7 @@ async function runOnPods(options: SlicekvMigrationOptions, pods: [DurablePod, Du
   const loadedCount = Number((await pods[0].admin.call('Stats', {})).keyCount);
   log(`  slicekv: loaded ${options.keys} keys into A in ${loadKeysSeconds.toFixed(1)} s (A's keyCount ${loadedCount})`);
   if (loadedCount !== options.keys) throw new Error(`A holds ${loadedCount} keys after loading ${options.keys}`);
-  const driver = sdkDriver(client);
+  const driver = sdkDriver(clients);
   const peak = await measurePeak(driver, options.peakSeconds, workload,
     { concurrency: options.concurrency, opTimeoutMs: options.opTimeoutMs, seed: options.seed, warmUpSeconds: options.warmUpSeconds });
   const targetOpsPerSec = Math.round(peak.opsPerSec * options.loadFraction);
@@ -337,11 +345,11 @@ async function runOnPods(options: SlicekvMigrationOptions, pods: [DurablePod, Du
 
 export async function runSlicekvMigration(options: SlicekvMigrationOptions): Promise<SlicekvMigrationReport> {
   const pods = await startPods(options);
-  const client = createClient({ seeds: [pods[0].address] });
+  const clients = Array.from({ length: options.clients }, () => createClient({ seeds: [pods[0].address] }));
   try {
-    return await runOnPods(options, pods, client);
+    return await runOnPods(options, pods, clients);
   } finally {
-    client.close();
+    for (const client of clients) client.close();
     await Promise.all(pods.map((pod) => pod.stop().catch(() => pod.kill9())));
   }
 }

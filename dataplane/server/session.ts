@@ -43,8 +43,12 @@ export class Session {
   private readonly reader: BatchReader;
   private readonly writer = new ResultWriter();
   private awaitingDrain = false;
-  /** Batches that arrived while an earlier one waits for migrating keys (replies stay in order). */
-  private waiting: BatchMessage[] | null = null;
+  /** Reply slots: the next one to take, the next one to send, and replies ready out of turn. */
+  private nextSlot = 0;
+  private nextToSend = 0;
+  private readonly held = new Map<number, SessionReplyMessage>();
+  /** Batches waiting for migrating keys (bounded by the client's batches in flight). */
+  private waitingForKeys = 0;
 
   constructor(private readonly host: SessionHost, private readonly stream: SessionStream) {
     this.reader = new BatchReader(host.limits);
@@ -55,7 +59,6 @@ export class Session {
 
   private onMessage(message: SessionRequestMessage): void {
     if (message.open) this.open(message.open);
-    else if (message.batch && this.waiting !== null) this.queue(message.batch);
     else if (message.batch) this.batch(message.batch);
     else this.fail(3 /* INVALID_ARGUMENT */, 'a session message must carry open or batch');
   }
@@ -85,24 +88,36 @@ export class Session {
   }
 
   private batch(batch: BatchMessage): void {
-    if (this.client === null) return this.reply(batch.batchId, 'BATCH_SESSION_INVALID', 'open the session first');
-    if (this.host.draining) return this.reply(batch.batchId, 'BATCH_DRAINING', 'the pod is shutting down');
-    if (this.host.unsentReplies >= this.host.unsentRepliesMax) return this.reply(batch.batchId, 'BATCH_OVERLOADED', 'too many replies waiting to be sent');
+    // Every batch takes its reply slot on arrival: replies leave in request order even when a
+    // batch waits (for migrating keys, or for the log's fsync) while later ones run.
+    const slot = this.nextSlot++;
+    if (this.client === null) return this.reply(slot, batch.batchId, 'BATCH_SESSION_INVALID', 'open the session first');
+    if (this.host.draining) return this.reply(slot, batch.batchId, 'BATCH_DRAINING', 'the pod is shutting down');
+    if (this.host.unsentReplies >= this.host.unsentRepliesMax) return this.reply(slot, batch.batchId, 'BATCH_OVERLOADED', 'too many replies waiting to be sent');
     const wal = this.host.wal;
     if (wal !== null && wal.full) {
-      return this.reply(batch.batchId, 'BATCH_OVERLOADED', wal.failure === null ? 'the write-ahead log is behind' : `the write-ahead log failed: ${wal.failure.message}`);
+      return this.reply(slot, batch.batchId, 'BATCH_OVERLOADED', wal.failure === null ? 'the write-ahead log is behind' : `the write-ahead log failed: ${wal.failure.message}`);
     }
     try {
       this.reader.open(batch.ops);
     } catch (error) {
-      if (error instanceof FrameError) return this.reply(batch.batchId, 'BATCH_MALFORMED', error.message);
+      if (error instanceof FrameError) return this.reply(slot, batch.batchId, 'BATCH_MALFORMED', error.message);
       throw error;
     }
     const fetch = this.host.executor.keysToFetch(this.reader);
-    if (fetch !== null) return this.waitForKeys(batch, fetch);
+    if (fetch !== null && this.waitingForKeys >= this.host.batchesInFlightMax) {
+      return this.reply(slot, batch.batchId, 'BATCH_OVERLOADED', 'too many batches waiting for migrating keys');
+    }
+    if (fetch !== null) return this.waitForKeys(slot, batch, fetch);
+    this.run(slot, batch);
+  }
+
+  /** Runs the batch open in the reader and delivers its reply (after the fsync in sync mode). */
+  private run(slot: number, batch: BatchMessage): void {
+    const client = this.client as ClientState;
     this.writer.begin();
     const started = performance.now();
-    this.host.executor.run(this.reader, this.client, this.writer);
+    this.host.executor.run(this.reader, client, this.writer);
     this.host.onBatch(this.reader.opCount, (performance.now() - started) / 1000);
     if (this.host.dropNextReply) {
       this.host.dropNextReply = false;
@@ -110,47 +125,46 @@ export class Session {
       return;
     }
     const results = Buffer.from(this.writer.finish());
-    // sync mode: nothing this batch did or saw is acknowledged before it is durable. Waiters are
-    // answered in log order, so this session's replies keep their order.
-    if (wal !== null && wal.config.mode === 'sync') wal.whenDurable(wal.appendedLsn, () => this.reply(batch.batchId, 'BATCH_OK', '', results));
-    else this.reply(batch.batchId, 'BATCH_OK', '', results);
+    const wal = this.host.wal;
+    // sync mode: nothing this batch did or saw is acknowledged before it is durable.
+    if (wal !== null && wal.config.mode === 'sync') wal.whenDurable(wal.appendedLsn, () => this.reply(slot, batch.batchId, 'BATCH_OK', '', results));
+    else this.reply(slot, batch.batchId, 'BATCH_OK', '', results);
   }
 
   /**
    * Live migration target: the batch touches keys still on the source. They are fetched (one
-   * FetchKeys per range), then the batch runs; this session's later batches queue behind it.
+   * FetchKeys per range), then the batch runs. The session's later batches run meanwhile; their
+   * replies wait for this one's (concurrent batches carry no order between their ops: a client
+   * sends an op only after the reply to its previous one).
    */
-  private waitForKeys(batch: BatchMessage, fetch: Map<ArrivingRange, Buffer[]>): void {
-    this.waiting = [];
-    Promise.all([...fetch].map(([range, keys]) => range.fetch(keys))).then(() => this.resume(batch, null), (error: Error) => this.resume(batch, error));
+  private waitForKeys(slot: number, batch: BatchMessage, fetch: Map<ArrivingRange, Buffer[]>): void {
+    this.waitingForKeys++;
+    Promise.all([...fetch].map(([range, keys]) => range.fetch(keys))).then(() => {
+      this.waitingForKeys--;
+      if (this.host.draining) return this.reply(slot, batch.batchId, 'BATCH_DRAINING', 'the pod is shutting down');
+      this.reader.open(batch.ops);
+      const again = this.host.executor.keysToFetch(this.reader);
+      if (again !== null) return this.waitForKeys(slot, batch, again);
+      this.run(slot, batch);
+    }, (error: Error) => {
+      this.waitingForKeys--;
+      this.reply(slot, batch.batchId, 'BATCH_OVERLOADED', `keys of a migrating range could not be fetched yet: ${error.message}`);
+    });
   }
 
-  private resume(batch: BatchMessage, error: Error | null): void {
-    const queued = this.waiting ?? [];
-    this.waiting = null;
-    if (error === null) this.batch(batch);
-    else this.reply(batch.batchId, 'BATCH_OVERLOADED', `keys of a migrating range could not be fetched yet: ${error.message}`);
-    for (let i = 0; i < queued.length; i++) {
-      // batch() may have made this session wait again.
-      const waiting = this.waiting as BatchMessage[] | null;
-      if (waiting !== null) {
-        waiting.push(...queued.slice(i));
-        return;
-      }
-      this.batch(queued[i]);
-    }
-  }
-
-  private queue(batch: BatchMessage): void {
-    if (this.waiting !== null && this.waiting.length >= this.host.batchesInFlightMax) {
-      this.reply(batch.batchId, 'BATCH_OVERLOADED', 'too many batches waiting for migrating keys');
+  private reply(slot: number, batchId: string, status: BatchStatusName, message: string, results: Buffer = EMPTY): void {
+    const reply: SessionReplyMessage = { batch: { batchId, status, results, message } };
+    if (slot === this.nextToSend && this.held.size === 0) {
+      this.nextToSend++;
+      this.send(reply);
       return;
     }
-    this.waiting?.push(batch);
-  }
-
-  private reply(batchId: string, status: BatchStatusName, message: string, results: Buffer = EMPTY): void {
-    this.send({ batch: { batchId, status, results, message } });
+    this.held.set(slot, reply);
+    for (let next = this.held.get(this.nextToSend); next !== undefined; next = this.held.get(this.nextToSend)) {
+      this.held.delete(this.nextToSend);
+      this.nextToSend++;
+      this.send(next);
+    }
   }
 
   private send(reply: SessionReplyMessage): void {

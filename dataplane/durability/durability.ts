@@ -96,7 +96,7 @@ export class Durability {
     this.target.ranges.assign(this.manifest.map((r) => ({ start: r.start, end: r.end, view: r.view, recovering: true })));
     presizeFor(this.target.store, this.manifest);
     const report = await loadRanges(this.target, this.config.dataDir, this.manifest);
-    const own = report.walResults.get(this.config.podName) ?? (await this.readOwnLogEnd());
+    const own = report.walResults.get(this.config.podName) ?? (await this.logEnd(this.config.podName));
     if (own.problem !== null) await this.repairTail(own.problem);
     this.wal = WalWriter.open({ ...DEFAULT_WAL_CONFIG, dir: walDirOf(this.config.dataDir, this.config.podName), mode: this.config.mode,
       fsyncIntervalMs: this.config.fsyncIntervalMs, fileBytesMax: this.config.walFileBytesMax }, own.endLsn);
@@ -107,13 +107,6 @@ export class Durability {
     this.timer = setInterval(() => this.maybeCheckpoint(), 250);
     this.timer.unref();
     return report;
-  }
-
-  private async readOwnLogEnd(): Promise<{ endLsn: number; problem: WalProblem | null }> {
-    const files = listWalFiles(walDirOf(this.config.dataDir, this.config.podName));
-    const last = files[files.length - 1];
-    if (last === undefined) return { endLsn: 0, problem: null };
-    return readWal(walDirOf(this.config.dataDir, this.config.podName), { fromLsn: last.startLsn, toLsn: null, visit: () => undefined, yieldEveryEntries: 65_536 });
   }
 
   private async repairTail(problem: WalProblem): Promise<void> {
@@ -162,7 +155,7 @@ export class Durability {
       const deadPath = join(this.config.dataDir, 'pods', deadPod, 'manifest.json');
       const dead = await readManifest(deadPath);
       if (dead === null) throw new Error(`pod ${deadPod} has no manifest under ${this.config.dataDir}`);
-      const deadLogEnd = await this.logEnd(deadPod);
+      const deadLogEnd = (await this.logEnd(deadPod)).endLsn;
       const sources: RangeSources[] = ranges.map((range) => ({
         start: range.start, end: range.end, ...sourcesFor(range, dead.ranges.map((r) => withLogEnd(r, deadPod, deadLogEnd)), null),
       }));
@@ -184,12 +177,12 @@ export class Durability {
     });
   }
 
-  private async logEnd(pod: string): Promise<number> {
+  /** Where `pod`'s log ends (reading only its last file), and the problem that ended it early. */
+  private async logEnd(pod: string): Promise<{ endLsn: number; problem: WalProblem | null }> {
     const files = listWalFiles(walDirOf(this.config.dataDir, pod));
     const last = files[files.length - 1];
-    if (last === undefined) return 0;
-    const result = await readWal(walDirOf(this.config.dataDir, pod), { fromLsn: last.startLsn, toLsn: null, visit: () => undefined, yieldEveryEntries: 65_536 });
-    return result.endLsn;
+    if (last === undefined) return { endLsn: 0, problem: null };
+    return readWal(walDirOf(this.config.dataDir, pod), { fromLsn: last.startLsn, toLsn: null, visit: () => undefined, yieldEveryEntries: 65_536 });
   }
 
   /**

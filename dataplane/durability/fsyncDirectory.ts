@@ -1,5 +1,6 @@
 // A new or renamed file's name is durable only once its directory is synced.
 
+import { closeSync, fsyncSync, openSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 
 export async function fsyncDirectory(path: string): Promise<void> {
@@ -8,5 +9,15 @@ export async function fsyncDirectory(path: string): Promise<void> {
     await handle.sync();
   } finally {
     await handle.close();
+  }
+}
+
+/** The same, on the event loop (log rotation, where the next write waits for it anyway). */
+export function fsyncDirectorySync(path: string): void {
+  const fd = openSync(path, 'r');
+  try {
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
   }
 }

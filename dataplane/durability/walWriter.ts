@@ -10,7 +10,8 @@
 //
 // The buffer is bounded: past backlogBytesMax the server refuses new batches (OVERLOADED).
 
-import { closeSync, fdatasync, fdatasyncSync, fsyncSync, mkdirSync, openSync, unlinkSync, write, writeSync } from 'node:fs';
+import { closeSync, fdatasync, fdatasyncSync, mkdirSync, openSync, unlinkSync, write, writeSync } from 'node:fs';
+import { fsyncDirectorySync } from './fsyncDirectory.js';
 import { dirname, join } from 'node:path';
 import { assert } from '../store/assert.js';
 import { ENTRY_HEADER_BYTES, WalEntryKind, writeEntryHeader } from './walEntry.js';
@@ -188,20 +189,25 @@ export class WalWriter {
 
   private commit(): void {
     if (this.committing || this.appendedLsn === this.durableLsn || this.failure !== null) return;
+    const endLsn = this.appendedLsn;
+    const bytes = this.takePending();
+    this.committing = true;
+    if (this.config.mode === 'sync') this.commitInline(bytes, endLsn);
+    else this.writeAll(bytes, 0, () => this.sync(bytes.length, endLsn));
+  }
+
+  /** Seals the open frame and hands over the buffered frames; appends continue into the other buffer. */
+  private takePending(): Buffer {
     this.sealOpenFrame(false);
     // An empty open frame (just reopened) is not written.
     const end = this.used - this.frameStart === FRAME_HEADER_BYTES ? this.frameStart : this.used;
     const bytes = this.buffer.subarray(0, end);
-    const endLsn = this.appendedLsn;
-    // Swap buffers: appends continue into the spare while this one is written.
     const written = this.buffer;
     this.buffer = this.spare;
     this.spare = written;
     this.frameStart = 0;
     this.used = FRAME_HEADER_BYTES;
-    this.committing = true;
-    if (this.config.mode === 'sync') this.commitInline(bytes, endLsn);
-    else this.writeAll(bytes, 0, () => this.sync(bytes.length, endLsn));
+    return bytes;
   }
 
   /**
@@ -295,13 +301,15 @@ export class WalWriter {
     if (this.timer !== null) clearInterval(this.timer);
     this.closed = true;
     if (!this.committing && this.failure === null && this.appendedLsn > this.durableLsn) {
-      this.sealOpenFrame(false);
-      const end = this.used - this.frameStart === FRAME_HEADER_BYTES ? this.frameStart : this.used;
-      let from = 0;
-      while (from < end) from += writeSync(this.fd, this.buffer, from, end - from);
-      fsyncSync(this.fd);
-      this.durableLsn = this.appendedLsn;
-      this.answerWaiters();
+      // The last commit, synchronously whatever the mode (it answers the waiters too).
+      const endLsn = this.appendedLsn;
+      const bytes = this.takePending();
+      this.committing = true;
+      this.commitInline(bytes, endLsn);
+      if (this.failure !== null) {
+        closeSync(this.fd);
+        throw this.failure;
+      }
     }
     closeSync(this.fd);
   }
@@ -312,11 +320,6 @@ function openNewFile(dir: string, startLsn: number): number {
   const path = join(dir, walFileName(startLsn));
   // 'w': a file of this name can only be an empty one left by a crash right after it was made.
   const fd = openSync(path, 'w');
-  const dirFd = openSync(dirname(path), 'r');
-  try {
-    fsyncSync(dirFd);
-  } finally {
-    closeSync(dirFd);
-  }
+  fsyncDirectorySync(dirname(path));
   return fd;
 }

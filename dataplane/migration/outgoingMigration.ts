@@ -10,6 +10,7 @@ import type { HashRange } from '../../proto/keyspace/range.js';
 import { SCAN_DONE } from '../store/index.js';
 import type { OwnedRange } from '../ranges/ownedRanges.js';
 import { PhaseMachine } from './migrationPhase.js';
+import { rangeToMessage } from '../../proto/messages.js';
 
 /** What a migration needs from the pod it runs on. */
 export interface OutgoingHost {
@@ -134,7 +135,7 @@ export class OutgoingMigration {
   private async prepare(): Promise<void> {
     const rangeAtNewView = { ...this.range, view: this.newView };
     await this.peer.call('PrepareMigration', {
-      migrationId: this.id, range: rangeMessage(rangeAtNewView), sourcePod: this.selfPod, sourceAddress: this.selfAddress,
+      migrationId: this.id, range: rangeToMessage(rangeAtNewView), sourcePod: this.selfPod, sourceAddress: this.selfAddress,
     });
   }
 
@@ -152,7 +153,7 @@ export class OutgoingMigration {
     const routes = await this.host.giveUp(this.range, this.targetPod, this.targetAddress, this.newView);
     const entries = Buffer.concat([this.host.completionEntries(this.range), hot]);
     const ack = await this.peer.call('ReceiveOwnership', {
-      migrationId: this.id, range: rangeMessage({ ...this.range, view: this.newView }), entries, durableSources, routes,
+      migrationId: this.id, range: rangeToMessage({ ...this.range, view: this.newView }), entries, durableSources, routes,
       versionFloor: String(this.host.versionFloor()),
     });
     this.targetWalLsn = Number(ack.walLsn ?? 0);
@@ -196,10 +197,6 @@ export class OutgoingMigration {
     this.cancelRequested = true;
     return true;
   }
-}
-
-function rangeMessage(range: OwnedRange): { start: string; end: string; view: number } {
-  return { start: range.start.toString(), end: range.end === 1n << 64n ? '0' : range.end.toString(), view: range.view };
 }
 
 function sleep(ms: number): Promise<void> {

@@ -49,7 +49,7 @@ import { createClient, type SlicekvClient } from '../client/index.js';
 import { evenSplit, type HashRange } from '../proto/keyspace/range.js';
 import { rangeToMessage } from '../proto/messages.js';
 import { fixedFreePort } from '../test/support/dataplaneProcess.js';
-import { runChild } from './support/childRunner.js';
+import { runChild, optionValue } from './support/childRunner.js';
 import { startDurablePod, type DurablePod, type RecoveredLine, type WalFlag } from './support/durablePodProcess.js';
 import { describeMachine, machineInfo, type MachineInfo } from './support/machine.js';
 import { runPutLoop, type PutLoopResult } from './support/putLoop.js';
@@ -705,14 +705,6 @@ async function parentMain(plan: Plan, cpuProfileDir: string | null): Promise<voi
 }
 
 // ---- entry -------------------------------------------------------------------------------------
-
-function optionValue(argv: readonly string[], name: string): string | null {
-  const at = argv.indexOf(name);
-  if (at < 0) return null;
-  const value = argv[at + 1];
-  if (value === undefined) throw new Error(`${name} needs a value`);
-  return value;
-}
 
 async function main(argv: readonly string[]): Promise<void> {
   const workerParams = optionValue(argv, '--worker');

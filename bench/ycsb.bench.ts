@@ -35,7 +35,7 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import * as hdr from 'hdr-histogram-js';
 import { Random } from '../test/support/random.js';
-import { runChild, type ChildOutcome } from './support/childRunner.js';
+import { runChild, type ChildOutcome, optionValue } from './support/childRunner.js';
 import { describeMachine, machineInfo, type MachineInfo } from './support/machine.js';
 import { processCpuSeconds } from './support/procStats.js';
 import { KEY_BYTES, VALUE_BYTES, VALUE_POOL_COUNT, VALUE_POOL_MASK, makeKeys, makeSequence, makeValues } from './support/workload.js';
@@ -533,14 +533,6 @@ async function parentMain(plan: Plan, cpuProfileDir: string | null): Promise<voi
 }
 
 // ---- entry -------------------------------------------------------------------------------------
-
-function optionValue(argv: readonly string[], name: string): string | null {
-  const at = argv.indexOf(name);
-  if (at < 0) return null;
-  const value = argv[at + 1];
-  if (value === undefined) throw new Error(`${name} needs a value`);
-  return value;
-}
 
 async function main(argv: readonly string[]): Promise<void> {
   const workerParams = optionValue(argv, '--worker');

@@ -66,6 +66,15 @@ export function runChild<T>(scriptPath: string, options: ChildOptions): Promise<
   });
 }
 
+/** The value after `--name` in argv; null when the option is absent. */
+export function optionValue(argv: readonly string[], name: string): string | null {
+  const at = argv.indexOf(name);
+  if (at < 0) return null;
+  const value = argv[at + 1];
+  if (value === undefined) throw new Error(`${name} needs a value`);
+  return value;
+}
+
 /**
  * The entry point of a benchmark script: `--worker <json>` runs one measurement in this
  * process (a child the parent started); otherwise this process is the parent, in smoke mode

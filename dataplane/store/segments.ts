@@ -1,5 +1,12 @@
-// The log's memory: fixed-size segments allocated lazily up to the memory limit, outside the V8
-// heap (Buffer.allocUnsafeSlow), and recycled once the cleaner has emptied them.
+// The log's memory: fixed-size segments outside the V8 heap, carved from a few large
+// ArrayBuffers ("arenas") allocated when the pool is made, handed out in id order, and recycled
+// once the cleaner has emptied them. An arena costs address space, not memory: it is mapped
+// fresh and zeroed by the kernel, so a segment's pages are faulted in when it is first written,
+// and all of it goes back to the system when the store is dropped. Allocating up front keeps
+// allocation out of operations: an 8 MiB Buffer made mid-load raised V8's external-memory count,
+// and every ~64 MB of it started a garbage collection inside a put (~3 ms, more while marking:
+// see "Event-loop bounds" in docs/design-notes.md). One Buffer per segment up front instead
+// stranded pages (malloc handed freed, resident memory to segments never used).
 //
 // Segment lifecycle (an explicit state machine, see transition()):
 //
@@ -11,6 +18,11 @@
 // sum of the sizes of the records in s that the index references.
 
 import { assert } from './assert.js';
+import { SEGMENT_SIZE_BYTES_MAX } from './config.js';
+
+/** Largest arena (one ArrayBuffer); the largest segment fits in one. */
+const ARENA_BYTES_MAX = 1024 * 1024 * 1024;
+assert(ARENA_BYTES_MAX >= SEGMENT_SIZE_BYTES_MAX, 'every segment fits in an arena');
 
 export const enum SegmentState {
   FREE = 0,
@@ -37,6 +49,9 @@ export class SegmentPool {
   /** Largest record version appended; the segment's age for cost-benefit cleaning. */
   readonly youngestVersion: Float64Array;
   private readonly freeIds: number[] = [];
+  /** All segment memory, allocated by the constructor; segment id lives in arena id / segmentsPerArena. */
+  private readonly arenas: ArrayBuffer[] = [];
+  private readonly segmentsPerArena: number;
   private quarantinedCount = 0;
 
   constructor(segmentSizeBytes: number, segmentCountMax: number) {
@@ -47,13 +62,17 @@ export class SegmentPool {
     this.fillBytes = new Int32Array(segmentCountMax);
     this.liveBytes = new Int32Array(segmentCountMax);
     this.youngestVersion = new Float64Array(segmentCountMax);
+    this.segmentsPerArena = Math.max(1, Math.floor(ARENA_BYTES_MAX / segmentSizeBytes));
+    for (let first = 0; first < segmentCountMax; first += this.segmentsPerArena) {
+      this.arenas.push(new ArrayBuffer(Math.min(this.segmentsPerArena, segmentCountMax - first) * segmentSizeBytes));
+    }
   }
 
   get allocatedCount(): number {
     return this.bytes.length;
   }
 
-  /** Segments that are FREE or not yet allocated. */
+  /** Segments that are FREE or not yet handed out. */
   get freeCount(): number {
     return this.freeIds.length + (this.segmentCountMax - this.bytes.length);
   }
@@ -68,16 +87,23 @@ export class SegmentPool {
     if (id === undefined) {
       if (this.bytes.length === this.segmentCountMax) return -1;
       id = this.bytes.length;
-      const buffer = Buffer.allocUnsafeSlow(this.segmentSizeBytes);
-      assert(buffer.byteOffset === 0, 'segment buffers own their memory');
-      this.bytes.push(buffer);
-      this.words.push(new Int32Array(buffer.buffer, 0, this.segmentSizeBytes >> 2));
+      this.handOut(id);
     }
     this.transition(id, [SegmentState.FREE], to);
     this.fillBytes[id] = 0;
     this.liveBytes[id] = 0;
     this.youngestVersion[id] = 0;
     return id;
+  }
+
+  /** Makes the views of segment `id`, the next one never used. */
+  private handOut(id: number): void {
+    assert(id === this.bytes.length && id < this.segmentCountMax, 'segments are handed out in id order');
+    const arena = this.arenas[Math.floor(id / this.segmentsPerArena)];
+    const offset = (id % this.segmentsPerArena) * this.segmentSizeBytes;
+    assert(offset + this.segmentSizeBytes <= arena.byteLength, 'a segment lies inside its arena');
+    this.bytes.push(Buffer.from(arena, offset, this.segmentSizeBytes));
+    this.words.push(new Int32Array(arena, offset, this.segmentSizeBytes >> 2));
   }
 
   release(id: number): void {
@@ -99,7 +125,7 @@ export class SegmentPool {
     this.state[id] = to;
   }
 
-  /** Bytes of segment memory currently allocated from the system. */
+  /** Bytes of the segments handed out so far: the segment memory in use (the rest is untouched). */
   get allocatedBytes(): number {
     return this.bytes.length * this.segmentSizeBytes;
   }

@@ -1,77 +1,229 @@
-// Reads a checkpoint file back (format: checkpointFile.ts). Every frame is checked; reading stops
-// at the first bad frame and says so: the entries before it are valid and may be loaded, the
-// rest is reported as dropped.
+// Reads a checkpoint file (format: checkpointFile.ts) into the engine. Every frame is checked
+// (its CRC-32); reading stops at the first bad frame and says so: what came before it is loaded,
+// the rest is reported as dropped, and nothing from a bad frame is ever installed.
+//
+// RECORDS frames are segment images: their payload is read from the file straight into a log
+// segment claimed from the engine's bulk load (dataplane/store/bulkLoad.ts), and the engine only
+// builds the index. Reads run one frame ahead: while frame k is checked and installed, frame k+1
+// is already being read (into its own claim) on the thread pool, so the disk, the kernel's copy
+// and the page faults on fresh segment memory overlap the index building. A file whose records
+// must be filtered hard (a split range's share of its parent's checkpoint), or a frame larger
+// than a segment, is read into a scratch buffer and only the kept records are copied.
 
-import { readFile } from 'node:fs/promises';
-import { CheckpointFrame, type CheckpointEnd, type CheckpointMeta } from './checkpointFile.js';
-import { WalEntryCursor, WalFormatError } from './walEntry.js';
-import { FrameCheck, FrameCursor } from './walFrame.js';
+import { open, type FileHandle } from 'node:fs/promises';
+import { Status, type BulkLoad, type KeepRecord, type LoadClaim } from '../store/index.js';
+import { CHECKPOINT_FORMAT, CheckpointFrame, type CheckpointEnd, type CheckpointMeta } from './checkpointFile.js';
+import { WalEntryCursor, WalEntryKind, WalFormatError } from './walEntry.js';
+import { endianness } from 'node:os';
+import { assert } from '../store/assert.js';
+import { FRAME_HEADER_BYTES, FrameCheck, FrameHeader, frameChecksumMatches } from './walFrame.js';
+
+const TWO_POW_32 = 0x1_0000_0000;
+// Record hashes are read through a Uint32Array (platform order); the file's words are little-endian.
+assert(endianness() === 'LE', 'checkpoint record hashes are read on a little-endian machine');
+
+/** How to load a file's records, decided from its META frame. */
+export interface CheckpointPlan {
+  /** Null: every record is wanted. */
+  readonly keep: KeepRecord | null;
+  /** Copy kept records packed instead of reading frames into segments (when many are left out). */
+  readonly compact: boolean;
+}
+
+export interface CheckpointSink {
+  readonly bulk: BulkLoad;
+  plan(meta: CheckpointMeta): CheckpointPlan;
+  completion(entry: WalEntryCursor): void;
+  /** A status other than OK or CORRUPT from the engine (it is out of memory): throws. */
+  refused(status: Status): never;
+}
 
 export interface CheckpointReadResult {
   meta: CheckpointMeta | null;
   end: CheckpointEnd | null;
+  /** Records and completion records read from intact frames (kept or filtered out). */
   entriesVisited: number;
   /** Null when the file was whole; otherwise what was wrong and how many bytes were not read. */
   problem: { offsetBytes: number; reason: string; droppedBytes: number } | null;
 }
 
-/** `file`: its path, or its bytes already read (recovery reads the next file while loading this one). */
-export async function readCheckpoint(file: string | Promise<Buffer>, visit: (entry: WalEntryCursor) => void, yieldEveryEntries: number,
-  onMeta: (meta: CheckpointMeta) => void = () => undefined): Promise<CheckpointReadResult> {
-  const bytes = await (typeof file === 'string' ? readFile(file) : file);
-  const result: CheckpointReadResult = { meta: null, end: null, entriesVisited: 0, problem: null };
-  const frame = new FrameCursor();
-  const reader = new EntriesReader(visit, yieldEveryEntries);
-  let at = 0;
-  const stop = (reason: string): CheckpointReadResult => {
-    result.problem = { offsetBytes: at, reason, droppedBytes: bytes.length - at };
-    return result;
-  };
-  while (at < bytes.length) {
-    const check = frame.check(bytes, at, bytes.length);
-    if (check !== FrameCheck.OK) return stop(check === FrameCheck.TRUNCATED ? 'torn frame' : 'bad frame checksum');
-    const payload = bytes.subarray(frame.payloadStart, frame.payloadEnd);
-    if (frame.lsn === CheckpointFrame.META && at === 0) {
-      result.meta = JSON.parse(payload.toString()) as CheckpointMeta;
-      onMeta(result.meta);
-    } else if (frame.lsn === CheckpointFrame.END && result.meta !== null) {
-      result.end = JSON.parse(payload.toString()) as CheckpointEnd;
-    } else if (frame.lsn === CheckpointFrame.ENTRIES && result.meta !== null && result.end === null) {
-      const problem = await reader.read(bytes, frame.payloadStart, frame.payloadEnd);
-      result.entriesVisited = reader.entriesVisited;
-      if (problem !== null) return stop(problem);
-    } else {
-      return stop(`unexpected frame kind ${frame.lsn}`);
-    }
-    at = frame.payloadEnd;
-  }
-  if (result.end === null) return stop('no END frame: the checkpoint was not finished');
-  return result;
+/** One frame being read: its header fields, where its payload goes, and the next frame's header. */
+interface FrameRead {
+  readonly at: number;
+  readonly header: Buffer;
+  readonly kind: number;
+  /** RECORDS: records in the frame (their hashes come first). */
+  readonly recordCount: number;
+  readonly payloadBytes: number;
+  /** The records' run, when it goes straight into a load segment. */
+  readonly claim: LoadClaim | null;
+  /** Where the payload lands, in file order: [hashes, records in the claim], or all of it in scratch. */
+  readonly parts: Buffer[];
+  readonly read: Promise<number>;
+  readonly nextHeader: Buffer;
+  /** Bytes of the next frame's header read; null at the end of the file. */
+  readonly nextHeaderRead: Promise<number> | null;
 }
 
-/** Visits the entries of ENTRIES frames, yielding to the event loop every so often. */
-class EntriesReader {
+class CheckpointProblem extends Error {
+  constructor(readonly offsetBytes: number, readonly reason: string) {
+    super(reason);
+  }
+}
+
+export async function loadCheckpoint(path: string, sink: CheckpointSink): Promise<CheckpointReadResult> {
+  const file = await open(path, 'r');
+  try {
+    return await new CheckpointLoader(file, (await file.stat()).size, sink).load();
+  } finally {
+    await file.close();
+  }
+}
+
+class CheckpointLoader {
+  private readonly result: CheckpointReadResult = { meta: null, end: null, entriesVisited: 0, problem: null };
+  private readonly frameHeader = new FrameHeader();
   private readonly entry = new WalEntryCursor();
-  private sinceYield = 0;
-  entriesVisited = 0;
+  /** Scratch payload buffers, alternating: frame k is processed while frame k+1 is read. */
+  private readonly scratch: Buffer[] = [Buffer.allocUnsafeSlow(0), Buffer.allocUnsafeSlow(0)];
+  private readonly hashScratch: Buffer[] = [Buffer.allocUnsafeSlow(0), Buffer.allocUnsafeSlow(0)];
+  private turn = 0;
+  private plan: CheckpointPlan = { keep: null, compact: true };
 
-  constructor(private readonly visit: (entry: WalEntryCursor) => void, private readonly yieldEveryEntries: number) {}
+  constructor(private readonly file: FileHandle, private readonly size: number, private readonly sink: CheckpointSink) {}
 
-  /** Null when the frame was read whole, else why not. */
-  async read(bytes: Buffer, start: number, end: number): Promise<string | null> {
-    this.entry.reset(bytes, start, end);
+  async load(): Promise<CheckpointReadResult> {
+    const inFlight: { next: FrameRead | null } = { next: null };
+    try {
+      const header = Buffer.alloc(FRAME_HEADER_BYTES);
+      inFlight.next = this.start(0, header, (await this.file.read(header, 0, FRAME_HEADER_BYTES, 0)).bytesRead);
+      while (inFlight.next !== null) {
+        const current: FrameRead = inFlight.next;
+        inFlight.next = null;
+        await this.step(current, inFlight);
+      }
+      if (this.result.end === null) throw new CheckpointProblem(this.size, 'no END frame: the checkpoint was not finished');
+      return this.result;
+    } catch (error) {
+      // A read still in flight may be writing into a claimed segment: let it land before the
+      // claims are given up and their space reused.
+      if (inFlight.next !== null) await inFlight.next.read.catch(() => 0);
+      this.sink.bulk.abandon();
+      if (!(error instanceof CheckpointProblem)) throw error;
+      const offsetBytes = Math.min(error.offsetBytes, this.size);
+      this.result.problem = { offsetBytes, reason: error.reason, droppedBytes: this.size - offsetBytes };
+      return this.result;
+    }
+  }
+
+  /** Waits for `current`'s payload, starts reading the next frame (into `inFlight`) and loads `current`. */
+  private async step(current: FrameRead, inFlight: { next: FrameRead | null }): Promise<void> {
+    if ((await current.read) !== current.payloadBytes) throw new CheckpointProblem(current.at, 'torn frame');
+    const headerBytesRead = current.nextHeaderRead === null ? 0 : await current.nextHeaderRead;
+    const nextAt = current.at + FRAME_HEADER_BYTES + current.payloadBytes;
+    // Read ahead while this frame loads, unless loading it must come first: the META frame
+    // decides how records load, and a copied run may not overtake an outstanding claim.
+    const first = current.kind === CheckpointFrame.META || (current.claim === null && !this.plan.compact);
+    let laterProblem: unknown = null;
+    try {
+      if (!first && headerBytesRead > 0) inFlight.next = this.start(nextAt, current.nextHeader, headerBytesRead);
+    } catch (error) {
+      laterProblem = error; // a bad next frame does not cost this one
+    }
+    this.process(current);
+    if (laterProblem !== null) throw laterProblem;
+    if (first && headerBytesRead > 0) inFlight.next = this.start(nextAt, current.nextHeader, headerBytesRead);
+  }
+
+  /** Checks the header of the frame at `at`, starts reading its payload and the next frame's header. */
+  private start(at: number, header: Buffer, headerBytesRead: number): FrameRead {
+    const check = this.frameHeader.parse(header, headerBytesRead, this.size - at - FRAME_HEADER_BYTES);
+    if (check !== FrameCheck.OK) throw new CheckpointProblem(at, check === FrameCheck.TRUNCATED ? 'torn frame' : 'bad frame checksum');
+    const { payloadBytes, lsn } = this.frameHeader;
+    const kind = lsn % TWO_POW_32;
+    const recordCount = kind === CheckpointFrame.RECORDS ? Math.floor(lsn / TWO_POW_32) : 0;
+    if (at === 0 && kind !== CheckpointFrame.META) throw new CheckpointProblem(at, `unexpected frame kind ${kind}`);
+    if (recordCount * 4 > payloadBytes) throw new CheckpointProblem(at, 'a RECORDS frame shorter than its hashes');
+    this.turn ^= 1;
+    const claim = this.claimFor(kind, payloadBytes - recordCount * 4);
+    const parts = claim === null ? [this.scratchFor(payloadBytes).subarray(0, payloadBytes)] : [
+      this.hashScratchFor(recordCount * 4), this.sink.bulk.segmentBytes(claim).subarray(claim.offsetBytes, claim.offsetBytes + claim.length),
+    ];
+    const position = at + FRAME_HEADER_BYTES;
+    const read = payloadBytes === 0 ? Promise.resolve(0) : this.file.readv(parts, position).then((r) => r.bytesRead);
+    const nextAt = position + payloadBytes;
+    const nextHeader = Buffer.alloc(FRAME_HEADER_BYTES);
+    const nextHeaderRead = nextAt >= this.size ? null : this.file.read(nextHeader, 0, FRAME_HEADER_BYTES, nextAt).then((r) => r.bytesRead);
+    // Awaited in order by load(); a rejection seen first elsewhere must not count as unhandled.
+    nextHeaderRead?.catch(() => 0);
+    return { at, header, kind, recordCount, payloadBytes, claim, parts, read, nextHeader, nextHeaderRead };
+  }
+
+  /** A RECORDS frame's records go straight into a load segment unless they must be compacted or cannot fit one. */
+  private claimFor(kind: number, recordBytes: number): LoadClaim | null {
+    const bulk = this.sink.bulk;
+    if (kind !== CheckpointFrame.RECORDS || this.plan.compact || recordBytes === 0 || recordBytes % 4 !== 0) return null;
+    if (recordBytes > bulk.segmentSizeBytes) return null;
+    const claim = bulk.claim(recordBytes);
+    if (claim === null) this.sink.refused(Status.OUT_OF_MEMORY);
+    return claim;
+  }
+
+  private scratchFor(bytes: number): Buffer {
+    if (this.scratch[this.turn].length < bytes) this.scratch[this.turn] = Buffer.allocUnsafeSlow(Math.max(bytes, 2 * this.scratch[this.turn].length));
+    return this.scratch[this.turn];
+  }
+
+  /** A word-aligned scratch view for a frame's record hashes. */
+  private hashScratchFor(bytes: number): Buffer {
+    if (this.hashScratch[this.turn].length < bytes) this.hashScratch[this.turn] = Buffer.allocUnsafeSlow(Math.max(bytes, 2 * this.hashScratch[this.turn].length));
+    return this.hashScratch[this.turn].subarray(0, bytes);
+  }
+
+  /** Checks a frame whose payload has arrived and loads it. */
+  private process(frame: FrameRead): void {
+    if (!frameChecksumMatches(frame.header, frame.parts)) throw new CheckpointProblem(frame.at, 'bad frame checksum');
+    const result = this.result;
+    const payload = frame.parts[0];
+    if (frame.kind === CheckpointFrame.META && frame.at === 0) {
+      result.meta = JSON.parse(payload.toString()) as CheckpointMeta;
+      if (result.meta.format !== CHECKPOINT_FORMAT) {
+        throw new CheckpointProblem(frame.at, `checkpoint format ${result.meta.format} is not read (this version reads format ${CHECKPOINT_FORMAT})`);
+      }
+      this.plan = this.sink.plan(result.meta);
+    } else if (frame.kind === CheckpointFrame.END && result.end === null) {
+      result.end = JSON.parse(payload.toString()) as CheckpointEnd;
+    } else if (frame.kind === CheckpointFrame.RECORDS && result.end === null) {
+      this.loadRecords(frame);
+    } else if (frame.kind === CheckpointFrame.COMPLETIONS && result.end === null) {
+      this.loadCompletions(frame.at, payload);
+    } else {
+      throw new CheckpointProblem(frame.at, `unexpected frame kind ${frame.kind}`);
+    }
+  }
+
+  private loadRecords(frame: FrameRead): void {
+    const bulk = this.sink.bulk;
+    const before = bulk.recordsInstalled + bulk.recordsSkipped;
+    const [first] = frame.parts;
+    const status = frame.claim !== null
+      ? bulk.install(frame.claim, this.plan.keep, new Uint32Array(first.buffer, first.byteOffset, frame.recordCount))
+      : bulk.copyRecords(first, frame.recordCount * 4, first.length, this.plan.keep);
+    this.result.entriesVisited += bulk.recordsInstalled + bulk.recordsSkipped - before;
+    if (status === Status.CORRUPT) throw new CheckpointProblem(frame.at, 'a record in an intact frame is not a plausible record');
+    if (status !== Status.OK) this.sink.refused(status);
+  }
+
+  private loadCompletions(at: number, payload: Buffer): void {
+    this.entry.reset(payload, 0, payload.length);
     try {
       while (this.entry.next()) {
-        this.visit(this.entry);
-        this.entriesVisited++;
-        if (++this.sinceYield >= this.yieldEveryEntries) {
-          this.sinceYield = 0;
-          await new Promise<void>((resolve) => setImmediate(resolve));
-        }
+        if (this.entry.kind !== WalEntryKind.COMPLETION) throw new WalFormatError(`entry of kind ${this.entry.kind} among completion records`);
+        this.sink.completion(this.entry);
+        this.result.entriesVisited++;
       }
-      return null;
     } catch (error) {
-      if (error instanceof WalFormatError) return error.message;
+      if (error instanceof WalFormatError) throw new CheckpointProblem(at, error.message);
       throw error;
     }
   }

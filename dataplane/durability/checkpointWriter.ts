@@ -1,6 +1,7 @@
 // Writes one range's checkpoint in bounded slices: each slice scans at most sliceRecordsMax
-// records and copies them into a frame; frames are written with async I/O; between slices the
-// event loop runs, so serving never waits for a checkpoint. See checkpointFile.ts for the format.
+// records and copies them verbatim (engine layout, a segment image) into frames of ~256 KiB;
+// frames are written with async I/O; between slices the event loop runs, so serving never waits
+// for a checkpoint. See checkpointFile.ts for the format.
 
 import { open, rename, mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
@@ -9,7 +10,7 @@ import { boundsContain, toBounds, type HashRange } from '../../proto/keyspace/ra
 import { assert } from '../store/assert.js';
 import { RecordRef, SCAN_DONE, Status, type Store } from '../store/index.js';
 import type { ClientTable } from '../rifl/clientTable.js';
-import { CheckpointFrame, type CheckpointEnd, type CheckpointMeta } from './checkpointFile.js';
+import { CHECKPOINT_FORMAT, CheckpointFrame, type CheckpointEnd, type CheckpointMeta } from './checkpointFile.js';
 import { WalEntryKind } from './walEntry.js';
 import { EntryBuffer } from './entryBuffer.js';
 import { FRAME_HEADER_BYTES, sealFrame } from './walFrame.js';
@@ -61,11 +62,11 @@ export async function writeCheckpoint(target: CheckpointTarget, range: HashRange
     bytes += frame.length;
   };
   try {
-    await put(jsonFrame(CheckpointFrame.META, { format: 1, start: String(range.start), end: String(range.end), ...meta }));
+    await put(jsonFrame(CheckpointFrame.META, { format: CHECKPOINT_FORMAT, start: String(range.start), end: String(range.end), ...meta }));
+    const entryCount = await scanRecords(target.store, range, sliceRecordsMax, put);
     const builder = new EntryBuffer(FRAME_HEADER_BYTES);
-    const entryCount = await scanRecords(target.store, range, builder, sliceRecordsMax, put);
     const completionCount = copyCompletions(target, range, builder);
-    if (builder.payloadBytes > 0) await put(takeFrame(builder, CheckpointFrame.ENTRIES));
+    if (builder.payloadBytes > 0) await put(takeFrame(builder, CheckpointFrame.COMPLETIONS));
     const end: CheckpointEnd = { entryCount, completionCount };
     await put(jsonFrame(CheckpointFrame.END, end));
     await file.sync();
@@ -79,20 +80,60 @@ export async function writeCheckpoint(target: CheckpointTarget, range: HashRange
   }
 }
 
-async function scanRecords(store: Store, range: HashRange, builder: EntryBuffer, sliceRecordsMax: number,
-  put: (frame: Buffer) => Promise<void>): Promise<number> {
+/** RECORDS frames being built: records verbatim, and the top word of each one's key hash. */
+class RecordFrames {
+  private readonly records = new EntryBuffer();
+  private hashes = new Uint32Array(4096);
+  private count = 0;
+  private readonly hasher = new KeyHasher();
+
+  get payloadBytes(): number {
+    return this.count * 4 + this.records.payloadBytes;
+  }
+
+  add(record: RecordRef): void {
+    this.hasher.hashKey(record.bytes, record.keyOffset, record.keyLength);
+    if (this.count === this.hashes.length) {
+      const grown = new Uint32Array(this.hashes.length * 2);
+      grown.set(this.hashes);
+      this.hashes = grown;
+    }
+    this.hashes[this.count++] = this.hasher.hi;
+    this.records.record(record);
+  }
+
+  /** The frame of what was added (hashes, then records); starts empty again. */
+  take(): Buffer {
+    const payloadBytes = this.payloadBytes;
+    const frame = Buffer.allocUnsafe(FRAME_HEADER_BYTES + payloadBytes);
+    for (let i = 0; i < this.count; i++) frame.writeUInt32LE(this.hashes[i], FRAME_HEADER_BYTES + i * 4);
+    this.records.buffer.copy(frame, FRAME_HEADER_BYTES + this.count * 4, 0, this.records.used);
+    assert(this.count < 2 ** 20, 'a frame\'s record count fits the lsn high word');
+    sealFrame(frame, 0, payloadBytes, CheckpointFrame.RECORDS + this.count * 2 ** 32);
+    this.count = 0;
+    this.records.take();
+    return frame;
+  }
+}
+
+/** Writes the range's live records as RECORDS frames of at most ~256 KiB (or one record). */
+async function scanRecords(store: Store, range: HashRange, sliceRecordsMax: number, put: (frame: Buffer) => Promise<void>): Promise<number> {
+  const builder = new RecordFrames();
+  const frames: Buffer[] = [];
   let cursor = toBounds(range).startHi;
   let count = 0;
   const visit = (record: RecordRef): void => {
     if (!record.checksumValid || record.tombstone) return;
-    builder.entry(WalEntryKind.PUT, record);
+    if (builder.payloadBytes > 0 && builder.payloadBytes + 4 + record.recordBytes > FRAME_PAYLOAD_BYTES_TARGET) frames.push(builder.take());
+    builder.add(record);
     count++;
   };
   while (cursor !== SCAN_DONE) {
     cursor = store.scan(range, cursor, { recordCountMax: sliceRecordsMax, includeTombstones: false }, visit);
-    if (builder.payloadBytes >= FRAME_PAYLOAD_BYTES_TARGET) await put(takeFrame(builder, CheckpointFrame.ENTRIES));
-    else await new Promise<void>((resolve) => setImmediate(resolve));
+    if (frames.length === 0) await new Promise<void>((resolve) => setImmediate(resolve));
+    for (const frame of frames.splice(0)) await put(frame);
   }
+  if (builder.payloadBytes > 0) await put(builder.take());
   return count;
 }
 

@@ -1,6 +1,8 @@
-// A growable buffer of log entries (walEntry.ts format) copied out of the engine's records: the
-// payload of checkpoint frames, and of the record chunks a migration sends to its target.
+// A growable buffer of log entries (walEntry.ts format) copied out of the engine's records, or of
+// the records themselves in the engine's layout: the payload of checkpoint frames, and of the
+// record chunks a migration sends to its target.
 
+import { assert } from '../store/assert.js';
 import type { RecordRef } from '../store/index.js';
 import { ENTRY_HEADER_BYTES, WalEntryKind, writeEntryHeader } from './walEntry.js';
 
@@ -20,16 +22,27 @@ export class EntryBuffer {
     const valueLength = kind === WalEntryKind.PUT ? record.valueLength : 0;
     const completionLength = kind === WalEntryKind.COMPLETION ? record.valueLength : 0;
     const size = (ENTRY_HEADER_BYTES + keyLength + valueLength + completionLength + 3) & ~3;
-    if (this.used + size > this.buffer.length) {
-      const next = Buffer.allocUnsafe(Math.max(this.buffer.length * 2, this.used + size));
-      this.buffer.copy(next, 0, 0, this.used);
-      this.buffer = next;
-    }
+    this.makeRoom(size);
     writeEntryHeader(this.buffer, this.used, kind, keyLength, valueLength, record.version, completionLength);
     const at = this.used + ENTRY_HEADER_BYTES;
     record.bytes.copy(this.buffer, at, record.keyOffset, record.keyOffset + keyLength);
     record.bytes.copy(this.buffer, at + keyLength, record.valueOffset, record.valueOffset + record.valueLength);
     this.used += size;
+  }
+
+  /** The record verbatim, in the engine's layout (header with its checksum, key, value, padding). */
+  record(record: RecordRef): void {
+    assert(record.checksumValid && record.recordBytes > 0 && record.recordBytes % 4 === 0, 'only intact records are copied verbatim');
+    this.makeRoom(record.recordBytes);
+    record.bytes.copy(this.buffer, this.used, record.recordOffset, record.recordOffset + record.recordBytes);
+    this.used += record.recordBytes;
+  }
+
+  private makeRoom(size: number): void {
+    if (this.used + size <= this.buffer.length) return;
+    const next = Buffer.allocUnsafe(Math.max(this.buffer.length * 2, this.used + size));
+    this.buffer.copy(next, 0, 0, this.used);
+    this.buffer = next;
   }
 
   get payloadBytes(): number {

@@ -5,16 +5,15 @@
 // "Checkpoints and redo" in docs/durability.md). Used for a pod's own restart and for
 // partitioned recovery of a dead pod's ranges (RAMCloud).
 
-import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { KeyHasher } from '../../proto/keyspace/hash.js';
 import { RangeSearch, sortedDisjoint } from '../../proto/keyspace/rangeSearch.js';
 import type { HashRange } from '../../proto/keyspace/range.js';
-import { Status, errorDetailMessage, statusName, type Store } from '../store/index.js';
+import { Status, errorDetailMessage, statusName, type BulkLoad, type KeepRecord, type Store } from '../store/index.js';
 import type { ClientTable } from '../rifl/clientTable.js';
-import { readCheckpoint } from './checkpointReader.js';
-import type { CheckpointMeta } from './checkpointFile.js';
+import { loadCheckpoint, type CheckpointPlan, type CheckpointSink } from './checkpointReader.js';
 import type { ReplaySource } from './manifest.js';
+import { DeferredCompletions } from './completionReplay.js';
 import { WalEntryKind, type WalEntryCursor } from './walEntry.js';
 import { readWal, type WalReadResult } from './walReader.js';
 
@@ -67,35 +66,43 @@ export async function loadRanges(target: RecoveryTarget, dataDir: string, ranges
     walResults: new Map(),
   };
   const applier = new EntryApplier(target, sorted, options.skipKey ?? null);
-  await loadCheckpoints(applier, dataDir, sorted, report);
+  const bulk = target.store.beginBulkLoad();
+  try {
+    await loadCheckpoints(applier, bulk, dataDir, sorted, report);
+  } finally {
+    bulk.finish();
+  }
   for (const pod of podsInOrder(sorted)) await replayLog(applier, dataDir, pod, sorted, report);
   report.seconds = (performance.now() - started) / 1000;
   return report;
 }
 
-async function loadCheckpoints(applier: EntryApplier, dataDir: string, ranges: readonly RangeSources[], report: RecoveryReport): Promise<void> {
+/**
+ * Loads each checkpoint file once, its records as segment images through the engine's bulk load.
+ * A file of exactly (or within) the one range that uses it needs no per-key range filter: every
+ * record in it was scanned from its range.
+ */
+async function loadCheckpoints(applier: EntryApplier, bulk: BulkLoad, dataDir: string, ranges: readonly RangeSources[],
+  report: RecoveryReport): Promise<void> {
   const users = new Map<string, Set<number>>();
   ranges.forEach((range, index) => {
     for (const path of range.checkpoints) users.set(path, (users.get(path) ?? new Set()).add(index));
   });
-  const paths = [...users.keys()];
-  let next: Promise<Buffer> | null = paths.length > 0 ? readFile(join(dataDir, paths[0])) : null;
-  for (const [i, path] of paths.entries()) {
-    const indexes = users.get(path) as Set<number>;
-    const bytes = next as Promise<Buffer>;
-    // Read ahead: the next file comes off the disk while this one is loaded.
-    next = i + 1 < paths.length ? readFile(join(dataDir, paths[i + 1])) : null;
-    next?.catch(() => undefined);
-    // A checkpoint of exactly (or within) the one range that uses it needs no per-key filter:
-    // every entry in it was scanned from its range. Saves hashing each key twice.
+  for (const [path, indexes] of users) {
     let filter = true;
-    const onMeta = (meta: CheckpointMeta): void => {
-      const [only] = [...indexes];
-      filter = !(indexes.size === 1 && BigInt(meta.start) >= ranges[only].start && BigInt(meta.end) <= ranges[only].end);
+    const sink: CheckpointSink = {
+      bulk,
+      plan: (meta) => {
+        const [only] = [...indexes];
+        filter = !(indexes.size === 1 && BigInt(meta.start) >= ranges[only].start && BigInt(meta.end) <= ranges[only].end);
+        return applier.planFor(filter ? indexes : null);
+      },
+      completion: (entry) => {
+        if (!filter || (applier.rangeOf(entry) >= 0 && indexes.has(applier.lastRange))) applier.apply(entry);
+      },
+      refused: (status) => refuse(status, applier.store),
     };
-    const result = await readCheckpoint(bytes, (entry) => {
-      if (!filter || (applier.rangeOf(entry) >= 0 && indexes.has(applier.lastRange))) applier.apply(entry);
-    }, YIELD_EVERY_ENTRIES, onMeta);
+    const result = await loadCheckpoint(join(dataDir, path), sink);
     report.checkpointsRead++;
     report.checkpointEntries += result.entriesVisited;
     if (result.problem !== null) {
@@ -114,20 +121,24 @@ async function replayLog(applier: EntryApplier, dataDir: string, pod: string, ra
     fromLsn = Math.min(fromLsn, window.fromLsn);
     toLsn = toLsn === null || window.toLsn === null ? null : Math.max(toLsn, window.toLsn);
   }
+  const deferred = new DeferredCompletions();
   const result = await readWal(walDirOf(dataDir, pod), {
     fromLsn, toLsn, yieldEveryEntries: YIELD_EVERY_ENTRIES,
     visit: (entry, lsn) => {
       if (entry.kind === WalEntryKind.ACK) {
         applier.ack(entry);
+        deferred.ack(entry.bytes, entry.completionOffset);
         return;
       }
       if (applier.rangeOf(entry) < 0) return;
       const window = windows[applier.lastRange];
       if (window === null || lsn < window.fromLsn || (window.toLsn !== null && lsn >= window.toLsn)) return;
-      applier.apply(entry);
+      applier.apply(entry, deferred);
       report.walEntriesReplayed++;
     },
   });
+  deferred.flush((bytes, keyOffset, keyLength, payloadOffset, payloadLength) =>
+    check(applier.clients.restoreCompletion(bytes, keyOffset, keyLength, bytes, payloadOffset, payloadLength), applier.store));
   report.walBytesRead += result.bytesRead;
   report.walResults.set(pod, result);
   if (result.problem !== null && (toLsn === null || result.endLsn < toLsn)) {
@@ -157,13 +168,44 @@ class EntryApplier {
     this.search = new RangeSearch(ranges);
   }
 
+  get store(): Store {
+    return this.target.store;
+  }
+
+  /**
+   * How a checkpoint's records load: only those in `ranges` (null: all) and not skipped. Filtered
+   * files are copied packed (many records may be left out); others are read into segments.
+   */
+  planFor(ranges: ReadonlySet<number> | null): CheckpointPlan {
+    const skipKey = this.skipKey ?? null;
+    const search = this.search;
+    const inRanges = (hi: number, lo: number): boolean => {
+      const found = search.find(hi, lo);
+      return found >= 0 && (ranges as ReadonlySet<number>).has(found);
+    };
+    let keep: KeepRecord | null = null;
+    if (ranges !== null && skipKey !== null) {
+      keep = (bytes, keyOffset, keyLength, hi, lo) => inRanges(hi, lo) && !skipKey(bytes, keyOffset, keyLength, hi);
+    } else if (ranges !== null) {
+      keep = (_bytes, _keyOffset, _keyLength, hi, lo) => inRanges(hi, lo);
+    } else if (skipKey !== null) {
+      keep = (bytes, keyOffset, keyLength, hi) => !skipKey(bytes, keyOffset, keyLength, hi);
+    }
+    return { keep, compact: keep !== null };
+  }
+
   rangeOf(entry: WalEntryCursor): number {
     this.hasher.hashKey(entry.bytes, entry.keyOffset, entry.keyLength);
     this.lastRange = this.search.find(this.hasher.hi, this.hasher.lo);
     return this.lastRange;
   }
 
-  apply(entry: WalEntryCursor): void {
+  get clients(): ClientTable {
+    return this.target.clients;
+  }
+
+  /** Applies the entry's mutation; its completion record now, or held back in `deferred` (log replay). */
+  apply(entry: WalEntryCursor, deferred: DeferredCompletions | null = null): void {
     const { store, clients } = this.target;
     const b = entry.bytes;
     let skip = false;
@@ -180,7 +222,9 @@ class EntryApplier {
       if (status !== Status.NOT_FOUND) check(status, store);
       if (entry.version > 0) store.observeVersion(entry.version);
     }
-    if (entry.completionLength > 0) {
+    if (entry.completionLength > 0 && deferred !== null) {
+      deferred.add(entry);
+    } else if (entry.completionLength > 0) {
       check(clients.restoreCompletion(b, entry.keyOffset, entry.keyLength, b, entry.completionOffset, entry.completionLength), store);
     }
   }
@@ -192,6 +236,10 @@ class EntryApplier {
 
 function check(status: Status, store: Store): void {
   if (status === Status.OK) return;
+  refuse(status, store);
+}
+
+function refuse(status: Status, store: Store): never {
   const stats = store.stats();
   throw new RecoveryError(`the engine refused a recovered record: ${statusName(status)} (${errorDetailMessage(store.errorDetail)}); ` +
     `${stats.liveBytes} of ${stats.logCapacityBytes} bytes of log memory live`);

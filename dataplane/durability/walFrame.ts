@@ -10,7 +10,8 @@
 //
 // - lsn: the log sequence number of the payload's first byte. LSNs count entry bytes since the
 //   log began (frame headers excluded), so they are dense and stay valid across file rotation.
-//   Checkpoint files put the record count there instead.
+//   Checkpoint files put the frame's kind there instead (low word), and for RECORDS frames the
+//   record count (high word): see checkpointFile.ts.
 // - crc32 (zlib's) covers bytes [12, 20 + payloadBytes) and the payload length.
 
 import { crc32 } from 'node:zlib';
@@ -37,6 +38,33 @@ export function sealFrame(buffer: Buffer, at: number, payloadBytes: number, lsn:
 function frameChecksum(buffer: Buffer, at: number, payloadBytes: number): number {
   const lengthWord = buffer.subarray(at + 4, at + 8);
   return crc32(buffer.subarray(at + 12, at + FRAME_HEADER_BYTES + payloadBytes), crc32(lengthWord));
+}
+
+/**
+ * Whether a frame whose header is `header` (its FRAME_HEADER_BYTES) and whose payload was read
+ * elsewhere, in parts (checkpoints read records straight into log segments), is intact.
+ */
+export function frameChecksumMatches(header: Buffer, payloadParts: readonly Uint8Array[]): boolean {
+  let crc = crc32(header.subarray(12, FRAME_HEADER_BYTES), crc32(header.subarray(4, 8)));
+  for (const part of payloadParts) crc = crc32(part, crc);
+  return header.readUInt32LE(8) === crc;
+}
+
+/** A frame header read on its own: its payload length and lsn once it passed the plausibility checks. */
+export class FrameHeader {
+  payloadBytes = 0;
+  lsn = 0;
+
+  /** OK when the header is plausible and its payload fits in the `bytesLeft` bytes after it. */
+  parse(header: Buffer, headerBytesRead: number, bytesLeft: number): FrameCheck {
+    if (headerBytesRead < FRAME_HEADER_BYTES) return FrameCheck.TRUNCATED;
+    if (header.readUInt32LE(0) !== FRAME_MAGIC) return FrameCheck.CORRUPT;
+    this.payloadBytes = header.readUInt32LE(4);
+    if (this.payloadBytes > FRAME_PAYLOAD_BYTES_MAX) return FrameCheck.CORRUPT;
+    if (this.payloadBytes > bytesLeft) return FrameCheck.TRUNCATED;
+    this.lsn = header.readUInt32LE(16) * TWO_POW_32 + header.readUInt32LE(12);
+    return FrameCheck.OK;
+  }
 }
 
 export const enum FrameCheck {

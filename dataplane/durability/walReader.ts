@@ -40,6 +40,7 @@ export async function readWal(dir: string, options: WalReadOptions): Promise<Wal
   const files = listWalFiles(dir);
   const result: WalReadResult = { endLsn: files[0]?.startLsn ?? 0, entriesVisited: 0, framesRead: 0, filesRead: 0, bytesRead: 0, problem: null };
   const state = { sinceYield: 0 };
+  let next: Promise<Buffer> | null = null;
   for (let i = 0; i < files.length; i++) {
     if (i + 1 < files.length && files[i + 1].startLsn <= options.fromLsn) {
       result.endLsn = files[i + 1].startLsn;
@@ -50,7 +51,11 @@ export async function readWal(dir: string, options: WalReadOptions): Promise<Wal
       break;
     }
     result.endLsn = files[i].startLsn;
-    const stopped = await readFileFrames(files, i, options, result, state);
+    const bytes: Promise<Buffer> = next ?? readFile(files[i].path);
+    // Read ahead: the next file comes off the disk while this one is replayed.
+    next = i + 1 < files.length ? readFile(files[i + 1].path) : null;
+    next?.catch(() => undefined);
+    const stopped = await readFileFrames(files, i, await bytes, options, result, state);
     result.filesRead++;
     if (stopped) break;
   }
@@ -58,9 +63,8 @@ export async function readWal(dir: string, options: WalReadOptions): Promise<Wal
 }
 
 /** Reads one file; true when reading must stop (a problem, or toLsn reached). */
-async function readFileFrames(files: WalFile[], index: number, options: WalReadOptions, result: WalReadResult,
+async function readFileFrames(files: WalFile[], index: number, bytes: Buffer, options: WalReadOptions, result: WalReadResult,
   state: { sinceYield: number }): Promise<boolean> {
-  const bytes = await readFile(files[index].path);
   result.bytesRead += bytes.length;
   const frame = new FrameCursor();
   const entry = new WalEntryCursor();
@@ -74,29 +78,40 @@ async function readFileFrames(files: WalFile[], index: number, options: WalReadO
       result.problem = await problemAt(files, index, at, reason);
       return true;
     }
-    entry.reset(bytes, frame.payloadStart, frame.payloadEnd);
-    try {
-      while (entry.next()) {
-        const lsn = frame.lsn + (entry.at - frame.payloadStart);
-        if (options.toLsn !== null && lsn >= options.toLsn) return true;
-        if (lsn < options.fromLsn) continue;
-        options.visit(entry, lsn);
-        result.entriesVisited++;
-        if (++state.sinceYield >= options.yieldEveryEntries) {
-          state.sinceYield = 0;
-          await new Promise<void>((resolve) => setImmediate(resolve));
-        }
-      }
-    } catch (error) {
-      if (!(error instanceof WalFormatError)) throw error;
-      result.problem = await problemAt(files, index, at, 'corrupt');
-      return true;
+    // A frame wholly before the replay window is checked (its CRC, its place) but not parsed.
+    if (frame.lsn + (frame.payloadEnd - frame.payloadStart) > options.fromLsn) {
+      const stop = await visitFrame({ files, index, bytes, at }, frame, entry, options, result, state);
+      if (stop) return true;
     }
     result.framesRead++;
     result.endLsn = frame.lsn + (frame.payloadEnd - frame.payloadStart);
     at = frame.payloadEnd;
   }
   return false;
+}
+
+/** Visits the entries of one checked frame; true when reading must stop (a problem, or toLsn reached). */
+async function visitFrame(file: { files: WalFile[]; index: number; bytes: Buffer; at: number }, frame: FrameCursor, entry: WalEntryCursor,
+  options: WalReadOptions, result: WalReadResult, state: { sinceYield: number }): Promise<boolean> {
+  entry.reset(file.bytes, frame.payloadStart, frame.payloadEnd);
+  try {
+    while (entry.next()) {
+      const lsn = frame.lsn + (entry.at - frame.payloadStart);
+      if (options.toLsn !== null && lsn >= options.toLsn) return true;
+      if (lsn < options.fromLsn) continue;
+      options.visit(entry, lsn);
+      result.entriesVisited++;
+      if (++state.sinceYield >= options.yieldEveryEntries) {
+        state.sinceYield = 0;
+        await new Promise<void>((resolve) => setImmediate(resolve));
+      }
+    }
+    return false;
+  } catch (error) {
+    if (!(error instanceof WalFormatError)) throw error;
+    result.problem = await problemAt(file.files, file.index, file.at, 'corrupt');
+    return true;
+  }
 }
 
 async function problemAt(files: WalFile[], index: number, offsetBytes: number, reason: WalProblem['reason']): Promise<WalProblem> {

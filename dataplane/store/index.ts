@@ -6,3 +6,4 @@ export { RecordRef, SCAN_DONE, type ScanOptions } from './scan.js';
 export { InvariantError } from './assert.js';
 export { recordBytes } from './layout.js';
 export type { RangeFigures } from './rangeAccounting.js';
+export { BulkLoad, type KeepRecord, type LoadClaim } from './bulkLoad.js';

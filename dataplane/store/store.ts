@@ -7,6 +7,7 @@
 // resultValueLength, resultVersion), valid until the next call into the store.
 
 import { assert } from './assert.js';
+import { BulkLoad, type BulkLoadHost } from './bulkLoad.js';
 import { Cleaner, type CleanerHost } from './cleaner.js';
 import { resolveStoreConfig, type StoreConfig } from './config.js';
 import { ENTRY_TOMBSTONE, HashIndex, SEGMENT_ID_MASK, type KeyHashSource } from './hashIndex.js';
@@ -78,7 +79,7 @@ export interface StoreStats {
   cleanerEmergencyRounds: number;
 }
 
-export class Store implements KeyHashSource, CleanerHost {
+export class Store implements KeyHashSource, CleanerHost, BulkLoadHost {
   readonly config: StoreConfig;
   readonly segments: SegmentPool;
   private readonly index: HashIndex;
@@ -405,6 +406,55 @@ export class Store implements KeyHashSource, CleanerHost {
     this.index.presize(keyCount, hashFraction);
   }
 
+  /**
+   * Starts a bulk load of records already in the engine's layout (recovery of segment images:
+   * see bulkLoad.ts). Records are installed as a put of the same record at its own version would
+   * be; the caller calls finish() at the end.
+   */
+  beginBulkLoad(): BulkLoad {
+    return new BulkLoad(this);
+  }
+
+  /** BulkLoadHost: a free segment for loaded runs, in the HEAD state so the cleaner leaves it alone. */
+  takeLoadSegment(): number {
+    if (!this.cleanForFreeSegment()) return -1;
+    const id = this.segments.take(SegmentState.HEAD);
+    assert(id >= 0, 'a free segment exists above the reserve');
+    return id;
+  }
+
+  /** BulkLoadHost: a load segment is full or the load is over; it becomes a cleaning candidate. */
+  closeLoadSegment(segmentId: number): void {
+    assert(segmentId !== this.headId, 'load segments are not the writers\' head');
+    this.segments.transition(segmentId, [SegmentState.HEAD], SegmentState.CLOSED);
+  }
+
+  /**
+   * BulkLoadHost: points the key of the loaded OBJECT record at (segmentId, offsetBytes), whose
+   * hash's top word is `hi`, at that record, replacing the key's entry if it has one (last writer
+   * wins, as restore() does), with the same accounting as appendObject.
+   */
+  installLoaded(segmentId: number, offsetBytes: number, size: number, hi: number): Status {
+    const keyLength = keyLengthOf(this.segments.words[segmentId], offsetBytes >> 2);
+    const wi = this.findHashed(hi, this.segments.bytes[segmentId], offsetBytes + HEADER_BYTES, keyLength);
+    const table = this.index.foundTable;
+    if (wi >= 0) {
+      this.inspectFound(table, wi);
+      this.retire(table, wi, hi, this.foundBytes);
+      this.index.swing(table, wi, segmentId, offsetBytes, false);
+    } else {
+      const slot = this.index.reserve(hi);
+      if (slot < 0) return this.outOfMemory(ErrorDetail.INDEX_FULL);
+      this.index.insertAt(slot, hi, segmentId, offsetBytes, false);
+    }
+    this.objectCount++;
+    this.accounting.add(hi, size);
+    this.segments.liveBytes[segmentId] += size;
+    this.liveBytesTotal += size;
+    this.afterWrite(size);
+    return Status.OK;
+  }
+
   /** Makes every later version exceed `version` (records arriving from elsewhere keep theirs). */
   observeVersion(version: number): void {
     assert(Number.isSafeInteger(version) && version >= 0, 'observed version is a safe integer');
@@ -474,6 +524,15 @@ export class Store implements KeyHashSource, CleanerHost {
       segments.transition(this.headId, [SegmentState.HEAD], SegmentState.CLOSED);
       this.headId = -1;
     }
+    if (!this.cleanForFreeSegment()) return false;
+    this.headId = segments.take(SegmentState.HEAD);
+    assert(this.headId >= 0, 'a free segment exists above the reserve');
+    return true;
+  }
+
+  /** Makes a free segment exist above the cleaner's reserve; false (LOG_FULL) when it cannot. */
+  private cleanForFreeSegment(): boolean {
+    const segments = this.segments;
     // Emergency cleaning: writers outran the pay-as-you-go cleaner. Bounded by the segment count.
     for (let round = 0; segments.freeCount <= this.config.cleanerReserveSegments; round++) {
       this.emergencyCleanRounds++;
@@ -482,8 +541,6 @@ export class Store implements KeyHashSource, CleanerHost {
       // so its dead space can be reclaimed: small stores would otherwise stall with space free.
       if (this.cleaner.step(segments.segmentSizeBytes) === 0 && !this.closeSurvivor()) return this.logFull();
     }
-    this.headId = segments.take(SegmentState.HEAD);
-    assert(this.headId >= 0, 'a free segment exists above the reserve');
     return true;
   }
 
@@ -805,10 +862,14 @@ export class Store implements KeyHashSource, CleanerHost {
 
   /** Index entry (word index into index.foundTable) of the key, or -1. Leaves the hash in `hasher`. */
   private lookup(key: Uint8Array, keyOffset: number, keyLength: number): number {
-    const hasher = this.hasher;
-    hasher.hashKey(key, keyOffset, keyLength);
+    this.hasher.hashKey(key, keyOffset, keyLength);
+    return this.findHashed(this.hasher.hi, key, keyOffset, keyLength);
+  }
+
+  /** Index entry (word index into index.foundTable) of the key whose hash's top word is `hi`, or -1. */
+  private findHashed(hi: number, key: Uint8Array, keyOffset: number, keyLength: number): number {
     const index = this.index;
-    let wi = index.findFirst(hasher.hi);
+    let wi = index.findFirst(hi);
     while (wi >= 0) {
       const table = index.foundTable;
       if (this.keyEqualsAt(table[wi] & SEGMENT_ID_MASK, table[wi + 1], key, keyOffset, keyLength)) return wi;

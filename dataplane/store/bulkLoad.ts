@@ -1,0 +1,242 @@
+// Bulk load: records that arrive already in the engine's own layout (layout.ts) — a segment
+// image such as a checkpoint frame — go into log segments as whole runs, and only the index is
+// built per record. Recovery uses it instead of one put per record: no per-record copy through
+// the write path and no checksum recomputed (each record keeps the checksum it was written with,
+// so reads still verify it; the caller vouches for the run as a whole, e.g. by a frame CRC).
+//
+// Two ways in:
+//   claim(length) -> write the run's bytes at (segmentId, offsetBytes) -> install(claim, keep)
+//     The caller reads a run straight into segment memory (no copy on the JavaScript thread).
+//     Several claims may be outstanding (read-ahead); they are installed or abandoned in the
+//     order they were made.
+//   copyRecords(bytes, start, end, keep)
+//     Copies the kept records of a run from any buffer, packed (no dead space for the records
+//     left out). For runs that are filtered heavily or larger than a segment.
+//
+// Load segments are taken from the pool in the HEAD state (writers' state: the cleaner never
+// touches them) and closed when full, so they become cleaning candidates like any head. A record
+// that `keep` rejects, or a key replaced by a later record of the same load, is dead space there
+// and the cleaner reclaims it. Invariants: fillBytes of a load segment only covers installed runs
+// (never bytes still being written); the index, live bytes, key counts and range accounting are
+// updated by the store's installLoaded(), exactly as a put of the same record would.
+
+import { assert } from './assert.js';
+import { HEADER_BYTES, RecordKind, keyLengthOf, kindOf, recordBytesAt, recordPlausible, versionOf } from './layout.js';
+import type { SegmentPool } from './segments.js';
+import { Status } from './status.js';
+import { KeyHasher } from '../../proto/keyspace/hash.js';
+
+/** Whether to install the record whose key is bytes[keyOffset, +keyLength) with hash (hi, lo). */
+export type KeepRecord = (bytes: Buffer, keyOffset: number, keyLength: number, hi: number, lo: number) => boolean;
+
+/** What the store gives a bulk load (implemented by Store). */
+export interface BulkLoadHost {
+  readonly segments: SegmentPool;
+  /** A free segment in the HEAD state for loaded runs (cleaning first if needed); -1 when none. */
+  takeLoadSegment(): number;
+  closeLoadSegment(segmentId: number): void;
+  /** Points the key of the record at this address (hash top word `hi`) at it, as a put would. */
+  installLoaded(segmentId: number, offsetBytes: number, size: number, hi: number): Status;
+  observeVersion(version: number): void;
+}
+
+/** Where a claimed run goes: write its bytes at segments.bytes[segmentId][offsetBytes, +length). */
+export interface LoadClaim {
+  readonly segmentId: number;
+  readonly offsetBytes: number;
+  readonly length: number;
+}
+
+/** With stored hashes, one key in this many is hashed again and checked against its stored hash. */
+const HASH_CHECK_EVERY = 64;
+const HASH_CHECK_MASK = HASH_CHECK_EVERY - 1;
+assert((HASH_CHECK_EVERY & HASH_CHECK_MASK) === 0, 'the check interval is a power of two');
+
+export class BulkLoad {
+  /** Records installed, and records left out by `keep` (both counted by install/copyRecords). */
+  recordsInstalled = 0;
+  recordsSkipped = 0;
+  private readonly hasher = new KeyHasher();
+  private readonly pending: LoadClaim[] = [];
+  /** The segment new claims go to, and the end of what has been claimed in it. */
+  private segmentId = -1;
+  private claimedEnd = 0;
+  private versionMax = 0;
+  private finished = false;
+
+  constructor(private readonly host: BulkLoadHost) {}
+
+  get segmentSizeBytes(): number {
+    return this.host.segments.segmentSizeBytes;
+  }
+
+  /** The memory of a claim's segment: write the run at [claim.offsetBytes, + claim.length). */
+  segmentBytes(claim: LoadClaim): Buffer {
+    return this.host.segments.bytes[claim.segmentId];
+  }
+
+  /** Space for a run of `length` bytes (a multiple of 4, at most a segment); null when the log is full. */
+  claim(length: number): LoadClaim | null {
+    assert(!this.finished, 'claim after finish');
+    assert(length > 0 && length % 4 === 0 && length <= this.segmentSizeBytes, `claimed run of ${length} bytes fits a segment`);
+    if (!this.roomFor(length)) return null;
+    const claim: LoadClaim = { segmentId: this.segmentId, offsetBytes: this.claimedEnd, length };
+    this.claimedEnd += length;
+    this.pending.push(claim);
+    return claim;
+  }
+
+  /**
+   * Installs the records of the oldest outstanding claim, whose bytes are now in place. Stops at
+   * the first record that is not a plausible OBJECT record ending inside the run (CORRUPT) or
+   * that the index cannot take (OUT_OF_MEMORY); what came before it stays installed.
+   *
+   * `hashHi`, when given, holds the top word of each record's key hash, in order (the run's
+   * writer computed them): with no `keep` filter the keys are then not hashed again, except one
+   * in HASH_CHECK_EVERY, which must match (CORRUPT otherwise: the run cannot be trusted).
+   */
+  install(claim: LoadClaim, keep: KeepRecord | null, hashHi: Uint32Array | null = null): Status {
+    assert(this.pending[0] === claim, 'claims are installed in the order they were made');
+    this.pending.shift();
+    const segments = this.host.segments;
+    const id = claim.segmentId;
+    assert(segments.fillBytes[id] === claim.offsetBytes, 'a claim starts where the installed part of its segment ends');
+    const stored = keep === null ? hashHi : null;
+    const words = segments.words[id];
+    const end = claim.offsetBytes + claim.length;
+    let at = claim.offsetBytes;
+    let status: Status = Status.OK;
+    let i = 0;
+    for (; at < end; i++) {
+      const w = at >> 2;
+      if (kindOf(words, w) !== RecordKind.OBJECT || !recordPlausible(words, w, end)) {
+        status = Status.CORRUPT;
+      } else {
+        status = stored !== null ? this.installStored(id, at, stored, i) : this.installOne(id, at, keep);
+      }
+      if (status !== Status.OK) break;
+      at += recordBytesAt(words, w);
+    }
+    segments.fillBytes[id] = at;
+    if (status === Status.OK && stored !== null && i !== stored.length) status = Status.CORRUPT;
+    // Claims after a failed run would leave garbage between installed runs: give them all up.
+    if (status !== Status.OK) this.abandon();
+    this.closeIfDone(id);
+    return status;
+  }
+
+  /** Gives up every outstanding claim (their bytes are never installed); the space is reused. */
+  abandon(): void {
+    const dropped = this.pending.splice(0);
+    if (this.segmentId >= 0) this.claimedEnd = this.host.segments.fillBytes[this.segmentId];
+    for (const claim of dropped) this.closeIfDone(claim.segmentId);
+  }
+
+  /**
+   * Copies the records of bytes[start, end) that `keep` accepts into load segments, packed, and
+   * installs them. Stops like install() at a record that is not a plausible OBJECT record.
+   */
+  copyRecords(bytes: Buffer, start: number, end: number, keep: KeepRecord | null): Status {
+    assert(this.pending.length === 0, 'copies are not mixed with outstanding claims');
+    assert(start % 4 === 0 && end <= bytes.length && bytes.byteOffset % 4 === 0, 'runs are word aligned');
+    const words = new Int32Array(bytes.buffer, bytes.byteOffset, bytes.length >> 2);
+    let at = start;
+    while (at < end) {
+      const w = at >> 2;
+      if (kindOf(words, w) !== RecordKind.OBJECT || !recordPlausible(words, w, end)) return Status.CORRUPT;
+      const size = recordBytesAt(words, w);
+      const keyLength = keyLengthOf(words, w);
+      this.hasher.hashKey(bytes, at + HEADER_BYTES, keyLength);
+      if (keep !== null && !keep(bytes, at + HEADER_BYTES, keyLength, this.hasher.hi, this.hasher.lo)) {
+        this.recordsSkipped++;
+      } else {
+        const status = this.copyOne(bytes, at, size);
+        if (status !== Status.OK) return status;
+      }
+      at += size;
+    }
+    return Status.OK;
+  }
+
+  /** Closes the load segments and raises the version clock above every loaded version. */
+  finish(): void {
+    if (this.finished) return;
+    this.abandon();
+    this.finished = true;
+    if (this.segmentId >= 0) this.host.closeLoadSegment(this.segmentId);
+    this.segmentId = -1;
+    this.host.observeVersion(this.versionMax);
+  }
+
+  private roomFor(length: number): boolean {
+    if (this.segmentId >= 0 && this.claimedEnd + length <= this.segmentSizeBytes) return true;
+    const id = this.host.takeLoadSegment();
+    if (id < 0) return false;
+    const previous = this.segmentId;
+    this.segmentId = id;
+    this.claimedEnd = 0;
+    if (previous >= 0) this.closeIfDone(previous);
+    return true;
+  }
+
+  /** Closes a load segment that new claims no longer go to once nothing is outstanding in it. */
+  private closeIfDone(segmentId: number): void {
+    if (segmentId === this.segmentId || this.pending.some((claim) => claim.segmentId === segmentId)) return;
+    this.host.closeLoadSegment(segmentId);
+  }
+
+  /** Hashes the key of the checked record at `at` and installs it unless `keep` rejects it. */
+  private installOne(segmentId: number, at: number, keep: KeepRecord | null): Status {
+    const words = this.host.segments.words[segmentId];
+    const bytes = this.host.segments.bytes[segmentId];
+    const keyLength = keyLengthOf(words, at >> 2);
+    this.hasher.hashKey(bytes, at + HEADER_BYTES, keyLength);
+    if (keep !== null && !keep(bytes, at + HEADER_BYTES, keyLength, this.hasher.hi, this.hasher.lo)) {
+      this.recordsSkipped++;
+      return Status.OK;
+    }
+    return this.installHashed(segmentId, at, this.hasher.hi);
+  }
+
+  /** Installs the i-th record of a run by its stored hash (checking one in HASH_CHECK_EVERY). */
+  private installStored(segmentId: number, at: number, stored: Uint32Array, i: number): Status {
+    if (i >= stored.length || ((i & HASH_CHECK_MASK) === 0 && !this.storedHashMatches(segmentId, at, stored[i]))) return Status.CORRUPT;
+    return this.installHashed(segmentId, at, stored[i]);
+  }
+
+  private storedHashMatches(segmentId: number, at: number, hi: number): boolean {
+    const keyLength = keyLengthOf(this.host.segments.words[segmentId], at >> 2);
+    this.hasher.hashKey(this.host.segments.bytes[segmentId], at + HEADER_BYTES, keyLength);
+    return this.hasher.hi === hi;
+  }
+
+  /** Installs the checked record at (segmentId, at), whose key hash's top word is `hi`. */
+  private installHashed(segmentId: number, at: number, hi: number): Status {
+    const segments = this.host.segments;
+    const words = segments.words[segmentId];
+    const w = at >> 2;
+    const version = versionOf(words, w);
+    assert(version > 0 && version < Number.MAX_SAFE_INTEGER, 'loaded versions are positive safe integers');
+    const status = this.host.installLoaded(segmentId, at, recordBytesAt(words, w), hi);
+    if (status !== Status.OK) return status;
+    if (version > this.versionMax) this.versionMax = version;
+    if (version > segments.youngestVersion[segmentId]) segments.youngestVersion[segmentId] = version;
+    this.recordsInstalled++;
+    return Status.OK;
+  }
+
+  /** Copies one checked record to the current load segment and installs it (its hash is in `hasher`). */
+  private copyOne(bytes: Buffer, at: number, size: number): Status {
+    if (!this.roomFor(size)) return Status.OUT_OF_MEMORY;
+    const segments = this.host.segments;
+    const id = this.segmentId;
+    const offset = this.claimedEnd;
+    assert(segments.fillBytes[id] === offset, 'copies go where the installed part ends');
+    bytes.copy(segments.bytes[id], offset, at, at + size);
+    const status = this.installHashed(id, offset, this.hasher.hi);
+    if (status !== Status.OK) return status;
+    this.claimedEnd = offset + size;
+    segments.fillBytes[id] = offset + size;
+    return Status.OK;
+  }
+}

@@ -7,6 +7,9 @@
 //                      [--checkpoint-wal-bytes 256MiB]]     (durability: docs/durability.md; without --data-dir, memory only)
 //                     [--lease-name NAME [--lease-namespace NS] [--lease-duration-ms 15000] [--pod-uid UID] [--kubeconfig PATH]]
 //                                                          (self-fencing: dataplane/lease/; without --lease-name, always serving)
+//                     [--test-fault-delay POINT=MS ...]     (tests only: the migration waits MS at POINT — PREPARE,
+//                                                          TRANSFER_OWNERSHIP, CHECKPOINT on a source, RECEIVE_OWNERSHIP on a
+//                                                          target — after logging it, so a test can kill -9 the pod there)
 
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
@@ -59,6 +62,7 @@ export async function runDataplane(argv: readonly string[]): Promise<void> {
       'fsync-interval-ms': { type: 'string', default: '10' },
       'checkpoint-interval-ms': { type: 'string', default: '60000' },
       'checkpoint-wal-bytes': { type: 'string', default: '256MiB' },
+      'test-fault-delay': { type: 'string', multiple: true },
       ...SELF_FENCING_OPTIONS,
     },
   });
@@ -69,7 +73,7 @@ export async function runDataplane(argv: readonly string[]): Promise<void> {
     listen: values.listen,
     ...(values.advertise === undefined ? {} : { advertise: values.advertise }),
     store: { memoryLimitBytes: parseBytes(values.memory), segmentSizeBytes: parseBytes(values['segment-size']) },
-    ...durabilityOptions(values, values['pod-name']),
+    ...durabilityOptions({ ...values, 'test-fault-delay': undefined }, values['pod-name']),
   });
   pod.durabilityEvents = {
     recovered: (report, what) => log.info({ event: 'recovered', what, ranges: report.ranges, checkpointRecords: report.checkpointEntries,
@@ -79,6 +83,11 @@ export async function runDataplane(argv: readonly string[]): Promise<void> {
   };
   const fencing = await startSelfFencing(values, values['pod-name'], pod, log);
   pod.migrationLog = (message, fields) => log.info({ event: 'migration', ...fields }, message);
+  for (const fault of values['test-fault-delay'] ?? []) {
+    const [point, delayMs] = fault.split('=');
+    if (point === '' || !Number.isInteger(Number(delayMs))) throw new RangeError(`--test-fault-delay takes POINT=MS, not ${fault}`);
+    pod.migrations.faultDelaysMs.set(point, Number(delayMs));
+  }
   const address = await pod.start();
   const host = values.listen.slice(0, values.listen.lastIndexOf(':'));
   const metrics = await serveMetrics(podRegistry(pod), host, Number(values['metrics-port']));

@@ -5,7 +5,7 @@ import { slicekvServices } from './grpcDefinition.js';
 
 export type AdminMethod = 'AssignRanges' | 'SplitRange' | 'MergeRanges' | 'Stats' | 'Health' | 'Checkpoint' | 'RecoverRanges'
   | 'StartMigration' | 'ControlMigration' | 'MigrationStatus' | 'PrepareMigration' | 'ReceiveOwnership' | 'MoveData' | 'FetchKeys'
-  | 'FinishMigration';
+  | 'FinishMigration' | 'ResolveMigration';
 
 export interface AdminClient {
   /** Calls `method`; rejects with the grpc ServiceError the pod answered. */

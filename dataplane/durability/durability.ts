@@ -20,6 +20,7 @@ import { DEFAULT_WAL_CONFIG, WalWriter, type WalMode } from './walWriter.js';
 import { repairWalTail } from './walRepair.js';
 import { sourcesFor } from './rangeSources.js';
 import { markTaken, readTaken, withoutTaken } from './takenRanges.js';
+import { forgetOutgoing, readOutgoing, recordOutgoing, type OutgoingTransfer } from './outgoingTransfers.js';
 
 export interface DurabilityConfig {
   readonly dataDir: string;
@@ -200,13 +201,16 @@ export class Durability {
 
   /**
    * Migration target: `range` is served here from now on. Until this pod checkpoints it, its
-   * state is the source's durable state (`sourcesJson` from there) plus this pod's log from now.
+   * state is the source's durable state (`sourcesJson` from there) plus this pod's log from
+   * `fromLsn` (its end when the range began to be served here).
    */
-  adopt(range: OwnedRange, fromPod: string, sourcesJson: string, ranges: readonly OwnedRange[], routes: readonly Route[]): Promise<void> {
+  adopt(range: OwnedRange, fromPod: string, sourcesJson: string, ranges: readonly OwnedRange[], routes: readonly Route[], fromLsn: number): Promise<void> {
     const wal = this.wal;
     if (wal === null) return Promise.resolve();
     return this.serially(async () => {
-      const fresh: ReplaySource = { pod: this.config.podName, fromLsn: wal.appendedLsn, toLsn: null };
+      // From `fromLsn`, taken when the range began to be served here: writes served before this
+      // step ran (it may wait behind other manifest changes) are in the window.
+      const fresh: ReplaySource = { pod: this.config.podName, fromLsn, toLsn: null };
       const given = sourcesJson === '' ? { checkpoints: [], replays: [] } : (JSON.parse(sourcesJson) as { checkpoints: string[]; replays: ReplaySource[] });
       const sources: RangeSources = { start: range.start, end: range.end, checkpoints: given.checkpoints, replays: given.replays };
       await this.hold(fromPod, [sources]);
@@ -219,22 +223,65 @@ export class Durability {
     });
   }
 
+  /** Migration source: records a range given up whose new owner is not yet confirmed (outgoingTransfers.ts). */
+  recordOutgoing(transfer: OutgoingTransfer): Promise<void> {
+    return recordOutgoing(this.config.dataDir, this.config.podName, transfer);
+  }
+
+  /** The transfer's owner is decided (and durable on whichever side owns the range): the record and its holds go. */
+  forgetOutgoing(transfer: OutgoingTransfer): Promise<void> {
+    return forgetOutgoing(this.config.dataDir, this.config.podName, transfer);
+  }
+
+  /** Transfers this pod gave up a range in and never saw decided (read after a restart). */
+  outgoingTransfers(): Promise<OutgoingTransfer[]> {
+    return readOutgoing(this.config.dataDir, this.config.podName);
+  }
+
+  /** Resolves once every log entry appended so far is durable (at once when durability is off). */
+  logDurable(): Promise<void> {
+    const wal = this.wal;
+    if (wal === null) return Promise.resolve();
+    return new Promise((resolve) => wal.whenDurable(wal.appendedLsn, resolve));
+  }
+
   /**
-   * Migration abort: `range` comes back to this pod (the source) after target `fromPod` failed.
-   * This pod still holds the range as it was at the transfer; the writes the target accepted are
-   * replayed over it from the target's log (from `fromLsn`, its position when it took the range).
-   * The range is marked taken in the target's folder. Resolves with where the target's log ended.
+   * Migration source, in-doubt transfer decided for the source (the target never took the range
+   * and will refuse it): `range` is this pod's again, at a new view. Its state is what it was at
+   * the transfer — `sourcesJson`, this pod's durable sources then — and this pod wrote nothing to
+   * it since, so its own log window simply stays open to the end. With `load` (this pod restarted
+   * and holds nothing of the range in memory) the range is loaded from those sources first.
    */
-  takeBack(range: OwnedRange, fromPod: string, fromLsn: number): Promise<number> {
+  reclaim(range: OwnedRange, sourcesJson: string, load: boolean, ranges: readonly OwnedRange[], routes: readonly Route[]): Promise<void> {
+    const wal = this.wal;
+    if (wal === null) return Promise.resolve();
     return this.serially(async () => {
-      const report = await loadRanges(this.target, this.config.dataDir, [
-        { start: range.start, end: range.end, checkpoints: [], replays: [{ pod: fromPod, fromLsn, toLsn: null }] },
-      ]);
-      await markTaken(join(this.config.dataDir, 'pods', fromPod), [range], this.config.podName);
-      this.lastRecovery = report;
-      this.events.recovered(report, `range taken back from ${fromPod}`);
-      return report.walResults.get(fromPod)?.endLsn ?? fromLsn;
+      const given = sourcesJson === '' ? { checkpoints: [], replays: [] } : (JSON.parse(sourcesJson) as { checkpoints: string[]; replays: ReplaySource[] });
+      const own = given.replays.some((r) => r.pod === this.config.podName);
+      const replays = own ? given.replays.map((r) => (r.pod === this.config.podName ? { ...r, toLsn: null } : r))
+        : [...given.replays, { pod: this.config.podName, fromLsn: wal.appendedLsn, toLsn: null }];
+      if (load) {
+        const report = await loadRanges(this.target, this.config.dataDir, [{ start: range.start, end: range.end, checkpoints: given.checkpoints, replays }]);
+        this.lastRecovery = report;
+        this.events.recovered(report, 'a range taken back after an in-doubt transfer');
+      }
+      const entry: ManifestRange = { start: range.start, end: range.end, view: range.view, checkpoints: given.checkpoints, replays };
+      const fresh: ReplaySource = { pod: this.config.podName, fromLsn: wal.appendedLsn, toLsn: null };
+      this.manifest = ranges.map((r) => (r.start === range.start && r.end === range.end ? entry : this.manifest.find((m) => m.start === r.start && m.end === r.end) ?? {
+        start: r.start, end: r.end, view: r.view, ...sourcesFor(r, this.manifest, fresh),
+      }));
+      this.routes = routes;
+      await this.saveManifest();
     });
+  }
+
+  /**
+   * Whether a range's state still comes partly from another pod's files (it arrived by migration
+   * or recovery and was not checkpointed here since). Merging such a range with a neighbour would
+   * let the other pod's older log entries replay over the neighbour's newer checkpoint.
+   */
+  replaysOtherPods(range: HashRange): boolean {
+    return this.manifest.some((m) => m.start < range.end && range.start < m.end && m.replays.some((r) => r.pod !== this.config.podName));
   }
 
   /**

@@ -13,7 +13,6 @@ import { RecordRef, SCAN_DONE, Status, type Store } from '../store/index.js';
 import { EntryBuffer } from '../durability/entryBuffer.js';
 import { WalEntryKind } from '../durability/walEntry.js';
 import type { Durability } from '../durability/durability.js';
-import type { ReplaySource } from '../durability/manifest.js';
 import { HotKeySampler } from './hotKeySampler.js';
 import { IncomingMigration, type IncomingPeer } from './incomingMigration.js';
 import { OutgoingMigration, type OutgoingHost, type OutgoingPeer } from './outgoingMigration.js';
@@ -110,32 +109,75 @@ export class Migrations implements OutgoingHost {
     return this.pod.durability?.sourcesJson(range) ?? '';
   }
 
-  async giveUp(range: OwnedRange, targetPod: string, targetAddress: string, view: number): Promise<object[]> {
+  async giveUp(range: OwnedRange, targetPod: string, targetAddress: string, view: number, id: string, durableSources: string): Promise<object[]> {
     const pod = this.pod;
     pod.ranges.assign(pod.ranges.list().filter((r) => !(r.start === range.start && r.end === range.end)));
     const moved: Route = { start: range.start, end: range.end, view, owner: targetPod, address: targetAddress };
     const others = (pod.routes?.routes ?? []).filter((r) => !(r.start < range.end && range.start < r.end));
     if (pod.routes !== null) pod.routes = new RouteTable([...others, moved]);
-    await pod.durability?.assigned(pod.ranges.list(), pod.routes?.routes ?? []);
+    const durability = pod.durability;
+    if (durability !== null) {
+      // The record first: a restart that finds the range gone from the manifest must know whom to ask.
+      await durability.recordOutgoing({ migrationId: id, start: String(range.start), end: String(range.end), view: range.view, targetPod, targetAddress, durableSources });
+      await durability.assigned(pod.ranges.list(), pod.routes?.routes ?? []);
+      // The target may have to finish from this pod's files: every write of the range must be on disk first.
+      await durability.logDurable();
+    }
     return (pod.routes?.routes ?? [moved]).map(routeToMessage);
   }
 
-  async takeBack(range: HashRange, view: number, targetPod: string, targetWalLsn: number, durableSources: string): Promise<void> {
+  async reclaim(range: HashRange, view: number, durableSources: string, load: boolean): Promise<void> {
     const pod = this.pod;
-    const durability = pod.durability;
-    if (durability === null) throw new Error('without durability the writes the target accepted cannot be recovered');
+    // A restart between writing the in-doubt record and the manifest finds the range still owned here.
+    if (this.ownsAny(range)) return;
     const taken: OwnedRange = { start: range.start, end: range.end, view };
-    // Unavailable (clients retry) until the target's writes are replayed and the range is
-    // checkpointed here: the manifest cannot order this pod's log around the target's otherwise.
-    pod.ranges.assign([...pod.ranges.list(), { ...taken, recovering: true }]);
-    const given = durableSources === '' ? { checkpoints: [], replays: [] } : (JSON.parse(durableSources) as { checkpoints: string[]; replays: ReplaySource[] });
-    const targetLogEnd = await durability.takeBack(taken, targetPod, targetWalLsn);
-    const sources = JSON.stringify({ checkpoints: given.checkpoints, replays: [...given.replays, { pod: targetPod, fromLsn: targetWalLsn, toLsn: targetLogEnd }] });
+    if (load) pod.ranges.assign([...pod.ranges.list(), { ...taken, recovering: true }]);
+    else pod.ranges.assign([...pod.ranges.list(), taken]);
     const routes = (pod.routes?.routes ?? []).filter((r) => !(r.start < range.end && range.start < r.end));
     pod.routes = new RouteTable([...routes, { start: range.start, end: range.end, view, owner: pod.podName, address: pod.address }]);
-    await durability.adopt(taken, targetPod, sources, pod.ranges.list(), pod.routes.routes);
-    await durability.checkpoint();
-    pod.ranges.assign(pod.ranges.list().map((r) => (r.start === range.start && r.end === range.end ? taken : r)));
+    await pod.durability?.reclaim(taken, durableSources, load, pod.ranges.list(), pod.routes.routes);
+    if (load) pod.ranges.assign(pod.ranges.list().map((r) => (r.start === range.start && r.end === range.end ? taken : r)));
+    this.log(`range [${range.start}, ${range.end}) taken back at view ${view}: the target never took it`, { range: String(range.start), view });
+  }
+
+  async forgetTransfer(id: string): Promise<void> {
+    const durability = this.pod.durability;
+    if (durability === null) return;
+    const record = (await durability.outgoingTransfers()).find((t) => t.migrationId === id);
+    if (record !== undefined) await durability.forgetOutgoing(record);
+  }
+
+  /** Test seam (`--test-fault-delay POINT=MS`): logs the point, then waits. */
+  readonly faultDelaysMs = new Map<string, number>();
+
+  async faultPoint(name: string): Promise<void> {
+    const delayMs = this.faultDelaysMs.get(name);
+    if (delayMs === undefined) return;
+    this.log(`fault point ${name}: waiting ${delayMs} ms`, { faultPoint: name });
+    await new Promise((resolve) => setTimeout(resolve, delayMs));
+  }
+
+  closed = false;
+  /** Resolves once restart recovery has read the manifest and loaded the ranges (set by the pod). */
+  ready: Promise<void> = Promise.resolve();
+
+  /**
+   * After a restart: every transfer this pod gave a range up in and never saw decided is decided
+   * now, by asking its target (OutgoingMigration.resumeInDoubt). Runs in the background.
+   */
+  async resolveAfterRestart(): Promise<void> {
+    const durability = this.pod.durability;
+    if (durability === null) return;
+    for (const record of await durability.outgoingTransfers()) {
+      if (this.outgoing.has(record.migrationId)) continue;
+      const range: OwnedRange = { start: BigInt(record.start), end: BigInt(record.end), view: record.view };
+      const migration = new OutgoingMigration({
+        id: record.migrationId, range, targetPod: record.targetPod, targetAddress: record.targetAddress, throttleBytesPerSecond: 0,
+        selfPod: this.pod.podName, selfAddress: this.pod.address,
+      }, this, this.peers(record.targetAddress));
+      this.outgoing.set(record.migrationId, migration);
+      void migration.resumeInDoubt(record.durableSources);
+    }
   }
 
   chunk(range: HashRange, cursor: number, bytesMax: number): { entries: Buffer; next: number; records: number } {
@@ -235,6 +277,7 @@ export class Migrations implements OutgoingHost {
   private readonly sourceAddresses = new Map<string, string>();
 
   close(): void {
+    this.closed = true;
     if (this.watchdog !== null) clearInterval(this.watchdog);
     this.watchdog = null;
   }
@@ -247,10 +290,16 @@ export class Migrations implements OutgoingHost {
     const walLsn = this.pod.durability?.wal?.appendedLsn ?? 0;
     migration.receiveOwnership(entries);
     const pod = this.pod;
-    pod.ranges.assign([...pod.ranges.list(), { ...migration.range, arriving: migration }]);
-    if (routes.length > 0) pod.routes = new RouteTable(routes);
-    await pod.durability?.adopt(migration.range, migration.sourcePod, durableSources, pod.ranges.list(), pod.routes?.routes ?? []);
+    const arriving = { ...migration.range, arriving: migration };
+    const table = routes.length > 0 ? new RouteTable(routes) : pod.routes;
+    // Adopted durably before served: a write acknowledged here must lie in a log window this pod's
+    // manifest names, or a crash now would lose it (the restarted pod would not own the range and
+    // the source, told so, would take it back without it).
+    await pod.durability?.adopt(migration.range, migration.sourcePod, durableSources, [...pod.ranges.list(), arriving], table?.routes ?? [], walLsn);
+    pod.ranges.assign([...pod.ranges.list(), arriving]);
+    pod.routes = table;
     migration.phase.transitionTo(['TRANSFER_OWNERSHIP'], 'MOVE_DATA', this.nowMs());
+    await this.faultPoint('RECEIVE_OWNERSHIP');
     return walLsn;
   }
 
@@ -271,6 +320,44 @@ export class Migrations implements OutgoingHost {
     const pod = this.pod;
     pod.ranges.assign(pod.ranges.list().map((r) => (r.arriving === migration ? { start: r.start, end: r.end, view: r.view } : r)));
     migration.phase.transitionTo(['CHECKPOINT', 'MOVE_DATA'], 'COMPLETE', this.nowMs());
+  }
+
+  /**
+   * ResolveMigration on the target: the source broke off after giving the range up and asks who
+   * owns it. Answered from this pod's state at this moment, on its event loop (docs/migration.md,
+   * "In-doubt transfers"):
+   * - PREPARE (ownership never arrived): CANCELLED now, so a late ReceiveOwnership is refused; not owned.
+   * - ownership being installed: an error, the source asks again.
+   * - MOVE_DATA: the source will send nothing more; the rest is loaded from its durable files
+   *   (as when it dies mid-copy) and the migration completes here; owned.
+   * - CHECKPOINT / COMPLETE: all data is here; finished; owned.
+   * - unknown (this pod restarted since, or never heard of it): owned iff its recovered state owns
+   *   the range — a restarted pod owns it iff it had durably adopted it.
+   */
+  async resolve(id: string, range: OwnedRange): Promise<{ targetOwns: boolean; phase: string }> {
+    await this.ready;
+    const migration = this.incoming.get(id);
+    if (migration === undefined) return { targetOwns: this.ownsAny(range), phase: '' };
+    switch (migration.phase.phase) {
+      case 'PREPARE':
+        migration.phase.transitionTo(['PREPARE'], 'CANCELLED', this.nowMs());
+        return { targetOwns: false, phase: 'CANCELLED' };
+      case 'CANCELLED':
+      case 'ABORTED':
+      case 'FAILED':
+        return { targetOwns: false, phase: migration.phase.phase };
+      case 'TRANSFER_OWNERSHIP':
+        throw new Error(`migration ${id} is installing ownership; ask again`);
+      case 'MOVE_DATA':
+        if (migration.loadRestFromDisk === null) throw new Error(`migration ${id}: without durability the rest of the range exists only at the source`);
+        await migration.sourceLost(new Error('the source broke the copy off'));
+        return { targetOwns: true, phase: migration.phase.phase };
+      case 'CHECKPOINT':
+        this.finish(id);
+        return { targetOwns: true, phase: migration.phase.phase };
+      case 'COMPLETE':
+        return { targetOwns: true, phase: 'COMPLETE' };
+    }
   }
 
   private incomingOf(id: string): IncomingMigration {

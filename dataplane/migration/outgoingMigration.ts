@@ -9,7 +9,7 @@
 import type { HashRange } from '../../proto/keyspace/range.js';
 import { SCAN_DONE } from '../store/index.js';
 import type { OwnedRange } from '../ranges/ownedRanges.js';
-import { PhaseMachine } from './migrationPhase.js';
+import { PhaseMachine, type MigrationPhase } from './migrationPhase.js';
 import { rangeToMessage } from '../../proto/messages.js';
 
 /** What a migration needs from the pod it runs on. */
@@ -22,15 +22,25 @@ export interface OutgoingHost {
   completionEntries(range: HashRange): Buffer;
   /** Where the range is durable here (JSON for the target's manifest); '' when durability is off. */
   durableSources(range: HashRange): string;
-  /** Stops serving `range` here; routes it to the target at `view`; returns the routes to hand over. */
-  giveUp(range: OwnedRange, targetPod: string, targetAddress: string, view: number): Promise<object[]>;
+  /**
+   * Stops serving `range` here at once (synchronously, so no write to it lands after `durableSources`
+   * was taken); records the transfer as in doubt (migration `id`), routes the range to the target at
+   * `view` in the manifest and waits until this pod's log is durable; returns the routes to hand over.
+   */
+  giveUp(range: OwnedRange, targetPod: string, targetAddress: string, view: number, id: string, durableSources: string): Promise<object[]>;
   /** One chunk of the range's records from `cursor`: entries and the next cursor (SCAN_DONE at the end). */
   chunk(range: HashRange, cursor: number, bytesMax: number): { entries: Buffer; next: number; records: number };
   /**
-   * The target failed after taking the range: serve it here again at `view`, with the writes the
-   * target accepted (its log from `targetWalLsn`) replayed over this pod's copy.
+   * The target confirmed it never took the range and will refuse it: serve it here again at
+   * `view`, from this pod's copy, or (`load`: this pod restarted since) from `durableSources`.
    */
-  takeBack(range: HashRange, view: number, targetPod: string, targetWalLsn: number, durableSources: string): Promise<void>;
+  reclaim(range: HashRange, view: number, durableSources: string, load: boolean): Promise<void>;
+  /** The transfer's owner is decided: its in-doubt record goes. */
+  forgetTransfer(id: string): Promise<void>;
+  /** Test seam: waits as long as the pod was told to at this named point (none: at once). */
+  faultPoint(name: string): Promise<void>;
+  /** The pod is shutting down: loops stop. */
+  readonly closed: boolean;
   /** Drops this pod's copy of the range, in slices. */
   dropRange(range: HashRange): Promise<void>;
   nowMs(): number;
@@ -54,6 +64,9 @@ export interface OutgoingPeer {
 }
 
 const SAMPLE_MS = 20;
+/** How long a source whose transfer broke off keeps asking an unanswering target who owns the range. */
+const RESOLVE_WAIT_MS = 120_000;
+const RESOLVE_ATTEMPTS_MAX = 1000;
 const CHUNK_BYTES_MAX = 256 * 1024;
 
 export class OutgoingMigration {
@@ -64,8 +77,10 @@ export class OutgoingMigration {
   cancelRequested = false;
   error = '';
   private resumeWaiter: (() => void) | null = null;
-  /** Known once the target took ownership. */
-  private targetWalLsn = -1;
+  /** Set when this pod stopped serving the range: from then on only the target's answer decides who owns it. */
+  private gaveUp = false;
+  /** Recreated from the in-doubt record after a restart: this pod holds no copy of the range in memory. */
+  private restarted = false;
   private durableSources = '';
   readonly newView: number;
 
@@ -88,13 +103,16 @@ export class OutgoingMigration {
   async run(): Promise<void> {
     try {
       await this.prepare();
+      await this.host.faultPoint('PREPARE');
       if (this.cancelRequested) return this.cancelBeforeTransfer();
       await this.transfer();
       await this.moveData();
       this.phase.transitionTo(['MOVE_DATA'], 'CHECKPOINT', this.host.nowMs());
+      await this.host.faultPoint('CHECKPOINT');
       await this.checkpointTarget();
       this.phase.transitionTo(['CHECKPOINT'], 'COMPLETE', this.host.nowMs());
       await this.peer.call('FinishMigration', { migrationId: this.id });
+      await this.host.forgetTransfer(this.id);
       await this.host.dropRange(this.range);
     } catch (error) {
       this.error = (error as Error).message;
@@ -104,23 +122,81 @@ export class OutgoingMigration {
   }
 
   /**
-   * After ownership moved and before COMPLETE, a failure gives the range back to the source at
-   * a new view, with what the target accepted (DESIGN.md §6). Before it, nothing moved: FAILED.
+   * A failure before this pod gave the range up leaves it serving the range: FAILED. After it,
+   * the target's answer decides (resolve()). See docs/migration.md, "Failures".
    */
   private async abort(): Promise<void> {
     if (this.phase.finished) return;
-    const tookOwnership = this.targetWalLsn >= 0 && ['MOVE_DATA', 'CHECKPOINT'].includes(this.phase.phase);
-    if (!tookOwnership) {
+    if (!this.gaveUp) {
       this.phase.transitionTo(['PREPARE', 'TRANSFER_OWNERSHIP'], 'FAILED', this.host.nowMs());
       return;
     }
-    try {
-      await this.host.takeBack(this.range, this.newView + 1, this.targetPod, this.targetWalLsn, this.durableSources);
-      this.phase.transitionTo(['MOVE_DATA', 'CHECKPOINT'], 'ABORTED', this.host.nowMs());
-    } catch (error) {
-      this.error += `; taking the range back failed: ${(error as Error).message}`;
-      this.phase.transitionTo(['MOVE_DATA', 'CHECKPOINT'], 'FAILED', this.host.nowMs());
+    await this.resolve();
+  }
+
+  /**
+   * This pod restarted with the transfer's in-doubt record: it no longer serves the range (its
+   * manifest routes it to the target) and asks the target who owns it. Never rejects.
+   */
+  async resumeInDoubt(durableSources: string): Promise<void> {
+    this.gaveUp = true;
+    this.restarted = true;
+    this.durableSources = durableSources;
+    this.phase.transitionTo(['PREPARE'], 'TRANSFER_OWNERSHIP', this.host.nowMs());
+    this.error = 'this pod restarted during the transfer';
+    await this.resolve();
+  }
+
+  /**
+   * The range is given up here and the protocol broke off: the target decides. It answers
+   * ResolveMigration atomically on its event loop: either it owns the range (it took ownership —
+   * it then finishes alone, from this pod's durable files if data was still missing) and the
+   * migration rolls forward to COMPLETE, or it never took the range and from now on refuses it,
+   * and this pod takes the range back at a new view (ABORTED). A target that does not answer
+   * (dead, or not yet restarted) is asked again with backoff; this pod never decides alone,
+   * because a live target may be serving the range. After RESOLVE_WAIT_MS the migration goes
+   * FAILED "in doubt", the record stays, and the next restart of this pod asks again.
+   */
+  private async resolve(): Promise<void> {
+    const deadline = this.host.nowMs() + RESOLVE_WAIT_MS;
+    let delayMs = 50;
+    for (let attempt = 0; attempt < RESOLVE_ATTEMPTS_MAX && !this.host.closed; attempt++) {
+      let targetOwns: boolean;
+      try {
+        const reply = await this.peer.call('ResolveMigration', {
+          migrationId: this.id, range: rangeToMessage({ ...this.range, view: this.newView }), sourcePod: this.selfPod,
+        }, 5000);
+        targetOwns = reply.targetOwns === true;
+      } catch (error) {
+        if (this.host.nowMs() > deadline) break;
+        this.host.log(`migration ${this.id}: target did not decide (${(error as Error).message}); asking again in ${delayMs} ms`, { migration: this.id });
+        await sleep(delayMs);
+        delayMs = Math.min(delayMs * 2, 1000);
+        continue;
+      }
+      try {
+        await this.settle(targetOwns);
+      } catch (error) {
+        this.error += `; settling failed: ${(error as Error).message}`;
+        this.phase.transitionTo(['TRANSFER_OWNERSHIP', 'MOVE_DATA', 'CHECKPOINT'], 'FAILED', this.host.nowMs());
+      }
+      return;
     }
+    this.error += '; in doubt: the target never answered (the record stays; the next restart of this pod asks again)';
+    this.phase.transitionTo(['TRANSFER_OWNERSHIP', 'MOVE_DATA', 'CHECKPOINT'], 'FAILED', this.host.nowMs());
+  }
+
+  private async settle(targetOwns: boolean): Promise<void> {
+    const from: MigrationPhase[] = ['TRANSFER_OWNERSHIP', 'MOVE_DATA', 'CHECKPOINT'];
+    if (targetOwns) {
+      this.phase.transitionTo(from, 'COMPLETE', this.host.nowMs());
+      await this.host.forgetTransfer(this.id);
+      if (!this.restarted) await this.host.dropRange(this.range);
+      return;
+    }
+    await this.host.reclaim(this.range, this.newView + 1, this.durableSources, this.restarted);
+    await this.host.forgetTransfer(this.id);
+    this.phase.transitionTo(from, 'ABORTED', this.host.nowMs());
   }
 
   /** The target checkpoints (the range among its others); a target without durability has nothing to do. */
@@ -150,13 +226,15 @@ export class OutgoingMigration {
     const durableSources = this.host.durableSources(this.range);
     this.durableSources = durableSources;
     // From here the source answers WRONG_RANGE for the range: nothing it holds changes any more.
-    const routes = await this.host.giveUp(this.range, this.targetPod, this.targetAddress, this.newView);
+    // Whatever happens next, only the target's answer can give it back (resolve()).
+    this.gaveUp = true;
+    const routes = await this.host.giveUp(this.range, this.targetPod, this.targetAddress, this.newView, this.id, durableSources);
+    await this.host.faultPoint('TRANSFER_OWNERSHIP');
     const entries = Buffer.concat([this.host.completionEntries(this.range), hot]);
-    const ack = await this.peer.call('ReceiveOwnership', {
+    await this.peer.call('ReceiveOwnership', {
       migrationId: this.id, range: rangeToMessage({ ...this.range, view: this.newView }), entries, durableSources, routes,
       versionFloor: String(this.host.versionFloor()),
     });
-    this.targetWalLsn = Number(ack.walLsn ?? 0);
     this.phase.transitionTo(['TRANSFER_OWNERSHIP'], 'MOVE_DATA', this.host.nowMs());
   }
 

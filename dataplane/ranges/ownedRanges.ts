@@ -103,11 +103,16 @@ export class OwnedRanges {
     return merged;
   }
 
+  /** Split and merge take a settled range: one still arriving or being recovered would lose that state. */
   private indexOfExact(range: OwnedRange): number {
     const index = this.ranges.findIndex((r) => r.start === range.start && r.end === range.end);
     if (index < 0) throw new RangeError(`range [${range.start}, ${range.end}) is not owned here`);
-    if (this.ranges[index].view !== range.view) {
-      throw new RangeError(`range [${range.start}, ${range.end}) is at view ${this.ranges[index].view}, not ${range.view}`);
+    const owned = this.ranges[index];
+    if (owned.view !== range.view) {
+      throw new RangeError(`range [${range.start}, ${range.end}) is at view ${owned.view}, not ${range.view}`);
+    }
+    if (owned.arriving !== undefined || owned.recovering === true) {
+      throw new RangeError(`range [${range.start}, ${range.end}) is still ${owned.recovering === true ? 'being recovered' : 'arriving by migration'}`);
     }
     return index;
   }

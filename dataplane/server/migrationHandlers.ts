@@ -92,5 +92,9 @@ export function migrationHandlers(migrations: Migrations): Record<string, Unary<
       migrations.finish(r.migrationId);
       return { phase: migrations.incoming.get(r.migrationId)?.phase.phase ?? '' };
     }),
+    ResolveMigration: guarded<{ migrationId: string; range: RangeSpecMessage | null; sourcePod: string }>(grpc.status.FAILED_PRECONDITION, (r) => {
+      if (r.migrationId === '' || r.range === null) throw new Error('migration_id and range are required');
+      return migrations.resolve(r.migrationId, rangeFromMessage(r.range));
+    }),
   };
 }

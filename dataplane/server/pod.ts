@@ -148,9 +148,14 @@ export class Pod implements SessionHost {
     this.maintenanceTimer.unref();
     // Serving starts before recovery ends: the recovering ranges answer UNAVAILABLE meanwhile.
     if (this.durability !== null) {
-      await this.durability.start();
+      const started = this.durability.start();
+      // A peer asking who owns an in-doubt range waits until this pod knows what it recovered.
+      this.migrations.ready = started.then(() => undefined, () => undefined);
+      await started;
       const routes = this.durability.routes.map((r) => (r.owner === this.podName ? { ...r, address: this.address } : r));
       if (routes.length > 0 && this.routeTable === null) this.routeTable = new RouteTable(routes);
+      // Transfers this pod gave a range up in and never saw decided: ask their targets now.
+      this.migrations.resolveAfterRestart().catch((error: Error) => this.migrationLog(`in-doubt transfers not resolved: ${error.message}`, { error: error.message }));
     }
     return this.address;
   }
@@ -258,13 +263,24 @@ export class Pod implements SessionHost {
   };
 
   private readonly mergeRanges: Unary<{ left: RangeSpecMessage; right: RangeSpecMessage }, object> = (call, callback) => {
+    let left, right;
     try {
-      this.ranges.merge(rangeFromMessage(call.request.left), rangeFromMessage(call.request.right));
+      left = rangeFromMessage(call.request.left);
+      right = rangeFromMessage(call.request.right);
+    } catch (error) {
+      return callback({ code: grpc.status.INVALID_ARGUMENT, details: (error as Error).message });
+    }
+    // A half whose state still comes partly from another pod's files (it arrived by migration or
+    // recovery) is checkpointed here first: the merged range replays each log from its halves'
+    // earliest position, and the other pod's older entries must not land on this pod's newer
+    // checkpoint of the other half.
+    const durability = this.durability;
+    const first = durability !== null && (durability.replaysOtherPods(left) || durability.replaysOtherPods(right)) ? durability.checkpoint() : Promise.resolve();
+    first.then(() => {
+      this.ranges.merge(left, right);
       this.routeOwnRanges();
       this.afterRangeChange(callback);
-    } catch (error) {
-      callback({ code: grpc.status.FAILED_PRECONDITION, details: (error as Error).message });
-    }
+    }).catch((error: Error) => callback({ code: grpc.status.FAILED_PRECONDITION, details: error.message }));
   };
 
   private readonly stats: Unary<object, object> = (_call, callback) => {

@@ -109,12 +109,12 @@ test('migration: a target that crashes after taking ownership recovers the range
   assert.ok(upper.length > 9000, `${upper.length} keys of the moved half checked`);
 });
 
-test('migration: the target dies mid-copy; the source takes the range back at a new view with every write the target acknowledged', { timeout: 60_000 }, async (t) => {
-  const { source, target, admin } = await twoPods(t, 20_000);
+test('migration: the target dies mid-copy and comes back; the source waits for its answer and the migration rolls forward with every acknowledged write', { timeout: 60_000 }, async (t) => {
+  const { source, target, admin, dataDir } = await twoPods(t, 20_000);
   t.after(() => source.stop());
   await admin.call('StartMigration', { migrationId: 'a1', range: UPPER, targetPod: 'pod-t', targetAddress: target.address, throttleBytesPerSecond: '400000' });
   await until(admin, 'a1', (i) => i.phase === 'MOVE_DATA' && Number(i.bytesMoved) > 0);
-  const client = createClient({ seeds: [source.address], timeoutMs: 30_000, attemptsMax: 64 });
+  const client = createClient({ seeds: [source.address], timeoutMs: 30_000, attemptsMax: 200 });
   t.after(() => client.close());
   const acknowledged = new Map<string, string>();
   for (let i = 0; i < 500; i++) {
@@ -123,19 +123,45 @@ test('migration: the target dies mid-copy; the source takes the range back at a 
   }
   assert.ok(target.ops > 0, 'the target served writes before it died');
   await abandon(target);
-  // Writes keep coming while the source notices and takes the range back: they must only wait.
+  // Writes keep coming while the target is down: they must only wait.
   const during = [...Array(200).keys()].map(async (i) => {
     await client.put(`late-${i}`, `late-${i}`);
     acknowledged.set(`late-${i}`, `late-${i}`);
   });
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  assert.equal((await info(admin, 'a1')).phase, 'MOVE_DATA', 'the source does not decide alone while the target does not answer');
+  const again = durablePod(dataDir, 'pod-t', 'sync', undefined, target.address);
+  await again.start();
+  t.after(() => again.stop());
   const done = await until(admin, 'a1', (i) => ['ABORTED', 'FAILED', 'COMPLETE'].includes(i.phase));
-  assert.equal(done.phase, 'ABORTED', done.error);
+  assert.equal(done.phase, 'COMPLETE', done.error);
   await Promise.all(during);
-  const upperRange = source.ranges.list().find((r) => String(r.start) === HALF);
-  assert.equal(upperRange?.view, 4, 'the range is back at the source at a new view');
+  assert.equal(source.ranges.list().find((r) => String(r.start) === HALF), undefined, 'the source no longer owns the range');
+  assert.equal(again.ranges.list().find((r) => String(r.start) === HALF)?.view, 3, 'the restarted target owns it at the new view');
   for (const [key, value] of acknowledged) assert.equal((await client.get(key))?.value.toString(), value, key);
   const untouched = await client.mget([...Array(20_000).keys()].filter((i) => i >= 500).map((i) => `k${i}`));
   untouched.forEach((entry, j) => assert.equal(entry?.value.toString(), `v${j + 500}-`.padEnd(100, '.'), `k${j + 500}`));
+});
+
+test('migration: the target dies before ownership arrives (in doubt); once it answers that it never took the range, the source takes it back at a new view', { timeout: 60_000 }, async (t) => {
+  const { source, target, admin, dataDir } = await twoPods(t, 2000);
+  t.after(() => source.stop());
+  source.migrations.faultDelaysMs.set('TRANSFER_OWNERSHIP', 500);
+  await admin.call('StartMigration', { migrationId: 'd1', range: UPPER, targetPod: 'pod-t', targetAddress: target.address, throttleBytesPerSecond: '0' });
+  await until(admin, 'd1', (i) => i.phase === 'TRANSFER_OWNERSHIP');
+  await abandon(target);
+  assert.equal(source.ranges.list().find((r) => String(r.start) === HALF), undefined, 'the source gave the range up');
+  const again = durablePod(dataDir, 'pod-t', 'sync', undefined, target.address);
+  await again.start();
+  t.after(() => again.stop());
+  const done = await until(admin, 'd1', (i) => ['ABORTED', 'FAILED', 'COMPLETE'].includes(i.phase));
+  assert.equal(done.phase, 'ABORTED', done.error);
+  assert.equal(source.ranges.list().find((r) => String(r.start) === HALF)?.view, 4, 'the range is back at the source at a new view');
+  assert.deepEqual(again.ranges.list(), [], 'the target owns nothing');
+  const client = createClient({ seeds: [source.address] });
+  t.after(() => client.close());
+  const values = await client.mget([...Array(2000).keys()].map((i) => `k${i}`));
+  values.forEach((entry, i) => assert.equal(entry?.value.toString(), `v${i}-`.padEnd(100, '.'), `k${i}`));
 });
 
 test('migration: an assignment pushed mid-copy that names the arriving range unchanged does not cut the migration short', { timeout: 60_000 }, async (t) => {

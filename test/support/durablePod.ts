@@ -18,6 +18,8 @@ export async function abandon(pod: Pod): Promise<void> {
   // A dead process runs nothing more: batches already received (or waiting for migrating keys)
   // are not run either.
   pod.draining = true;
+  // Nor does it go on with its migrations (a source asking its target who owns a range, a target's watchdog).
+  pod.migrations.close();
   (pod as unknown as { server: { forceShutdown(): void } }).server.forceShutdown();
   const timer = (pod as unknown as { maintenanceTimer: NodeJS.Timeout | null }).maintenanceTimer;
   if (timer !== null) clearInterval(timer);

@@ -200,6 +200,13 @@ export class SlicekvClient implements SessionOwner {
       this.finish(op, new SlicekvError('SLICEKV_RETRIES_EXHAUSTED', `no pod served the op in ${this.attemptsMax} attempts`));
       return;
     }
+    const redirect = op.redirect;
+    if (redirect !== null) {
+      op.redirect = null;
+      op.view = redirect.view;
+      this.sessionFor(redirect.address).enqueue(op);
+      return;
+    }
     try {
       const routes = await this.routeTable();
       const route = routes.find(op.hashHi, op.hashLo);
@@ -296,7 +303,12 @@ export class SlicekvClient implements SessionOwner {
         // The pod named the owner it knows: ask that one for routes first (after a migration it
         // is the new owner, and knows its range before the other pods are told).
         if (reader.owner !== '') this.routeHint = reader.owner;
-        if (op.attempts <= 1) void this.dispatch(op);
+        // A newer view than the op's, with its owner: go there at once (a migration or split
+        // just happened; the routing table catches up meanwhile).
+        if (reader.owner !== '' && reader.currentView > op.view) {
+          op.redirect = { address: reader.owner, view: reader.currentView };
+          void this.dispatch(op);
+        } else if (op.attempts <= 1) void this.dispatch(op);
         else this.retryLater(op, new SlicekvError('SLICEKV_RETRIES_EXHAUSTED', `WRONG_RANGE until out of attempts (owner ${reader.owner})`));
         return;
       case WireStatus.OVERLOADED:

@@ -1,6 +1,7 @@
 // One session to one pod (DESIGN.md §4): a KV.Session stream carrying batches. Ops queue until
 // the end of the current tick (or until a batch is full), then go out as one batch; up to
-// batchesInFlightMax batches are in flight; replies come back in order.
+// batchesInFlightMax batches are in flight. Replies are matched by batch id: a pod may answer a
+// batch in parts (partial replies, docs/wire-format.md), e.g. while some of its keys are migrating.
 
 import * as grpc from '@grpc/grpc-js';
 import { slicekvServices } from '../proto/grpcDefinition.js';
@@ -34,7 +35,8 @@ export class ClientSession {
   private writer: BatchWriter;
   private readonly reader = new ResultReader();
   private readonly queue: PendingOp[] = [];
-  private readonly inFlight: { id: string; ops: PendingOp[] }[] = [];
+  /** Batches sent and not fully answered: their ops, null once answered. */
+  private readonly inFlight = new Map<string, { ops: (PendingOp | null)[]; unanswered: number }>();
   private limits: FrameLimits = DEFAULT_FRAME_LIMITS;
   private batchesInFlightMax = DEFAULT_BATCHES_IN_FLIGHT_MAX;
   /**
@@ -58,7 +60,7 @@ export class ClientSession {
       this.lost();
     });
     this.stream.on('end', () => this.lost());
-    this.stream.write({ open: { clientId: owner.clientId, zone: owner.zone, frameFormatVersion: FRAME_FORMAT_VERSION } });
+    this.stream.write({ open: { clientId: owner.clientId, zone: owner.zone, frameFormatVersion: FRAME_FORMAT_VERSION, partialReplies: true } });
   }
 
   static channelFor(address: string): grpc.Client {
@@ -97,7 +99,7 @@ export class ClientSession {
     this.flushScheduled = false;
     if (!this.opened || this.closed) return;
     const opsPerFrame = Math.max(FRAME_OPS_MIN, Math.ceil(this.queue.length / this.framesPerFlush));
-    while (this.queue.length > 0 && this.inFlight.length < this.batchesInFlightMax) this.sendBatch(opsPerFrame);
+    while (this.queue.length > 0 && this.inFlight.size < this.batchesInFlightMax) this.sendBatch(opsPerFrame);
   }
 
   private sendBatch(opsMax: number): void {
@@ -117,7 +119,7 @@ export class ClientSession {
       return;
     }
     const id = String(this.nextBatchId++);
-    this.inFlight.push({ id, ops });
+    this.inFlight.set(id, { ops, unanswered: ops.length });
     this.stream.write({ batch: { batchId: id, ops: Buffer.from(this.writer.finish()) } });
   }
 
@@ -135,17 +137,36 @@ export class ClientSession {
       return;
     }
     if (!reply.batch) return;
-    const batch = this.inFlight.shift();
-    if (batch === undefined || batch.id !== reply.batch.batchId) {
+    const batch = this.inFlight.get(reply.batch.batchId);
+    if (batch === undefined) {
       this.stream.cancel();
       return;
     }
-    if (reply.batch.status !== 'BATCH_OK') {
-      this.owner.onBatchRefused(batch.ops, reply.batch.status, reply.batch.message);
-    } else {
-      this.deliver(batch.ops, reply.batch.results);
+    const ops = this.answered(batch, reply.batch.opIndexes ?? []);
+    if (ops === null) {
+      this.stream.cancel();
+      return;
     }
+    if (batch.unanswered === 0) this.inFlight.delete(reply.batch.batchId);
+    if (reply.batch.status !== 'BATCH_OK') this.owner.onBatchRefused(ops, reply.batch.status, reply.batch.message);
+    else this.deliver(ops, reply.batch.results);
     this.flush();
+  }
+
+  /** The ops a reply is for (all unanswered ones when it names none), now marked answered; null if it names a bad index. */
+  private answered(batch: { ops: (PendingOp | null)[]; unanswered: number }, opIndexes: readonly number[]): PendingOp[] | null {
+    const indexes = opIndexes.length > 0 ? opIndexes : [...batch.ops.keys()].filter((i) => batch.ops[i] !== null);
+    const ops: PendingOp[] = [];
+    let previous = -1;
+    for (const index of indexes) {
+      const op = batch.ops[index];
+      if (op === null || op === undefined || index <= previous) return null;
+      ops.push(op);
+      previous = index;
+    }
+    for (const index of indexes) batch.ops[index] = null;
+    batch.unanswered -= ops.length;
+    return ops;
   }
 
   private deliver(ops: PendingOp[], results: Buffer): void {
@@ -162,8 +183,8 @@ export class ClientSession {
   private lost(): void {
     if (this.closed) return;
     this.closed = true;
-    const ops = [...this.inFlight.flatMap((b) => b.ops), ...this.queue];
-    this.inFlight.length = 0;
+    const ops = [...[...this.inFlight.values()].flatMap((b) => b.ops.filter((op): op is PendingOp => op !== null)), ...this.queue];
+    this.inFlight.clear();
     this.queue.length = 0;
     this.owner.onSessionLost(this, ops);
   }

@@ -19,6 +19,8 @@ export class PendingOp {
   generation = 0;
   /** The view of the key's range the op was last routed by. */
   view = 0;
+  /** Where the next attempt goes instead of where the routing table says (a WRONG_RANGE named a newer owner). */
+  redirect: { address: string; view: number } | null = null;
   /** The caller's promise is settled (result, error or timeout). */
   settled = false;
   /** Top 32 bits and low 32 bits of the key hash. */

@@ -14,6 +14,8 @@ export interface SessionOpenMessage {
   clientId: Buffer;
   zone: string;
   frameFormatVersion: number;
+  /** The client takes a batch answered in several replies (BatchReply.op_indexes). */
+  partialReplies?: boolean;
 }
 
 export interface BatchMessage {
@@ -39,7 +41,7 @@ export interface SessionReplyMessage {
     batchesInFlightMax: number;
     repliesWaitForFsync: boolean;
   };
-  batch?: { batchId: string; status: BatchStatusName; results: Buffer; message: string };
+  batch?: { batchId: string; status: BatchStatusName; results: Buffer; message: string; opIndexes?: number[] };
 }
 
 export interface RangeSpecMessage {

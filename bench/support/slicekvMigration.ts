@@ -53,6 +53,8 @@ export interface SlicekvMigrationOptions {
   readonly keys: number;
   readonly loadFraction: number;
   readonly concurrency: number;
+  /** Ops outstanding at most during the paced load (the peak is measured with `concurrency`); default `concurrency`. */
+  readonly loadConcurrency?: number;
   /** SDK clients (sessions) the load's ops are spread over, in turn; the bench's default is 1. */
   readonly clients: number;
   readonly opTimeoutMs: number;
@@ -68,6 +70,8 @@ export interface SlicekvMigrationOptions {
   readonly sampleKeys: number;
   readonly sequenceLength: number;
   readonly seed: number;
+  /** Extra node flags for both pods (e.g. --cpu-prof while investigating); none by default. */
+  readonly podNodeArgs?: readonly string[];
   readonly log?: (line: string) => void;
 }
 
@@ -311,7 +315,7 @@ async function startPods(options: SlicekvMigrationOptions): Promise<[DurablePod,
   const portA = await fixedFreePort();
   let portB = await fixedFreePort();
   while (portB === portA) portB = await fixedFreePort();
-  const common = { dataDir: null, wal: 'off', memory: options.memory, nodeArgs: [], extraArgs: [], startTimeoutMs: options.stepTimeoutMs } as const;
+  const common = { dataDir: null, wal: 'off', memory: options.memory, nodeArgs: options.podNodeArgs ?? [], extraArgs: [], startTimeoutMs: options.stepTimeoutMs } as const;
   const a = await startDurablePod({ ...common, podName: 'pod-a', port: portA });
   try {
     return [a, await startDurablePod({ ...common, podName: 'pod-b', port: portB })];
@@ -337,7 +341,7 @@ async function runOnPods(options: SlicekvMigrationOptions, pods: [DurablePod, Du
     { concurrency: options.concurrency, opTimeoutMs: options.opTimeoutMs, seed: options.seed, warmUpSeconds: options.warmUpSeconds });
   const targetOpsPerSec = Math.round(peak.opsPerSec * options.loadFraction);
   log(`  slicekv: peak ${Math.round(peak.opsPerSec)} ops/s (p99 ${peak.p99Ms} ms, ${peak.failedOps} failed); load at ${targetOpsPerSec} ops/s`);
-  const load = new MigrationLoad(driver, workload, { targetOpsPerSec, concurrency: options.concurrency, opTimeoutMs: options.opTimeoutMs, seed: options.seed ^ 0x10ad });
+  const load = new MigrationLoad(driver, workload, { targetOpsPerSec, concurrency: options.loadConcurrency ?? options.concurrency, opTimeoutMs: options.opTimeoutMs, seed: options.seed ^ 0x10ad });
   const run = await migrateUnderLoad(options, pods, load);
   const verified = await verify(options, pods, run, workload);
   return buildReport(options, { pods, loadKeysSeconds, peak, targetOpsPerSec }, run, verified);

@@ -32,6 +32,12 @@ export class MigrationInstallError extends Error {
   override readonly name = 'MigrationInstallError';
 }
 
+/**
+ * How long an op at the new view may wait at the target for ownership to arrive (the source
+ * stopped serving and is handing over): past it, such ops get WRONG_RANGE as before.
+ */
+const OWNERSHIP_WAIT_MS = 1000;
+
 /** Keys per FetchKeys call; more wait for the next call. */
 const FETCH_KEYS_MAX = 512;
 
@@ -53,7 +59,15 @@ export class IncomingMigration {
   loadRestFromDisk: ((skipKey: (bytes: Buffer, keyOffset: number, keyLength: number, hi: number) => boolean) => Promise<void>) | null = null;
   private diskLoad: Promise<void> | null = null;
   private readonly resolved = new Set<string>();
+  /** Top hash words of the resolved keys: most records and ops are told apart without a string. */
+  private readonly resolvedHi = new Set<number>();
+  /** Keys fetched or to be fetched, with the promise of their fetch. */
   private readonly fetching = new Map<string, Promise<void>>();
+  /** Keys to fetch at the end of this tick, and the promise their fetch will settle. */
+  private readonly queued: Buffer[] = [];
+  private flushing: { promise: Promise<void>; settle: (outcome: Promise<void>) => void } | null = null;
+  private ownershipWait: { promise: Promise<void>; release: () => void; timer: NodeJS.Timeout } | null = null;
+  private ownershipWaitOver = false;
   private readonly hasher = new KeyHasher();
   private readonly cursor = new WalEntryCursor();
 
@@ -69,38 +83,91 @@ export class IncomingMigration {
     this.phase = new PhaseMachine(log, nowMs);
   }
 
+  /**
+   * For an op at the new view that reaches this pod before ownership does (the source already
+   * answered WRONG_RANGE naming this pod): the promise to wait on, settled when ownership arrives,
+   * the migration ends, or OWNERSHIP_WAIT_MS after the first such op; null once that passed.
+   */
+  ownershipArrival(): Promise<void> | null {
+    if (this.ownershipWaitOver) return null;
+    if (this.ownershipWait === null) {
+      let release!: () => void;
+      const promise = new Promise<void>((resolve) => (release = resolve));
+      const timer = setTimeout(() => {
+        this.ownershipWaitOver = true;
+        this.releaseOwnershipWaiters();
+      }, OWNERSHIP_WAIT_MS);
+      timer.unref();
+      this.ownershipWait = { promise, release, timer };
+    }
+    return this.ownershipWait.promise;
+  }
+
+  /** Ownership arrived (or the migration ended): ops waiting for it run (or get WRONG_RANGE). */
+  releaseOwnershipWaiters(): void {
+    const wait = this.ownershipWait;
+    if (wait === null) return;
+    this.ownershipWait = null;
+    clearTimeout(wait.timer);
+    wait.release();
+  }
+
   /** Whether an op on this key must wait for its record (hash top word `hi`). */
   needsFetch(hi: number, key: Uint8Array, keyOffset: number, keyLength: number): boolean {
     if (this.bulkDone || hi >>> 0 < this.sentBelowHi) return false;
-    return !this.resolved.has(keyString(key, keyOffset, keyLength));
+    return !this.resolvedHi.has(hi >>> 0) || !this.resolved.has(keyString(key, keyOffset, keyLength));
   }
 
   /** Fetches the given keys' records from the source (once each, however many ops wait). */
   async fetch(keys: readonly Buffer[]): Promise<void> {
-    const waits: Promise<void>[] = [];
-    const wanted: Buffer[] = [];
-    for (const key of keys) {
-      const name = key.toString('latin1');
-      if (this.resolved.has(name)) continue;
-      const pending = this.fetching.get(name);
-      if (pending !== undefined) waits.push(pending);
-      else if (!wanted.some((k) => k.equals(key))) wanted.push(key);
+    await Promise.all(this.arrivals(keys));
+  }
+
+  /**
+   * One promise per key, settled once its record is here: keys neither resolved nor on their
+   * way are fetched at the end of this tick, together with every other key asked for in it (one
+   * FetchKeys per FETCH_KEYS_MAX keys). Ops waiting on the same key wait on the same promise, so
+   * they run in the order they started waiting.
+   */
+  arrivals(keys: readonly Buffer[]): Promise<void>[] {
+    const names = keys.map((key) => key.toString('latin1'));
+    for (let i = 0; i < keys.length; i++) {
+      if (this.resolved.has(names[i]) || this.fetching.has(names[i])) continue;
+      this.queued.push(keys[i]);
+      this.fetching.set(names[i], this.nextFlush());
     }
-    for (let i = 0; i < wanted.length; i += FETCH_KEYS_MAX) waits.push(this.fetchBatch(wanted.slice(i, i + FETCH_KEYS_MAX)));
-    await Promise.all(waits);
+    return names.map((name) => this.fetching.get(name) ?? ARRIVED);
+  }
+
+  /** The promise of the fetch that will carry the keys queued in this tick. */
+  private nextFlush(): Promise<void> {
+    if (this.flushing === null) {
+      let settle!: (outcome: Promise<void>) => void;
+      const promise = new Promise<void>((resolve) => (settle = resolve));
+      this.flushing = { promise, settle };
+      setImmediate(() => this.flush());
+    }
+    return this.flushing.promise;
+  }
+
+  private flush(): void {
+    const keys = this.queued.splice(0);
+    const { settle } = this.flushing!;
+    this.flushing = null;
+    const calls: Promise<void>[] = [];
+    for (let i = 0; i < keys.length; i += FETCH_KEYS_MAX) calls.push(this.fetchBatch(keys.slice(i, i + FETCH_KEYS_MAX)));
+    settle(Promise.all(calls).then(() => undefined).finally(() => {
+      for (const key of keys) this.fetching.delete(key.toString('latin1'));
+    }));
   }
 
   private fetchBatch(keys: Buffer[]): Promise<void> {
-    const done = this.peer.fetchKeys(this.id, keys).then((entries) => {
+    return this.peer.fetchKeys(this.id, keys).then((entries) => {
       this.lastHeardMs = Date.now();
       this.install(entries, false);
-      for (const key of keys) this.resolved.add(key.toString('latin1'));
+      for (const key of keys) this.resolve(key, 0, key.length);
       this.keysFetched += keys.length;
-    }, (error: Error) => this.sourceLost(error)).finally(() => {
-      for (const key of keys) this.fetching.delete(key.toString('latin1'));
-    });
-    for (const key of keys) this.fetching.set(key.toString('latin1'), done);
-    return done;
+    }, (error: Error) => this.sourceLost(error));
   }
 
   /**
@@ -143,17 +210,27 @@ export class IncomingMigration {
         continue;
       }
       if (c.kind !== WalEntryKind.PUT) throw new MigrationInstallError(`unexpected entry kind ${c.kind} in migration data`);
-      const name = keyString(c.bytes, c.keyOffset, c.keyLength);
-      if (this.resolved.has(name) || this.arrivedAlready(c)) continue;
+      if (this.isResolved(c.bytes, c.keyOffset, c.keyLength) || this.arrivedAlready()) continue;
       check(this.store.restore(c.bytes, c.keyOffset, c.keyLength, c.bytes, c.valueOffset, c.valueLength, c.version), 'record');
       this.recordsMoved++;
-      if (resolve) this.resolved.add(name);
+      if (resolve) this.resolve(c.bytes, c.keyOffset, c.keyLength);
     }
   }
 
-  /** A record whose key lies below the progress mark was sent before: a resend must not override. */
-  private arrivedAlready(c: WalEntryCursor): boolean {
-    this.hasher.hashKey(c.bytes, c.keyOffset, c.keyLength);
+  /** Hashes the key (into this.hasher) and says whether it is resolved here. */
+  private isResolved(bytes: Uint8Array, keyOffset: number, keyLength: number): boolean {
+    this.hasher.hashKey(bytes, keyOffset, keyLength);
+    return this.resolvedHi.has(this.hasher.hi >>> 0) && this.resolved.has(keyString(bytes, keyOffset, keyLength));
+  }
+
+  private resolve(bytes: Uint8Array, keyOffset: number, keyLength: number): void {
+    this.hasher.hashKey(bytes, keyOffset, keyLength);
+    this.resolvedHi.add(this.hasher.hi >>> 0);
+    this.resolved.add(keyString(bytes, keyOffset, keyLength));
+  }
+
+  /** The key just hashed lies below the progress mark: it was sent before, a resend must not override. */
+  private arrivedAlready(): boolean {
     return this.hasher.hi >>> 0 < this.sentBelowHi;
   }
 
@@ -161,8 +238,11 @@ export class IncomingMigration {
   finish(): void {
     this.bulkDone = true;
     this.resolved.clear();
+    this.resolvedHi.clear();
   }
 }
+
+const ARRIVED: Promise<void> = Promise.resolve();
 
 function keyString(bytes: Uint8Array, offset: number, length: number): string {
   return Buffer.from(bytes.buffer, bytes.byteOffset + offset, length).toString('latin1');

@@ -282,6 +282,22 @@ export class Migrations implements OutgoingHost {
     this.watchdog = null;
   }
 
+  /** Incoming migrations whose ownership has not arrived (ops at their new view wait for it). */
+  get preparingCount(): number {
+    let count = 0;
+    for (const m of this.incoming.values()) if (awaitsOwnership(m)) count++;
+    return count;
+  }
+
+  /** For an op on hash (hi, lo) at `view` not owned here: the ownership it should wait for, or null. */
+  awaitingOwnership(hi: number, lo: number, view: number): Promise<void> | null {
+    for (const m of this.incoming.values()) {
+      if (!awaitsOwnership(m) || m.range.view !== view || !boundsContain(toBounds(m.range), hi, lo)) continue;
+      return m.ownershipArrival();
+    }
+    return null;
+  }
+
   /** Takes ownership; resolves with this pod's log position at that moment (0 without durability). */
   async receiveOwnership(id: string, entries: Buffer, durableSources: string, routes: readonly Route[], versionFloor: number): Promise<number> {
     const migration = this.incomingOf(id);
@@ -298,6 +314,7 @@ export class Migrations implements OutgoingHost {
     await pod.durability?.adopt(migration.range, migration.sourcePod, durableSources, [...pod.ranges.list(), arriving], table?.routes ?? [], walLsn);
     pod.ranges.assign([...pod.ranges.list(), arriving]);
     pod.routes = table;
+    migration.releaseOwnershipWaiters();
     migration.phase.transitionTo(['TRANSFER_OWNERSHIP'], 'MOVE_DATA', this.nowMs());
     await this.faultPoint('RECEIVE_OWNERSHIP');
     return walLsn;
@@ -314,6 +331,7 @@ export class Migrations implements OutgoingHost {
     if (migration.phase.finished) return;
     if (migration.phase.phase === 'PREPARE') {
       migration.phase.transitionTo(['PREPARE'], 'CANCELLED', this.nowMs());
+      migration.releaseOwnershipWaiters();
       return;
     }
     migration.finish();
@@ -365,4 +383,9 @@ export class Migrations implements OutgoingHost {
     if (migration === undefined) throw new Error(`no incoming migration ${id}`);
     return migration;
   }
+}
+
+/** PREPARE, or TRANSFER_OWNERSHIP until the range is assigned here (the adoption is being made durable). */
+function awaitsOwnership(m: IncomingMigration): boolean {
+  return m.phase.phase === 'PREPARE' || m.phase.phase === 'TRANSFER_OWNERSHIP';
 }

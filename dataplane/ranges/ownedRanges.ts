@@ -21,6 +21,8 @@ export interface ArrivingRange {
   readonly bulkDone: boolean;
   /** Brings these keys' records over (from the source) so ops on them can run. */
   fetch(keys: readonly Buffer[]): Promise<void>;
+  /** One promise per key, settled once that key's record is here (fetching what is not on its way yet). */
+  arrivals(keys: readonly Buffer[]): Promise<void>[];
 }
 
 export const enum RangeCheck {

@@ -54,10 +54,13 @@ export class BatchExecutor {
 
   constructor(private readonly context: ExecutorContext) {}
 
-  /** Runs every op of `reader` for `client`, writing one result per op into `writer`. */
-  run(reader: BatchReader, client: ClientState, writer: ResultWriter): void {
+  /**
+   * Runs the ops of `reader` for `client` — all of them, or those whose index is in `only` —
+   * except those in `skip`, writing one result per op run into `writer`, in op order.
+   */
+  run(reader: BatchReader, client: ClientState, writer: ResultWriter, only: ReadonlySet<number> | null = null, skip: ReadonlySet<number> | null = null): void {
     if (this.context.serving?.() === false) {
-      this.refuseAll(reader, writer);
+      this.refuseAll(reader, writer, only, skip);
       return;
     }
     const { clients } = this.context;
@@ -65,37 +68,57 @@ export class BatchExecutor {
     if (Number.isSafeInteger(reader.firstIncompleteSeq) && clients.acknowledge(client, reader.firstIncompleteSeq)) {
       this.context.wal()?.appendAck(clients.ackPayload(client));
     }
-    while (reader.next()) {
+    for (let index = 0; reader.next(); index++) {
+      if (!included(index, only, skip)) continue;
       this.runOp(reader, client, writer);
       this.opCounts[reader.opcode * STATUS_SLOTS + writer.lastStatus]++;
     }
   }
 
   /**
-   * Target of a live migration: the keys of this batch's ops that have not arrived yet, by the
-   * range they arrive in; null when none (the batch can run now). The reader is left rewound.
+   * Target of a live migration: the ops (all, or those in `only`) whose keys have not arrived
+   * yet, each with the promise of its key's arrival (asked for now), and the ops at the new view
+   * of a range whose ownership is on its way, with the promise of its arrival; in op order; null
+   * when none (the batch can run now). The reader is left rewound.
    */
-  keysToFetch(reader: BatchReader): Map<ArrivingRange, Buffer[]> | null {
-    const ranges = this.context.ranges;
-    if (ranges.arrivingCount === 0) return null;
-    let wanted: Map<ArrivingRange, Buffer[]> | null = null;
-    while (reader.next()) {
-      if (reader.opDetail !== WireDetail.NONE) continue;
-      this.hasher.hashKey(reader.frame, reader.keyOffset, reader.keyLength);
-      const arriving = ranges.arrivingAt(this.hasher.hi, this.hasher.lo, reader.view);
-      if (arriving === null || !arriving.needsFetch(this.hasher.hi, reader.frame, reader.keyOffset, reader.keyLength)) continue;
-      wanted ??= new Map();
-      const keys = wanted.get(arriving) ?? [];
-      keys.push(Buffer.from(reader.frame.subarray(reader.keyOffset, reader.keyOffset + reader.keyLength)));
-      wanted.set(arriving, keys);
+  deferredOps(reader: BatchReader, only: ReadonlySet<number> | null = null): DeferredOp[] | null {
+    const preparing = (this.context.migrations?.preparingCount ?? 0) > 0;
+    if (this.context.ranges.arrivingCount === 0 && !preparing) return null;
+    const deferred: DeferredOp[] = [];
+    const wanted = new Map<ArrivingRange, { indexes: number[]; keys: Buffer[] }>();
+    for (let index = 0; reader.next(); index++) {
+      if (reader.opDetail === WireDetail.NONE && included(index, only, null)) this.deferOp(reader, index, preparing, deferred, wanted);
     }
     reader.rewind();
-    return wanted;
+    for (const [range, { indexes, keys }] of wanted) {
+      const arrivals = range.arrivals(keys);
+      indexes.forEach((index, i) => deferred.push({ index, arrival: arrivals[i] }));
+    }
+    return deferred.length === 0 ? null : deferred.sort((a, b) => a.index - b.index);
+  }
+
+  /** Adds the op at the reader to `deferred` (waiting for ownership) or `wanted` (its key must be fetched) if it must wait. */
+  private deferOp(reader: BatchReader, index: number, preparing: boolean, deferred: DeferredOp[],
+    wanted: Map<ArrivingRange, { indexes: number[]; keys: Buffer[] }>): void {
+    this.hasher.hashKey(reader.frame, reader.keyOffset, reader.keyLength);
+    const { hi, lo } = this.hasher;
+    const ownership = preparing ? this.context.migrations!.awaitingOwnership(hi, lo, reader.view) : null;
+    if (ownership !== null) {
+      deferred.push({ index, arrival: ownership });
+      return;
+    }
+    const arriving = this.context.ranges.arrivingAt(hi, lo, reader.view);
+    if (arriving === null || !arriving.needsFetch(hi, reader.frame, reader.keyOffset, reader.keyLength)) return;
+    const entry = wanted.get(arriving) ?? { indexes: [], keys: [] };
+    entry.indexes.push(index);
+    entry.keys.push(Buffer.from(reader.frame.subarray(reader.keyOffset, reader.keyOffset + reader.keyLength)));
+    wanted.set(arriving, entry);
   }
 
   /** Self-fenced: every op is answered UNAVAILABLE (retryable) and none runs, not even the RIFL acknowledgement. */
-  private refuseAll(reader: BatchReader, writer: ResultWriter): void {
-    while (reader.next()) {
+  private refuseAll(reader: BatchReader, writer: ResultWriter, only: ReadonlySet<number> | null, skip: ReadonlySet<number> | null): void {
+    for (let index = 0; reader.next(); index++) {
+      if (!included(index, only, skip)) continue;
       writer.status(WireStatus.UNAVAILABLE, reader.opcode);
       this.opCounts[reader.opcode * STATUS_SLOTS + writer.lastStatus]++;
     }
@@ -246,6 +269,16 @@ export class BatchExecutor {
     }
     writer.raw(store.resultBytes, store.resultValueOffset, store.resultValueLength);
   }
+}
+
+/** An op of a batch on a migrating key that has not arrived: it runs once `arrival` settles. */
+export interface DeferredOp {
+  readonly index: number;
+  readonly arrival: Promise<void>;
+}
+
+function included(index: number, only: ReadonlySet<number> | null, skip: ReadonlySet<number> | null): boolean {
+  return (only === null || only.has(index)) && (skip === null || !skip.has(index));
 }
 
 /** Engine status to wire status: the one place they meet. */

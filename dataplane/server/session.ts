@@ -7,9 +7,8 @@
 import type * as grpc from '@grpc/grpc-js';
 import { BatchReader, FrameError, FRAME_FORMAT_VERSION, ResultWriter, type FrameLimits } from '../../proto/wire/index.js';
 import type { ClientState, ClientTable } from '../rifl/clientTable.js';
-import type { BatchExecutor } from './batchExecutor.js';
+import type { BatchExecutor, DeferredOp } from './batchExecutor.js';
 import type { WalWriter } from '../durability/walWriter.js';
-import type { ArrivingRange } from '../ranges/ownedRanges.js';
 import type { BatchMessage, BatchStatusName, SessionOpenMessage, SessionReplyMessage, SessionRequestMessage } from '../../proto/messages.js';
 
 const CLIENT_ID_BYTES = 16;
@@ -49,6 +48,8 @@ export class Session {
   private readonly held = new Map<number, SessionReplyMessage>();
   /** Batches waiting for migrating keys (bounded by the client's batches in flight). */
   private waitingForKeys = 0;
+  /** The client takes a batch answered in parts (SessionOpen.partial_replies). */
+  private partial = false;
 
   constructor(private readonly host: SessionHost, private readonly stream: SessionStream) {
     this.reader = new BatchReader(host.limits);
@@ -72,6 +73,7 @@ export class Session {
       this.fail(3 /* INVALID_ARGUMENT */, `frame format ${open.frameFormatVersion} is not supported (this pod speaks ${FRAME_FORMAT_VERSION})`);
       return;
     }
+    this.partial = open.partialReplies === true;
     this.client = this.host.clients.open(open.clientId);
     if (this.client === null) {
       this.fail(9 /* FAILED_PRECONDITION */, 'SESSION_EXPIRED: this client id expired or the pod tracks too many clients; start over with a new id');
@@ -104,21 +106,27 @@ export class Session {
       if (error instanceof FrameError) return this.reply(slot, batch.batchId, 'BATCH_MALFORMED', error.message);
       throw error;
     }
-    const fetch = this.host.executor.keysToFetch(this.reader);
-    if (fetch !== null && this.waitingForKeys >= this.host.batchesInFlightMax) {
+    const deferred = this.host.executor.deferredOps(this.reader);
+    if (deferred === null) return this.run(slot, batch);
+    if (this.waitingForKeys >= this.host.batchesInFlightMax) {
       return this.reply(slot, batch.batchId, 'BATCH_OVERLOADED', 'too many batches waiting for migrating keys');
     }
-    if (fetch !== null) return this.waitForKeys(slot, batch, fetch);
-    this.run(slot, batch);
+    this.waitingForKeys++;
+    if (this.partial) this.runInParts(batch, deferred, null, { groups: 0 });
+    else this.waitForKeys(slot, batch, deferred);
   }
 
-  /** Runs the batch open in the reader and delivers its reply (after the fsync in sync mode). */
-  private run(slot: number, batch: BatchMessage): void {
+  /**
+   * Runs the batch open in the reader — all its ops, or those in `only`, except those in `skip` —
+   * and delivers the reply (after the fsync in sync mode). `opIndexes`: the ops run when not all.
+   */
+  private run(slot: number, batch: BatchMessage, only: ReadonlySet<number> | null = null, skip: ReadonlySet<number> | null = null,
+    opIndexes: readonly number[] = NONE): void {
     const client = this.client as ClientState;
     this.writer.begin();
     const started = performance.now();
-    this.host.executor.run(this.reader, client, this.writer);
-    this.host.onBatch(this.reader.opCount, (performance.now() - started) / 1000);
+    this.host.executor.run(this.reader, client, this.writer, only, skip);
+    this.host.onBatch(opIndexes.length > 0 ? opIndexes.length : this.reader.opCount, (performance.now() - started) / 1000);
     if (this.host.dropNextReply) {
       this.host.dropNextReply = false;
       this.fail(14 /* UNAVAILABLE */, 'fault injected: reply dropped after the batch ran');
@@ -126,25 +134,28 @@ export class Session {
     }
     const results = Buffer.from(this.writer.finish());
     const wal = this.host.wal;
+    const deliver = (): void => this.reply(slot, batch.batchId, 'BATCH_OK', '', results, opIndexes);
     // sync mode: nothing this batch did or saw is acknowledged before it is durable.
-    if (wal !== null && wal.config.mode === 'sync') wal.whenDurable(wal.appendedLsn, () => this.reply(slot, batch.batchId, 'BATCH_OK', '', results));
-    else this.reply(slot, batch.batchId, 'BATCH_OK', '', results);
+    if (wal !== null && wal.config.mode === 'sync') wal.whenDurable(wal.appendedLsn, deliver);
+    else deliver();
   }
 
   /**
-   * Live migration target: the batch touches keys still on the source. They are fetched (one
-   * FetchKeys per range), then the batch runs. The session's later batches run meanwhile; their
-   * replies wait for this one's (concurrent batches carry no order between their ops: a client
-   * sends an op only after the reply to its previous one).
+   * Live migration target, client without partial replies: the batch touches keys still on the
+   * source. They are fetched, then the whole batch runs. The session's later batches run
+   * meanwhile; their replies wait for this one's (concurrent batches carry no order between
+   * their ops: a client sends an op only after the reply to its previous one).
    */
-  private waitForKeys(slot: number, batch: BatchMessage, fetch: Map<ArrivingRange, Buffer[]>): void {
-    this.waitingForKeys++;
-    Promise.all([...fetch].map(([range, keys]) => range.fetch(keys))).then(() => {
-      this.waitingForKeys--;
-      if (this.host.draining) return this.reply(slot, batch.batchId, 'BATCH_DRAINING', 'the pod is shutting down');
+  private waitForKeys(slot: number, batch: BatchMessage, deferred: readonly DeferredOp[]): void {
+    Promise.all(deferred.map((op) => op.arrival)).then(() => {
+      if (this.host.draining) {
+        this.waitingForKeys--;
+        return this.reply(slot, batch.batchId, 'BATCH_DRAINING', 'the pod is shutting down');
+      }
       this.reader.open(batch.ops);
-      const again = this.host.executor.keysToFetch(this.reader);
+      const again = this.host.executor.deferredOps(this.reader);
       if (again !== null) return this.waitForKeys(slot, batch, again);
+      this.waitingForKeys--;
       this.run(slot, batch);
     }, (error: Error) => {
       this.waitingForKeys--;
@@ -152,10 +163,53 @@ export class Session {
     });
   }
 
-  private reply(slot: number, batchId: string, status: BatchStatusName, message: string, results: Buffer = EMPTY): void {
-    const reply: SessionReplyMessage = { batch: { batchId, status, results, message } };
-    if (slot === this.nextToSend && this.held.size === 0) {
-      this.nextToSend++;
+  /**
+   * Live migration target, client with partial replies: the ops whose keys are here (of all, or
+   * of `only`) run and are answered now; the ops waiting on one key arrival run and are answered
+   * when it settles. Ops waiting on the same key run in the order they arrived, across batches.
+   */
+  private runInParts(batch: BatchMessage, deferred: readonly DeferredOp[], only: ReadonlySet<number> | null, state: { groups: number }): void {
+    const waiting = new Set(deferred.map((op) => op.index));
+    const ready = (only === null ? [...Array(this.reader.opCount).keys()] : [...only]).filter((index) => !waiting.has(index));
+    if (ready.length > 0) this.run(NO_SLOT, batch, only, waiting, ready);
+    const groups = new Map<Promise<void>, number[]>();
+    for (const op of deferred) groups.set(op.arrival, [...(groups.get(op.arrival) ?? []), op.index]);
+    state.groups += groups.size;
+    for (const [arrival, indexes] of groups) {
+      arrival.then(() => this.arrived(batch, indexes, state), (error: Error) => {
+        this.groupDone(state);
+        this.reply(NO_SLOT, batch.batchId, 'BATCH_OVERLOADED', `keys of a migrating range could not be fetched yet: ${error.message}`, EMPTY, indexes);
+      });
+    }
+  }
+
+  /** The keys of a group of deferred ops arrived: they run (or wait again). */
+  private arrived(batch: BatchMessage, indexes: number[], state: { groups: number }): void {
+    if (this.host.draining) this.reply(NO_SLOT, batch.batchId, 'BATCH_DRAINING', 'the pod is shutting down', EMPTY, indexes);
+    else {
+      const group = new Set(indexes);
+      this.reader.open(batch.ops);
+      const again = this.host.executor.deferredOps(this.reader, group);
+      if (again !== null) this.runInParts(batch, again, group, state);
+      else this.run(NO_SLOT, batch, group, null, indexes);
+    }
+    this.groupDone(state);
+  }
+
+  /** One group of a batch's deferred ops is answered; the batch stops waiting with its last. */
+  private groupDone(state: { groups: number }): void {
+    state.groups--;
+    if (state.groups === 0) this.waitingForKeys--;
+  }
+
+  /**
+   * Sends a reply: with partial replies at once (the client matches batch ids), otherwise in
+   * slot order. `opIndexes`: the ops the results (or the refusal) are for, when not all.
+   */
+  private reply(slot: number, batchId: string, status: BatchStatusName, message: string, results: Buffer = EMPTY, opIndexes: readonly number[] = NONE): void {
+    const reply: SessionReplyMessage = { batch: { batchId, status, results, message, opIndexes: [...opIndexes] } };
+    if (this.partial || (slot === this.nextToSend && this.held.size === 0)) {
+      if (!this.partial) this.nextToSend++;
       this.send(reply);
       return;
     }
@@ -191,3 +245,6 @@ export class Session {
 }
 
 const EMPTY = Buffer.alloc(0);
+const NONE: readonly number[] = [];
+/** Replies of partial-reply sessions take no slot. */
+const NO_SLOT = -1;

@@ -38,8 +38,9 @@ export class TestSession {
     });
   }
 
-  open(id = 1): void {
-    this.stream.write({ open: { clientId: Buffer.alloc(16, id), zone: 'z1', frameFormatVersion: FRAME_FORMAT_VERSION } });
+  /** `partialReplies`: take a batch answered in parts (docs/wire-format.md), as the SDK does. */
+  open(id = 1, partialReplies = false): void {
+    this.stream.write({ open: { clientId: Buffer.alloc(16, id), zone: 'z1', frameFormatVersion: FRAME_FORMAT_VERSION, partialReplies } });
   }
 
   batch(batchId: string, ops: Buffer): void {

@@ -49,6 +49,11 @@ export class EntryBuffer {
     return this.used - this.headerBytes;
   }
 
+  /** Forgets what was buffered (the caller has copied it out). */
+  clear(): void {
+    this.used = this.headerBytes;
+  }
+
   /** A copy of what was buffered (header room included); the buffer starts empty again. */
   take(): Buffer {
     const copy = Buffer.from(this.buffer.subarray(0, this.used));

@@ -121,7 +121,8 @@ async function replayLog(applier: EntryApplier, dataDir: string, pod: string, ra
     fromLsn = Math.min(fromLsn, window.fromLsn);
     toLsn = toLsn === null || window.toLsn === null ? null : Math.max(toLsn, window.toLsn);
   }
-  const deferred = new DeferredCompletions();
+  const deferred = new DeferredCompletions((bytes, keyOffset, keyLength, payloadOffset, payloadLength) =>
+    check(applier.clients.restoreCompletion(bytes, keyOffset, keyLength, bytes, payloadOffset, payloadLength), applier.store));
   const result = await readWal(walDirOf(dataDir, pod), {
     fromLsn, toLsn, yieldEveryEntries: YIELD_EVERY_ENTRIES,
     visit: (entry, lsn) => {
@@ -133,12 +134,12 @@ async function replayLog(applier: EntryApplier, dataDir: string, pod: string, ra
       if (applier.rangeOf(entry) < 0) return;
       const window = windows[applier.lastRange];
       if (window === null || lsn < window.fromLsn || (window.toLsn !== null && lsn >= window.toLsn)) return;
-      applier.apply(entry, deferred);
+      applier.applyData(entry);
+      if (entry.completionLength > 0) deferred.add(entry);
       report.walEntriesReplayed++;
     },
   });
-  deferred.flush((bytes, keyOffset, keyLength, payloadOffset, payloadLength) =>
-    check(applier.clients.restoreCompletion(bytes, keyOffset, keyLength, bytes, payloadOffset, payloadLength), applier.store));
+  deferred.flush();
   report.walBytesRead += result.bytesRead;
   report.walResults.set(pod, result);
   if (result.problem !== null && (toLsn === null || result.endLsn < toLsn)) {
@@ -204,9 +205,18 @@ class EntryApplier {
     return this.target.clients;
   }
 
-  /** Applies the entry's mutation; its completion record now, or held back in `deferred` (log replay). */
-  apply(entry: WalEntryCursor, deferred: DeferredCompletions | null = null): void {
-    const { store, clients } = this.target;
+  /** Applies the entry's mutation and its completion record (checkpoint completion entries). */
+  apply(entry: WalEntryCursor): void {
+    this.applyData(entry);
+    if (entry.completionLength > 0) {
+      const b = entry.bytes;
+      check(this.target.clients.restoreCompletion(b, entry.keyOffset, entry.keyLength, b, entry.completionOffset, entry.completionLength), this.target.store);
+    }
+  }
+
+  /** Applies the entry's mutation (PUT or DELETE), unless its key is skipped; not its completion record. */
+  applyData(entry: WalEntryCursor): void {
+    const store = this.target.store;
     const b = entry.bytes;
     let skip = false;
     if (this.skipKey !== null && this.skipKey !== undefined) {
@@ -221,11 +231,6 @@ class EntryApplier {
       const status = store.delete(b, entry.keyOffset, entry.keyLength);
       if (status !== Status.NOT_FOUND) check(status, store);
       if (entry.version > 0) store.observeVersion(entry.version);
-    }
-    if (entry.completionLength > 0 && deferred !== null) {
-      deferred.add(entry);
-    } else if (entry.completionLength > 0) {
-      check(clients.restoreCompletion(b, entry.keyOffset, entry.keyLength, b, entry.completionOffset, entry.completionLength), store);
     }
   }
 

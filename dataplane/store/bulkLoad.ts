@@ -21,7 +21,7 @@
 // updated by the store's installLoaded(), exactly as a put of the same record would.
 
 import { assert } from './assert.js';
-import { HEADER_BYTES, RecordKind, keyLengthOf, kindOf, recordBytesAt, recordPlausible, versionOf } from './layout.js';
+import { HEADER_BYTES, RecordKind, keyLengthOf, kindOf, recordBytes, valueLengthOf, versionOf } from './layout.js';
 import type { SegmentPool } from './segments.js';
 import { Status } from './status.js';
 import { KeyHasher } from '../../proto/keyspace/hash.js';
@@ -35,8 +35,12 @@ export interface BulkLoadHost {
   /** A free segment in the HEAD state for loaded runs (cleaning first if needed); -1 when none. */
   takeLoadSegment(): number;
   closeLoadSegment(segmentId: number): void;
-  /** Points the key of the record at this address (hash top word `hi`) at it, as a put would. */
-  installLoaded(segmentId: number, offsetBytes: number, size: number, hi: number): Status;
+  /** Points the key of the record at this address (hash top word `hi`) at it, as a put would; `absent`: known not indexed. */
+  installLoaded(segmentId: number, offsetBytes: number, size: number, hi: number, absent: boolean): Status;
+  /** Entries in the index now. */
+  readonly indexEntryCount: number;
+  /** New index entries made by writes so far (never by bulk loads). */
+  readonly keyInsertsByWrites: number;
   observeVersion(version: number): void;
 }
 
@@ -63,8 +67,21 @@ export class BulkLoad {
   private claimedEnd = 0;
   private versionMax = 0;
   private finished = false;
+  /**
+   * Whether records may be installed without looking their keys up: while (1) the index was empty
+   * when the load began and (2) no write has inserted a key since, the index holds only keys this
+   * load installed, so a record whose hash's top word exceeds every one installed so far
+   * (`hiMax`) cannot be indexed yet. Checkpoint frames are sorted by hash and come range after
+   * range, so nearly every record of a restart qualifies; it saves a chain walk each (~30 ns).
+   */
+  private fresh: boolean;
+  private readonly insertsAtStart: number;
+  private hiMax = -1;
 
-  constructor(private readonly host: BulkLoadHost) {}
+  constructor(private readonly host: BulkLoadHost) {
+    this.fresh = host.indexEntryCount === 0;
+    this.insertsAtStart = host.keyInsertsByWrites;
+  }
 
   get segmentSizeBytes(): number {
     return this.host.segments.segmentSizeBytes;
@@ -108,14 +125,14 @@ export class BulkLoad {
     let status: Status = Status.OK;
     let i = 0;
     for (; at < end; i++) {
-      const w = at >> 2;
-      if (kindOf(words, w) !== RecordKind.OBJECT || !recordPlausible(words, w, end)) {
+      const size = objectSizeAt(words, at, end);
+      if (size === 0) {
         status = Status.CORRUPT;
       } else {
-        status = stored !== null ? this.installStored(id, at, stored, i) : this.installOne(id, at, keep);
+        status = stored !== null ? this.installStored(id, at, size, stored, i) : this.installOne(id, at, size, keep);
       }
       if (status !== Status.OK) break;
-      at += recordBytesAt(words, w);
+      at += size;
     }
     segments.fillBytes[id] = at;
     if (status === Status.OK && stored !== null && i !== stored.length) status = Status.CORRUPT;
@@ -142,10 +159,9 @@ export class BulkLoad {
     const words = new Int32Array(bytes.buffer, bytes.byteOffset, bytes.length >> 2);
     let at = start;
     while (at < end) {
-      const w = at >> 2;
-      if (kindOf(words, w) !== RecordKind.OBJECT || !recordPlausible(words, w, end)) return Status.CORRUPT;
-      const size = recordBytesAt(words, w);
-      const keyLength = keyLengthOf(words, w);
+      const size = objectSizeAt(words, at, end);
+      if (size === 0) return Status.CORRUPT;
+      const keyLength = keyLengthOf(words, at >> 2);
       this.hasher.hashKey(bytes, at + HEADER_BYTES, keyLength);
       if (keep !== null && !keep(bytes, at + HEADER_BYTES, keyLength, this.hasher.hi, this.hasher.lo)) {
         this.recordsSkipped++;
@@ -186,7 +202,7 @@ export class BulkLoad {
   }
 
   /** Hashes the key of the checked record at `at` and installs it unless `keep` rejects it. */
-  private installOne(segmentId: number, at: number, keep: KeepRecord | null): Status {
+  private installOne(segmentId: number, at: number, size: number, keep: KeepRecord | null): Status {
     const words = this.host.segments.words[segmentId];
     const bytes = this.host.segments.bytes[segmentId];
     const keyLength = keyLengthOf(words, at >> 2);
@@ -195,13 +211,13 @@ export class BulkLoad {
       this.recordsSkipped++;
       return Status.OK;
     }
-    return this.installHashed(segmentId, at, this.hasher.hi);
+    return this.installHashed(segmentId, at, size, this.hasher.hi);
   }
 
   /** Installs the i-th record of a run by its stored hash (checking one in HASH_CHECK_EVERY). */
-  private installStored(segmentId: number, at: number, stored: Uint32Array, i: number): Status {
+  private installStored(segmentId: number, at: number, size: number, stored: Uint32Array, i: number): Status {
     if (i >= stored.length || ((i & HASH_CHECK_MASK) === 0 && !this.storedHashMatches(segmentId, at, stored[i]))) return Status.CORRUPT;
-    return this.installHashed(segmentId, at, stored[i]);
+    return this.installHashed(segmentId, at, size, stored[i]);
   }
 
   private storedHashMatches(segmentId: number, at: number, hi: number): boolean {
@@ -211,18 +227,28 @@ export class BulkLoad {
   }
 
   /** Installs the checked record at (segmentId, at), whose key hash's top word is `hi`. */
-  private installHashed(segmentId: number, at: number, hi: number): Status {
+  private installHashed(segmentId: number, at: number, size: number, hi: number): Status {
     const segments = this.host.segments;
-    const words = segments.words[segmentId];
-    const w = at >> 2;
-    const version = versionOf(words, w);
+    const version = versionOf(segments.words[segmentId], at >> 2);
     assert(version > 0 && version < Number.MAX_SAFE_INTEGER, 'loaded versions are positive safe integers');
-    const status = this.host.installLoaded(segmentId, at, recordBytesAt(words, w), hi);
+    const status = this.host.installLoaded(segmentId, at, size, hi, this.knownAbsent(hi));
     if (status !== Status.OK) return status;
     if (version > this.versionMax) this.versionMax = version;
     if (version > segments.youngestVersion[segmentId]) segments.youngestVersion[segmentId] = version;
     this.recordsInstalled++;
     return Status.OK;
+  }
+
+  /** Whether the key of a record whose hash's top word is `hi` is known not to be indexed (see `fresh`). */
+  private knownAbsent(hi: number): boolean {
+    if (!this.fresh) return false;
+    if (this.host.keyInsertsByWrites !== this.insertsAtStart) {
+      this.fresh = false;
+      return false;
+    }
+    if (hi <= this.hiMax) return false;
+    this.hiMax = hi;
+    return true;
   }
 
   /** Copies one checked record to the current load segment and installs it (its hash is in `hasher`). */
@@ -233,10 +259,24 @@ export class BulkLoad {
     const offset = this.claimedEnd;
     assert(segments.fillBytes[id] === offset, 'copies go where the installed part ends');
     bytes.copy(segments.bytes[id], offset, at, at + size);
-    const status = this.installHashed(id, offset, this.hasher.hi);
+    const status = this.installHashed(id, offset, size, this.hasher.hi);
     if (status !== Status.OK) return status;
     this.claimedEnd = offset + size;
     segments.fillBytes[id] = offset + size;
     return Status.OK;
   }
+}
+
+/**
+ * Size of the record at byte `at` if it is a plausible OBJECT record (non-empty key) ending by
+ * byte `end`, else 0: the header decoded once, for the install loop.
+ */
+function objectSizeAt(words: Int32Array, at: number, end: number): number {
+  const w = at >> 2;
+  const keyLength = keyLengthOf(words, w);
+  if (kindOf(words, w) !== RecordKind.OBJECT || keyLength < 1) return 0;
+  const valueLength = valueLengthOf(words, w);
+  if (valueLength > end - at) return 0;
+  const size = recordBytes(keyLength, valueLength);
+  return at + size <= end ? size : 0;
 }

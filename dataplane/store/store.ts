@@ -104,6 +104,8 @@ export class Store implements KeyHashSource, CleanerHost, BulkLoadHost {
   private emergencyCleanRounds = 0;
   private writesSinceResizeStep = 0;
   private completionTracker: CompletionTracker | null = null;
+  /** New index entries made by writes (not bulk loads): a bulk load's "nothing else was inserted" check. */
+  private keysInsertedByWrites = 0;
   private completionCount = 0;
   private readonly completionRef = new RecordRef();
   /** What inspectFound() learnt about the record of the entry a write found. */
@@ -280,6 +282,7 @@ export class Store implements KeyHashSource, CleanerHost, BulkLoadHost {
       this.index.swing(table, wi, this.headId, offset, false);
     } else {
       this.index.insertAt(slot, hi, this.headId, offset, false);
+      this.keysInsertedByWrites++;
       assert(slotTable === this.index.foundTable, 'the slot table did not change under an insert');
     }
     this.objectCount++;
@@ -429,14 +432,24 @@ export class Store implements KeyHashSource, CleanerHost, BulkLoadHost {
     this.segments.transition(segmentId, [SegmentState.HEAD], SegmentState.CLOSED);
   }
 
+  /** BulkLoadHost: entries in the index, and new ones writes made (see BulkLoad's `absent`). */
+  get indexEntryCount(): number {
+    return this.index.entryCount;
+  }
+
+  get keyInsertsByWrites(): number {
+    return this.keysInsertedByWrites;
+  }
+
   /**
    * BulkLoadHost: points the key of the loaded OBJECT record at (segmentId, offsetBytes), whose
    * hash's top word is `hi`, at that record, replacing the key's entry if it has one (last writer
-   * wins, as restore() does), with the same accounting as appendObject.
+   * wins, as restore() does), with the same accounting as appendObject. `absent`: the bulk load
+   * has proved the key is not in the index, so it is not looked up.
    */
-  installLoaded(segmentId: number, offsetBytes: number, size: number, hi: number): Status {
-    const keyLength = keyLengthOf(this.segments.words[segmentId], offsetBytes >> 2);
-    const wi = this.findHashed(hi, this.segments.bytes[segmentId], offsetBytes + HEADER_BYTES, keyLength);
+  installLoaded(segmentId: number, offsetBytes: number, size: number, hi: number, absent: boolean): Status {
+    const wi = absent ? -1
+      : this.findHashed(hi, this.segments.bytes[segmentId], offsetBytes + HEADER_BYTES, keyLengthOf(this.segments.words[segmentId], offsetBytes >> 2));
     const table = this.index.foundTable;
     if (wi >= 0) {
       this.inspectFound(table, wi);

@@ -13,6 +13,8 @@ import { Random } from '../support/random.js';
 import { replayHint, seedFromEnvironment } from '../support/environment.js';
 
 const WHOLE: HashRange = { start: 0n, end: KEYSPACE_END };
+/** Record header bytes (dataplane/store/layout.ts): the key follows. */
+const HEADER = 20;
 const config = { memoryLimitBytes: 64 * MIB, segmentSizeBytes: MIB, valueLengthMax: 4096, indexBucketCountInitial: 16 };
 
 interface Image {
@@ -170,3 +172,32 @@ test('bulk load: a damaged record or a wrong stored hash stops the run there; wh
   }
   assert.equal(other.stats().keyCount, 2064);
 });
+
+test('bulk load: skips lookups only while provably fresh; a write or an out-of-order run during the load makes no duplicate', () => {
+  const seed = seedFromEnvironment();
+  const { store: source, keys } = fill(new Random(seed), 2000);
+  const img = image(source, WHOLE);
+  const half = img.starts[1000];
+  const firstHalf: Image = { bytes: img.bytes.subarray(0, half), hashes: img.hashes.subarray(0, 1000), starts: img.starts.slice(0, 1000) };
+  const secondHalf: Image = {
+    bytes: Buffer.from(img.bytes.subarray(half)), hashes: img.hashes.subarray(1000), starts: img.starts.slice(1000).map((at) => at - half),
+  };
+  // A write between runs inserts a key the second half holds too: the load must replace it.
+  const written = new Store(config);
+  const bulk = written.beginBulkLoad();
+  assert.equal(loadByClaims(bulk, firstHalf, 16 * 1024, true), Status.OK);
+  const laterKey = Buffer.from(secondHalf.bytes.subarray(HEADER, HEADER + secondHalf.bytes.readUInt16LE(12)));
+  assert.equal(written.put(laterKey, 0, laterKey.length, Buffer.from('written'), 0, 7), Status.OK);
+  assert.equal(loadByClaims(bulk, secondHalf, 16 * 1024, true), Status.OK, replayHint(seed));
+  bulk.finish();
+  assertSame(written, source, keys);
+  // Runs out of hash order (the second half first), then the whole image again: every key replaced once.
+  const unordered = new Store(config);
+  const again = unordered.beginBulkLoad();
+  assert.equal(loadByClaims(again, secondHalf, 16 * 1024, true), Status.OK);
+  assert.equal(loadByClaims(again, firstHalf, 16 * 1024, true), Status.OK);
+  assert.equal(loadByClaims(again, { ...img, bytes: Buffer.from(img.bytes) }, 16 * 1024, true), Status.OK, replayHint(seed));
+  again.finish();
+  assertSame(unordered, source, keys);
+});
+

@@ -12,19 +12,21 @@
 //     MOVE_DATA           (the source is streaming, throttled)
 //     CHECKPOINT          (source waits before asking the target to checkpoint)
 //     COMPLETE            (just after the source saw COMPLETE; it may be dropping its copy)
-//   after which the killed pod is restarted as Kubernetes would (same name, data dir, address).
+//     ANY                 (0-60 ms or 0-1.5 s after StartMigration, wherever the protocol is then)
+//   after which the killed pod is restarted as Kubernetes would (same name, data dir, address),
+//   at once or after 3.5-5 s (long enough for the peer to notice and act alone).
 //
 // Who must own the range in the end (docs/migration.md, "Failures" — the rule is: the target
 // decides; a migration rolls back only if the target never durably adopted the range):
 //   PREPARE, TRANSFER_OWNERSHIP -> the source (never given up, or taken back at a new view)
 //   RECEIVE_OWNERSHIP, MOVE_DATA, CHECKPOINT, COMPLETE -> the target (rolls forward; a target
 //   missing data loads it from the source's files)
-//   cancel -> either (the cancel may come after ownership moved); every other event -> the target.
+//   ANY, cancel -> either (exactly one); every other event -> the target.
 // After each run: no client op failed (only re-routed and retried), exactly one pod owns the
 // range, every bulk record reads back, every counter equals the number of incrBy acknowledged on
 // it (none applied twice), and Porcupine says the history, with a final read of every key, is
-// linearizable. 24 runs per CI run (each kill point and victim once, the other events twice),
-// 240 in long mode (SLICEKV_TEST_LONG=1); SLICEKV_SEED replays a whole series.
+// linearizable. 26 runs per CI run (each kill point and victim once, the other events twice),
+// 260 in long mode (SLICEKV_TEST_LONG=1); SLICEKV_SEED replays a whole series.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -40,12 +42,12 @@ import { Random } from '../support/random.js';
 import { fixedFreePort, startDataplane, type DataplaneProcess } from '../support/dataplaneProcess.js';
 import { rangeFromMessage, type RangeSpecMessage } from '../../proto/messages.js';
 
-const RUNS = isLongMode() ? 240 : 24;
+const RUNS = isLongMode() ? 260 : 26;
 const HALF = 1n << 63n;
 const QUARTER3 = 3n << 62n;
 const BULK_KEYS = 3000;
 const BULK_VALUE_BYTES = 300;
-const KILL_POINTS = ['PREPARE', 'TRANSFER_OWNERSHIP', 'RECEIVE_OWNERSHIP', 'MOVE_DATA', 'CHECKPOINT', 'COMPLETE'] as const;
+const KILL_POINTS = ['PREPARE', 'TRANSFER_OWNERSHIP', 'RECEIVE_OWNERSHIP', 'MOVE_DATA', 'CHECKPOINT', 'COMPLETE', 'ANY'] as const;
 type KillPoint = (typeof KILL_POINTS)[number];
 const OTHER_EVENTS = ['none', 'pause', 'cancel', 'split', 'merge-target', 'merge-source'] as const;
 type Scenario = { event: (typeof OTHER_EVENTS)[number] } | { event: 'kill'; victim: 'source' | 'target'; point: KillPoint };
@@ -54,7 +56,7 @@ const FAULT_POINTS: Partial<Record<KillPoint, 'source' | 'target'>> = { PREPARE:
 const ROLLS_BACK: readonly KillPoint[] = ['PREPARE', 'TRANSFER_OWNERSHIP'];
 const ACTIVE = ['PREPARE', 'TRANSFER_OWNERSHIP', 'MOVE_DATA', 'CHECKPOINT'];
 
-/** One block of 24 scenarios: every kill point with either victim once, every other event twice. */
+/** One block of 26 scenarios: every kill point with either victim once, every other event twice. */
 function block(): Scenario[] {
   const kills = KILL_POINTS.flatMap((point) => (['source', 'target'] as const).map((victim) => ({ event: 'kill' as const, victim, point })));
   return [...OTHER_EVENTS, ...OTHER_EVENTS].map((event) => ({ event }) as Scenario).concat(kills);
@@ -239,7 +241,7 @@ function names(prefix: string, count: number): string[] {
 }
 
 function expectedOwners(scenario: Scenario): string[] {
-  if (scenario.event === 'cancel') return ['pod-s', 'pod-t'];
+  if (scenario.event === 'cancel' || (scenario.event === 'kill' && scenario.point === 'ANY')) return ['pod-s', 'pod-t'];
   if (scenario.event === 'kill' && ROLLS_BACK.includes(scenario.point)) return ['pod-s'];
   return ['pod-t'];
 }
@@ -292,13 +294,18 @@ async function killAt(pods: Pods, kill: { victim: 'source' | 'target'; point: Ki
     await waitFor(`fault point ${kill.point}`, () => Promise.resolve(pod.logs.some((l) => l.faultPoint === kill.point) ? true : null), 30_000);
   } else if (kill.point === 'MOVE_DATA') {
     await sourceReaches(pods.admin('pod-s'), 'r', (m) => m.phase === 'MOVE_DATA' && Number(m.bytesMoved) > 0);
-  } else {
+  } else if (kill.point === 'COMPLETE') {
     await sourceReaches(pods.admin('pod-s'), 'r', (m) => m.phase === 'COMPLETE');
+  } else {
+    // Half of them within the first 60 ms, where PREPARE and the transfer are.
+    await new Promise((resolve) => setTimeout(resolve, random.chance(0.5) ? random.below(60) : random.below(1500)));
   }
-  await pods.killAndRestart(kill.victim === 'source' ? 'pod-s' : 'pod-t', random.uint32() % 300);
+  // Back at once, or only after the peer had time to notice (the target's 3 s watchdog, the source's retries).
+  const downMs = random.chance(0.5) ? random.below(300) : 3500 + random.below(1500);
+  await pods.killAndRestart(kill.victim === 'source' ? 'pod-s' : 'pod-t', downMs);
 }
 
-test(`migration: ${RUNS} randomised runs between dataplane processes (throttle, pause, cancel, split, merges, kill -9 of either side at six points) stay linearizable with no failed op`, { timeout: 3_600_000 }, async (t) => {
+test(`migration: ${RUNS} randomised runs between dataplane processes (throttle, pause, cancel, split, merges, kill -9 of either side at seven points) stay linearizable with no failed op`, { timeout: 3_600_000 }, async (t) => {
   const base = seedFromEnvironment();
   const random = new Random(base);
   const counts = new Map<string, { runs: number; owners: Map<string, number> }>();

@@ -9,7 +9,7 @@
 import { KeyHasher } from '../../proto/keyspace/hash.js';
 import type { OwnedRange } from '../ranges/ownedRanges.js';
 import type { ClientTable } from '../rifl/clientTable.js';
-import { Status, type Store } from '../store/index.js';
+import { Status, type BulkLoad, type Store } from '../store/index.js';
 import { WalEntryCursor, WalEntryKind } from '../durability/walEntry.js';
 import { PhaseMachine } from './migrationPhase.js';
 
@@ -58,6 +58,8 @@ export class IncomingMigration {
    */
   loadRestFromDisk: ((skipKey: (bytes: Buffer, keyOffset: number, keyLength: number, hi: number) => boolean) => Promise<void>) | null = null;
   private diskLoad: Promise<void> | null = null;
+  /** The engine bulk load chunks go into, from the first chunk to the last (or the end). */
+  private bulk: BulkLoad | null = null;
   private readonly resolved = new Set<string>();
   /** Top hash words of the resolved keys: most records and ops are told apart without a string. */
   private readonly resolvedHi = new Set<number>();
@@ -178,6 +180,7 @@ export class IncomingMigration {
     if (this.bulkDone) return Promise.resolve();
     const load = this.loadRestFromDisk;
     if (load === null) return Promise.reject(error);
+    this.endBulkLoad();
     this.diskLoad ??= load((bytes, keyOffset, keyLength, hi) => hi >>> 0 < this.sentBelowHi || this.resolved.has(keyString(bytes, keyOffset, keyLength)))
       .then(() => {
         this.bulkDone = true;
@@ -190,14 +193,33 @@ export class IncomingMigration {
     this.install(entries, true);
   }
 
-  /** A bulk chunk: its records, then the progress mark. */
-  receiveChunk(entries: Buffer, sentBelowHi: number, last: boolean): void {
+  /**
+   * A bulk chunk (records in the engine's layout, recordRun.ts): installed by the engine's bulk
+   * load except keys resolved here or sent before (below the progress mark), then the mark moves.
+   */
+  receiveChunk(records: Buffer, sentBelowHi: number, last: boolean): void {
     if (this.diskLoad !== null) return; // already loading (or loaded) everything from disk
     this.lastHeardMs = Date.now();
-    this.install(entries, false);
-    this.bytesMoved += entries.length;
+    const load = (this.bulk ??= this.store.beginBulkLoad());
+    const aligned = records.byteOffset % 4 === 0 ? records : Buffer.from(records);
+    const before = load.recordsInstalled;
+    check(load.copyRecords(aligned, 0, aligned.length, this.keepArriving), 'run of records');
+    this.recordsMoved += load.recordsInstalled - before;
+    this.bytesMoved += records.length;
     if (sentBelowHi > this.sentBelowHi) this.sentBelowHi = sentBelowHi;
-    if (last) this.bulkDone = true;
+    if (!last) return;
+    this.endBulkLoad();
+    this.bulkDone = true;
+  }
+
+  /** A record of a chunk is installed unless its key was resolved here or sent before. */
+  private readonly keepArriving = (bytes: Buffer, keyOffset: number, keyLength: number, hi: number): boolean =>
+    hi >>> 0 >= this.sentBelowHi && !(this.resolvedHi.has(hi >>> 0) && this.resolved.has(keyString(bytes, keyOffset, keyLength)));
+
+  /** Closes the bulk load (its last segment joins the log's cleanable segments). */
+  private endBulkLoad(): void {
+    this.bulk?.finish();
+    this.bulk = null;
   }
 
   /** Installs PUT entries of unresolved keys (optionally resolving them) and all completion entries. */
@@ -236,6 +258,7 @@ export class IncomingMigration {
 
   /** All data here: nothing waits any more; the resolved set is let go. */
   finish(): void {
+    this.endBulkLoad();
     this.bulkDone = true;
     this.resolved.clear();
     this.resolvedHi.clear();

@@ -14,6 +14,7 @@ import { EntryBuffer } from '../durability/entryBuffer.js';
 import { WalEntryKind } from '../durability/walEntry.js';
 import type { Durability } from '../durability/durability.js';
 import { HotKeySampler } from './hotKeySampler.js';
+import { RecordRun } from './recordRun.js';
 import { IncomingMigration, type IncomingPeer } from './incomingMigration.js';
 import { OutgoingMigration, type OutgoingHost, type OutgoingPeer } from './outgoingMigration.js';
 
@@ -180,18 +181,15 @@ export class Migrations implements OutgoingHost {
     }
   }
 
-  chunk(range: HashRange, cursor: number, bytesMax: number): { entries: Buffer; next: number; records: number } {
-    const buffer = new EntryBuffer();
+  chunk(range: HashRange, cursor: number, bytesMax: number): { records: Buffer; next: number; count: number } {
+    const run = new RecordRun();
     let next = cursor;
-    let records = 0;
-    while (next !== SCAN_DONE && buffer.payloadBytes < bytesMax) {
+    while (next !== SCAN_DONE && run.length < bytesMax) {
       next = this.pod.store.scan(range, next, { recordCountMax: 256, includeTombstones: false }, (record) => {
-        if (!record.checksumValid) return;
-        buffer.entry(WalEntryKind.PUT, record);
-        records++;
+        if (record.checksumValid) run.append(record);
       });
     }
-    return { entries: buffer.take(), next, records };
+    return { records: run.view(), next, count: run.records };
   }
 
   async dropRange(range: HashRange): Promise<void> {
@@ -320,9 +318,9 @@ export class Migrations implements OutgoingHost {
     return walLsn;
   }
 
-  moveData(id: string, entries: Buffer, sentBelowHi: number, last: boolean): void {
+  moveData(id: string, records: Buffer, sentBelowHi: number, last: boolean): void {
     const migration = this.incomingOf(id);
-    migration.receiveChunk(entries, sentBelowHi, last);
+    migration.receiveChunk(records, sentBelowHi, last);
     if (last && migration.phase.phase === 'MOVE_DATA') migration.phase.transitionTo(['MOVE_DATA'], 'CHECKPOINT', this.nowMs());
   }
 

@@ -28,8 +28,8 @@ export interface OutgoingHost {
    * `view` in the manifest and waits until this pod's log is durable; returns the routes to hand over.
    */
   giveUp(range: OwnedRange, targetPod: string, targetAddress: string, view: number, id: string, durableSources: string): Promise<object[]>;
-  /** One chunk of the range's records from `cursor`: entries and the next cursor (SCAN_DONE at the end). */
-  chunk(range: HashRange, cursor: number, bytesMax: number): { entries: Buffer; next: number; records: number };
+  /** One chunk of the range's live records from `cursor`, in the engine's layout (RecordRun), and the next cursor (SCAN_DONE at the end). */
+  chunk(range: HashRange, cursor: number, bytesMax: number): { records: Buffer; next: number; count: number };
   /**
    * The target confirmed it never took the range and will refuse it: serve it here again at
    * `view`, from this pod's copy, or (`load`: this pod restarted since) from `durableSources`.
@@ -244,14 +244,14 @@ export class OutgoingMigration {
     while (!last) {
       await this.whileHeld();
       const started = this.host.nowMs();
-      const { entries, next, records } = this.host.chunk(this.range, cursor, CHUNK_BYTES_MAX);
-      this.recordsMoved += records;
+      const { records, next, count } = this.host.chunk(this.range, cursor, CHUNK_BYTES_MAX);
+      this.recordsMoved += count;
       last = next === SCAN_DONE;
       cursor = next;
-      await this.peer.call('MoveData', { migrationId: this.id, entries, sentBelowHi: last ? 0xffff_ffff : next, last }, 60_000);
-      this.bytesMoved += entries.length;
+      await this.peer.call('MoveData', { migrationId: this.id, records, sentBelowHi: last ? 0xffff_ffff : next, last }, 60_000);
+      this.bytesMoved += records.length;
       const throttle = this.throttleBytesPerSecond;
-      if (throttle > 0) await sleep(Math.max(0, (entries.length / throttle) * 1000 - (this.host.nowMs() - started)));
+      if (throttle > 0) await sleep(Math.max(0, (records.length / throttle) * 1000 - (this.host.nowMs() - started)));
     }
   }
 

@@ -83,8 +83,8 @@ export function migrationHandlers(migrations: Migrations): Record<string, Unary<
         const walLsn = await migrations.receiveOwnership(r.migrationId, r.entries, r.durableSources, r.routes.map(routeFromMessage), Number(r.versionFloor));
         return { phase: 'MOVE_DATA', walLsn: String(walLsn) };
       }),
-    MoveData: guarded<{ migrationId: string; entries: Buffer; sentBelowHi: number; last: boolean }>(grpc.status.FAILED_PRECONDITION, (r) => {
-      migrations.moveData(r.migrationId, r.entries, r.sentBelowHi, r.last);
+    MoveData: guarded<{ migrationId: string; records: Buffer; sentBelowHi: number; last: boolean }>(grpc.status.FAILED_PRECONDITION, (r) => {
+      migrations.moveData(r.migrationId, r.records, r.sentBelowHi, r.last);
       return { phase: migrations.incoming.get(r.migrationId)?.phase.phase ?? '' };
     }),
     FetchKeys: guarded<{ migrationId: string; keys: Buffer[] }>(grpc.status.FAILED_PRECONDITION, (r) => ({ entries: migrations.fetchKeys(r.migrationId, r.keys) })),

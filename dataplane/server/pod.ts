@@ -3,6 +3,7 @@
 // maintenance, lease expiry) runs from a timer in bounded slices.
 
 import * as grpc from '@grpc/grpc-js';
+import { raiseHttp2ServerWindows } from './http2ServerWindows.js';
 import { RouteTable } from '../../proto/keyspace/routes.js';
 import { DEFAULT_FRAME_LIMITS, type FrameLimits } from '../../proto/wire/index.js';
 import { systemClock, type Clock } from '../clock.js';
@@ -72,7 +73,7 @@ export class Pod implements SessionHost {
   /** Set when metrics are served (dataplane/server/metrics.ts). */
   histograms: BatchHistograms | null = null;
   private routeTable: RouteTable | null = null;
-  private readonly server = new grpc.Server({ 'grpc.max_receive_message_length': 8 * 1024 * 1024 });
+  private readonly server = newGrpcServer();
   private maintenanceTimer: NodeJS.Timeout | null = null;
   readonly durability: Durability | null;
   readonly migrations: Migrations;
@@ -303,4 +304,10 @@ export class Pod implements SessionHost {
     const serving = !this.draining && this.fencedReason === null;
     callback(null, { serving, pod: this.podName, reason: this.draining ? 'draining' : this.fencedReason ?? '' });
   };
+}
+
+/** The pod's gRPC server, with HTTP/2 receive windows large enough for migration chunks and big batches (http2ServerWindows.ts). */
+function newGrpcServer(): grpc.Server {
+  raiseHttp2ServerWindows();
+  return new grpc.Server({ 'grpc.max_receive_message_length': 8 * 1024 * 1024 });
 }

@@ -128,7 +128,7 @@ test('migration target: an op at the new view that arrives before ownership wait
     const early = await Promise.race([pending, new Promise<null>((resolve) => setTimeout(() => resolve(null), 150))]);
     assert.equal(early, null, 'no answer while ownership is on its way');
     // The whole range is here (an empty last chunk), then ownership: the held op runs.
-    await admin.call('MoveData', { migrationId: 'h', entries: Buffer.alloc(0), sentBelowHi: 0xffff_ffff, last: true });
+    await admin.call('MoveData', { migrationId: 'h', records: Buffer.alloc(0), sentBelowHi: 0xffff_ffff, last: true });
     await admin.call('ReceiveOwnership', { migrationId: 'h', entries: Buffer.alloc(0), durableSources: '', routes: [], versionFloor: '1' });
     const served = await pending;
     assert.deepEqual(served.batch?.opIndexes, [0]);

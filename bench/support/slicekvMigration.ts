@@ -17,13 +17,12 @@
 // Reported: `seconds`, from A's PREPARE transition (entered by StartMigration) to its COMPLETE
 // transition; over the 100 ms buckets overlapping [StartMigration call, COMPLETE], the min of
 // ops/target and the max p99; the failed ops in those buckets (and over the whole load).
-// `switchGapMs` is A's MOVE_DATA transition minus A's TRANSFER_OWNERSHIP transition: TRANSFER_
-// OWNERSHIP is entered right before A stops serving the range, MOVE_DATA right after B's
-// ReceiveOwnership answer came back, and B serves the range from inside that call. So it bounds
-// from above the time when neither pod serves the range (it includes A's route update, the RPC both
-// ways and B's install). `switchGapTargetMs` is B's TRANSFER_OWNERSHIP transition minus A's (B
-// entered ReceiveOwnership; it serves the range a few synchronous steps later): a lower bound. Both
-// are unix-ms clocks of the same machine, so 1 ms resolution. Ops pending at B (waiting for keys
+// `switchGapMs` is the owner-switch gap as the issue defines it: B's first op served on the range
+// minus A's last op served on it. Both pods time these themselves (MigrationStatus
+// last_served_at_ms / first_served_at_ms: performance.timeOrigin + performance.now(), sub-ms, same
+// machine clock). `switchGapTransferMs` is A's MOVE_DATA transition minus A's TRANSFER_OWNERSHIP
+// transition (1 ms resolution): an upper bound of the time neither pod serves the range, without
+// the clients' reaction. `switchGapTargetMs` is B's TRANSFER_OWNERSHIP transition minus A's. Ops pending at B (waiting for keys
 // not yet arrived) are not exposed by the pod (no metric, no Admin field): reported as null.
 // `keysFetched` is B's count of keys fetched on demand (MigrationStatus on B).
 //
@@ -82,6 +81,8 @@ interface MigrationInfo {
   bytesMoved: string;
   keysFetched: string;
   error: string;
+  lastServedAtMs: number;
+  firstServedAtMs: number;
 }
 
 export interface SlicekvMigrationReport {
@@ -109,7 +110,10 @@ export interface SlicekvMigrationReport {
   readonly wrongReads: number;
   readonly wrongReadExamples: readonly string[];
   readonly skippedOps: number;
+  /** Target's first op served on the range minus the source's last (both pods time them). */
   readonly switchGapMs: number | null;
+  /** Source TRANSFER_OWNERSHIP -> MOVE_DATA transitions: an upper bound of the time no pod served the range. */
+  readonly switchGapTransferMs: number | null;
   readonly switchGapTargetMs: number | null;
   readonly peakOpsPendingAtTarget: null;
   readonly keysFetched: number;
@@ -201,6 +205,13 @@ function transitionAt(transitions: readonly string[], phase: string): number | n
 }
 
 const difference = (later: number | null, earlier: number | null): number | null => (later === null || earlier === null ? null : later - earlier);
+
+/** The owner-switch gap: the target's first op served on the range minus the source's last, in ms (0.001 resolution). */
+function servedGap(source: MigrationInfo, target: MigrationInfo | undefined): number | null {
+  const last = Number(source.lastServedAtMs ?? 0);
+  const first = Number(target?.firstServedAtMs ?? 0);
+  return last > 0 && first > 0 ? Math.round((first - last) * 1000) / 1000 : null;
+}
 
 interface MigrationRun {
   readonly load: LoadReport;
@@ -300,7 +311,8 @@ function buildReport(options: SlicekvMigrationOptions, context: { pods: [Durable
     minThroughputRatio: window.minThroughputRatio, meanThroughputRatio: window.meanThroughputRatio, p99MsMax: window.p99MsMax,
     failedOps: window.failedOps, failedOpsTotal: run.load.failedOps, failureKinds: run.load.failureKinds,
     wrongReads: run.load.wrongReads, wrongReadExamples: run.load.wrongReadExamples, skippedOps: run.load.skippedOps,
-    switchGapMs: difference(transitionAt(sourceT, 'MOVE_DATA'), transitionAt(sourceT, 'TRANSFER_OWNERSHIP')),
+    switchGapMs: servedGap(run.source, run.target),
+    switchGapTransferMs: difference(transitionAt(sourceT, 'MOVE_DATA'), transitionAt(sourceT, 'TRANSFER_OWNERSHIP')),
     switchGapTargetMs: difference(transitionAt(targetT, 'TRANSFER_OWNERSHIP'), transitionAt(sourceT, 'TRANSFER_OWNERSHIP')),
     peakOpsPendingAtTarget: null,
     keysFetched: Number(run.target?.keysFetched ?? 0), recordsMoved: Number(run.source.recordsMoved), bytesMoved: Number(run.source.bytesMoved),

@@ -49,6 +49,8 @@ export class IncomingMigration {
   recordsMoved = 0;
   bytesMoved = 0;
   keysFetched = 0;
+  /** When this pod served its first op on the range (unix ms, sub-ms resolution; 0: none yet). */
+  firstServedAtMs = 0;
   error = '';
   /** When the source was last heard from (a chunk or a fetch answered). */
   lastHeardMs = Date.now();

@@ -41,7 +41,7 @@ export class Migrations implements OutgoingHost {
   readonly outgoing = new Map<string, OutgoingMigration>();
   readonly incoming = new Map<string, IncomingMigration>();
   /** Set while a migration samples its range's ops (the executor feeds it). */
-  sampling: { bounds: HashRangeBounds; sampler: HotKeySampler } | null = null;
+  sampling: Sampling | null = null;
   private readonly hasher = new KeyHasher();
 
   constructor(private readonly pod: MigrationPod, private readonly peers: PeerFactory,
@@ -62,15 +62,20 @@ export class Migrations implements OutgoingHost {
       id, range: owned, targetPod, targetAddress, throttleBytesPerSecond, selfPod: this.pod.podName, selfAddress: this.pod.address,
     }, this, this.peers(targetAddress));
     this.outgoing.set(id, migration);
-    void migration.run();
+    void migration.run().finally(() => {
+      if (this.sampling?.migrationId === id) this.sampling = null;
+    });
     return migration;
   }
 
-  async sampleHotRecords(range: HashRange, durationMs: number): Promise<Buffer> {
+  /**
+   * Samples the range's ops for `durationMs` and returns its hottest records. The sampling goes
+   * on (timing the ops served) until the range is given up: the last op served here is timed.
+   */
+  async sampleHotRecords(id: string, range: HashRange, durationMs: number): Promise<Buffer> {
     const sampler = new HotKeySampler(HOT_KEYS_MAX * 4);
-    this.sampling = { bounds: toBounds(range), sampler };
+    this.sampling = { migrationId: id, bounds: toBounds(range), sampler, lastServedAtMs: 0 };
     await new Promise((resolve) => setTimeout(resolve, durationMs));
-    this.sampling = null;
     const buffer = new EntryBuffer();
     const ref = new RecordRef();
     for (const key of sampler.hottest(HOT_KEYS_MAX)) if (this.readRecord(key, ref)) buffer.entry(WalEntryKind.PUT, ref);
@@ -113,6 +118,9 @@ export class Migrations implements OutgoingHost {
   async giveUp(range: OwnedRange, targetPod: string, targetAddress: string, view: number, id: string, durableSources: string): Promise<object[]> {
     const pod = this.pod;
     pod.ranges.assign(pod.ranges.list().filter((r) => !(r.start === range.start && r.end === range.end)));
+    const outgoing = this.outgoing.get(id);
+    if (this.sampling?.migrationId === id && outgoing !== undefined) outgoing.lastServedAtMs = this.sampling.lastServedAtMs;
+    if (this.sampling?.migrationId === id) this.sampling = null;
     const moved: Route = { start: range.start, end: range.end, view, owner: targetPod, address: targetAddress };
     const others = (pod.routes?.routes ?? []).filter((r) => !(r.start < range.end && range.start < r.end));
     if (pod.routes !== null) pod.routes = new RouteTable([...others, moved]);
@@ -386,4 +394,13 @@ export class Migrations implements OutgoingHost {
 /** PREPARE, or TRANSFER_OWNERSHIP until the range is assigned here (the adoption is being made durable). */
 function awaitsOwnership(m: IncomingMigration): boolean {
   return m.phase.phase === 'PREPARE' || m.phase.phase === 'TRANSFER_OWNERSHIP';
+}
+
+/** Hot-key sampling of a range about to move; the executor feeds it every op it serves in the range. */
+export interface Sampling {
+  readonly migrationId: string;
+  readonly bounds: HashRangeBounds;
+  readonly sampler: HotKeySampler;
+  /** When the last op in the range was served (unix ms, sub-ms resolution). */
+  lastServedAtMs: number;
 }

@@ -15,7 +15,7 @@ import { rangeToMessage } from '../../proto/messages.js';
 /** What a migration needs from the pod it runs on. */
 export interface OutgoingHost {
   /** Samples ops on `range` for `durationMs`; returns the hottest keys' records as entries. */
-  sampleHotRecords(range: HashRange, durationMs: number): Promise<Buffer>;
+  sampleHotRecords(id: string, range: HashRange, durationMs: number): Promise<Buffer>;
   /** Every version this pod has given out is below this. */
   versionFloor(): number;
   /** Completion records of the range, as entries. */
@@ -73,6 +73,8 @@ export class OutgoingMigration {
   readonly phase: PhaseMachine;
   recordsMoved = 0;
   bytesMoved = 0;
+  /** When this pod served its last op on the range (unix ms, sub-ms resolution; 0: none timed). */
+  lastServedAtMs = 0;
   paused = false;
   cancelRequested = false;
   error = '';
@@ -221,7 +223,7 @@ export class OutgoingMigration {
   }
 
   private async transfer(): Promise<void> {
-    const hot = await this.host.sampleHotRecords(this.range, SAMPLE_MS);
+    const hot = await this.host.sampleHotRecords(this.id, this.range, SAMPLE_MS);
     this.phase.transitionTo(['PREPARE'], 'TRANSFER_OWNERSHIP', this.host.nowMs());
     const durableSources = this.host.durableSources(this.range);
     this.durableSources = durableSources;

@@ -17,6 +17,8 @@ export interface OwnedRange extends HashRange {
 /** A range whose records are still arriving: which keys an op must wait for. */
 export interface ArrivingRange {
   needsFetch(hi: number, key: Uint8Array, keyOffset: number, keyLength: number): boolean;
+  /** When the first op on the range was served here (unix ms; 0: none yet). */
+  firstServedAtMs: number;
   /** Every record has arrived (the range may be checkpointed as a whole). */
   readonly bulkDone: boolean;
   /** Brings these keys' records over (from the source) so ops on them can run. */
@@ -117,6 +119,11 @@ export class OwnedRanges {
       throw new RangeError(`range [${range.start}, ${range.end}) is still ${owned.recovering === true ? 'being recovered' : 'arriving by migration'}`);
     }
     return index;
+  }
+
+  /** The range the last check() served, if it is arriving (call right after a SERVE). */
+  servedArriving(): ArrivingRange | null {
+    return this.arrivingCount === 0 || this.currentIndex < 0 ? null : (this.ranges[this.currentIndex].arriving ?? null);
   }
 
   /** The arriving range holding hash (hi, lo) if it is owned at `view`, else null. Counts nothing. */

@@ -139,13 +139,26 @@ export class BatchExecutor {
       this.wrongRange(op.opcode, check, writer);
       return;
     }
-    const sampling = this.context.migrations?.sampling;
-    if (sampling !== undefined && sampling !== null && boundsContain(sampling.bounds, this.hasher.hi, this.hasher.lo)) sampling.sampler.observe(op.frame, op.keyOffset, op.keyLength);
+    if (this.context.migrations !== undefined) this.timeMigratingOp(op);
     if (op.opcode === Opcode.GET) {
       this.get(op, writer);
       return;
     }
     this.mutate(op, client, writer);
+  }
+
+  /**
+   * Live migration: a served op in a range about to leave feeds the hot-key sampler and times the
+   * last op served here; the first op served in an arriving range is timed (the owner-switch gap).
+   */
+  private timeMigratingOp(op: BatchReader): void {
+    const sampling = this.context.migrations?.sampling;
+    if (sampling !== undefined && sampling !== null && boundsContain(sampling.bounds, this.hasher.hi, this.hasher.lo)) {
+      sampling.sampler.observe(op.frame, op.keyOffset, op.keyLength);
+      sampling.lastServedAtMs = performance.timeOrigin + performance.now();
+    }
+    const arriving = this.context.ranges.servedArriving();
+    if (arriving !== null && arriving.firstServedAtMs === 0) arriving.firstServedAtMs = performance.timeOrigin + performance.now();
   }
 
   private wrongRange(opcode: Opcode, check: RangeCheck, writer: ResultWriter): void {

@@ -34,14 +34,19 @@ export function peerFactory(): { peers: PeerFactory; close(): void } {
 }
 
 function info(m: OutgoingMigration | IncomingMigration, role: 'SOURCE' | 'TARGET'): object {
-  const outgoing = role === 'SOURCE' ? (m as OutgoingMigration) : null;
-  const incoming = role === 'TARGET' ? (m as IncomingMigration) : null;
-  return {
+  const common = {
     migrationId: m.id, role, phase: m.phase.phase, transitions: m.phase.transitions, error: m.error,
-    range: rangeToMessage(outgoing !== null ? { ...outgoing.range, view: outgoing.newView } : m.range),
-    peerPod: outgoing?.targetPod ?? incoming?.sourcePod ?? '', recordsMoved: String(m.recordsMoved), bytesMoved: String(m.bytesMoved),
-    keysFetched: String(incoming?.keysFetched ?? 0), paused: outgoing?.paused ?? false, throttleBytesPerSecond: String(outgoing?.throttleBytesPerSecond ?? 0),
+    recordsMoved: String(m.recordsMoved), bytesMoved: String(m.bytesMoved),
   };
+  if (role === 'SOURCE') {
+    const outgoing = m as OutgoingMigration;
+    return {
+      ...common, range: rangeToMessage({ ...outgoing.range, view: outgoing.newView }), peerPod: outgoing.targetPod, lastServedAtMs: outgoing.lastServedAtMs,
+      paused: outgoing.paused, throttleBytesPerSecond: String(outgoing.throttleBytesPerSecond),
+    };
+  }
+  const incoming = m as IncomingMigration;
+  return { ...common, range: rangeToMessage(incoming.range), peerPod: incoming.sourcePod, keysFetched: String(incoming.keysFetched), firstServedAtMs: incoming.firstServedAtMs };
 }
 
 function fail(callback: grpc.sendUnaryData<object>, code: grpc.status, error: unknown): void {

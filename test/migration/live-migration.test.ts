@@ -131,7 +131,12 @@ test('migration: a range moves to another pod under load; clients see no failed 
   const targetStats = await targetAdmin.call('Stats', {});
   assert.equal(Number(targetStats.keyCount) >= moved, true, `the target holds the moved keys (${String(targetStats.keyCount)} >= ${moved})`);
   assert.ok(Number(sourceStats.keyCount) < 20_000 - moved + 2000, `the source dropped its copy (${String(sourceStats.keyCount)} keys left)`);
-  const targetInfo = ((await targetAdmin.call('MigrationStatus', { migrationId: 'm1' })).migrations as { phase: string; keysFetched: string }[])[0];
+  const targetInfo = ((await targetAdmin.call('MigrationStatus', { migrationId: 'm1' })).migrations as { phase: string; keysFetched: string; firstServedAtMs: number }[])[0];
+  // One clock (both pods in this process): the target served its first op on the range only after
+  // the source served its last, and the gap is what the pods timed.
+  const lastAtSource = ((await admin.call('MigrationStatus', { migrationId: 'm1' })).migrations as { lastServedAtMs: number }[])[0].lastServedAtMs;
+  assert.ok(lastAtSource > 0 && targetInfo.firstServedAtMs > lastAtSource,
+    `owner switch: source last served at ${lastAtSource}, target first at ${targetInfo.firstServedAtMs}`);
   const sourceMetrics = await podRegistry(source).metrics();
   const targetMetrics = await podRegistry(target).metrics();
   assert.match(sourceMetrics, /slicekv_migrations\{role="source",phase="COMPLETE",pod="pod-src"\} 1/);
@@ -143,6 +148,6 @@ test('migration: a range moves to another pod under load; clients see no failed 
   assert.equal(verdict.linearizable, true, `Porcupine: the history across the migration is linearizable (${replayHint(seed)})`);
   assert.equal(targetInfo.phase, 'COMPLETE');
   t.diagnostic(`seed ${seed}: ${workload.ops} ops during the run (${verdict.ops} checked linearizable in ${verdict.seconds} s); ` +
-    `${moved} bulk keys moved; ${targetInfo.keysFetched} keys fetched on demand; ` +
+    `${moved} bulk keys moved; ${targetInfo.keysFetched} keys fetched on demand; owner-switch gap ${(targetInfo.firstServedAtMs - lastAtSource).toFixed(3)} ms (source last served at ${lastAtSource.toFixed(1)}, target first at ${targetInfo.firstServedAtMs.toFixed(1)}); ` +
     `phases ${info.transitions.join(' ')}`);
 });

@@ -5,12 +5,14 @@
 // Format 2 (segment images). A file is a run of frames (walFrame.ts: magic, length, CRC-32); the
 // frame's lsn field says what the frame holds:
 //   META (1):        JSON { format: 2, start, end, walLsn, pod, createdAt }; always the first frame
-//   RECORDS (4):     n live OBJECT records, ~256 KiB per frame; the frame's lsn high word is n.
-//                    +---------------------------+-------------------------------------------+
-//                    | n x u32: top word of each | the n records in the engine's own layout  |
-//                    | record's key hash         | (dataplane/store/layout.ts), verbatim from |
-//                    |                           | segment memory (engine checksum included)  |
-//                    +---------------------------+-------------------------------------------+
+//   RECORDS (4):     n live OBJECT records, ~256 KiB per frame, sorted by key hash, cut where a
+//                    scan slice ended; the frame's lsn high word is n.
+//                    +-----------+-----------+---------------------+------------------------------+
+//                    | watermark | watermark | n x u32: top word   | the n records in the engine's |
+//                    | kind u32  | hi u32    | of each record's    | own layout (dataplane/store/  |
+//                    |           |           | key hash            | layout.ts), verbatim from     |
+//                    |           |           |                     | segment memory (checksums in) |
+//                    +-----------+-----------+---------------------+------------------------------+
 //                    Recovery reads the records straight into log segments and only builds the
 //                    index, from the stored hashes (dataplane/store/bulkLoad.ts): the frame CRC
 //                    vouches for the bytes, so no record checksum is recomputed and no key rehashed
@@ -32,6 +34,22 @@ export const enum CheckpointFrame {
 }
 
 export const CHECKPOINT_FORMAT = 2;
+
+/** A RECORDS frame's payload starts with its watermark: kind (u32) and top hash word (u32). */
+export const RECORDS_PREFIX_BYTES = 8;
+
+/**
+ * What a RECORDS frame says about the records after it in the file: CURSOR — every later record's
+ * hash has a top word >= the watermark (the frame ends where a scan slice ended, at a bucket
+ * boundary), so every record below it has been read; RANGE_END — it is the file's last; NONE —
+ * nothing (a frame cut mid-slice). Recovery replays log entries below it while the records are
+ * still in the cache (recovery.ts, "merged redo").
+ */
+export const enum RecordsWatermark {
+  NONE = 0,
+  CURSOR = 1,
+  RANGE_END = 2,
+}
 
 export interface CheckpointMeta {
   readonly format: number;

@@ -12,7 +12,7 @@
 
 import { open, type FileHandle } from 'node:fs/promises';
 import { Status, type BulkLoad, type KeepRecord, type LoadClaim } from '../store/index.js';
-import { CHECKPOINT_FORMAT, CheckpointFrame, type CheckpointEnd, type CheckpointMeta } from './checkpointFile.js';
+import { CHECKPOINT_FORMAT, CheckpointFrame, RECORDS_PREFIX_BYTES, RecordsWatermark, type CheckpointEnd, type CheckpointMeta } from './checkpointFile.js';
 import { WalEntryCursor, WalEntryKind, WalFormatError } from './walEntry.js';
 import { endianness } from 'node:os';
 import { assert } from '../store/assert.js';
@@ -34,6 +34,8 @@ export interface CheckpointSink {
   readonly bulk: BulkLoad;
   plan(meta: CheckpointMeta): CheckpointPlan;
   completion(entry: WalEntryCursor): void;
+  /** Every record of this file whose hash's top word is below `hi` has been loaded (RECORDS watermarks). */
+  recordsBelow?(hi: number): void;
   /** A status other than OK or CORRUPT from the engine (it is out of memory): throws. */
   refused(status: Status): never;
 }
@@ -59,10 +61,10 @@ interface FrameRead {
   readonly claim: LoadClaim | null;
   /** Where the payload lands, in file order: [hashes, records in the claim], or all of it in scratch. */
   readonly parts: Buffer[];
-  readonly read: Promise<number>;
+  /** The next frame's header, read by the same call (one read per frame). */
   readonly nextHeader: Buffer;
-  /** Bytes of the next frame's header read; null at the end of the file. */
-  readonly nextHeaderRead: Promise<number> | null;
+  /** Bytes read: the payload, then as much of the next frame's header as the file holds. */
+  readonly read: Promise<number>;
 }
 
 class CheckpointProblem extends Error {
@@ -89,6 +91,8 @@ class CheckpointLoader {
   private readonly hashScratch: Buffer[] = [Buffer.allocUnsafeSlow(0), Buffer.allocUnsafeSlow(0)];
   private turn = 0;
   private plan: CheckpointPlan = { keep: null, compact: true };
+  /** Every record of the file has a hash whose top word is below this. */
+  private rangeEndHi = TWO_POW_32;
 
   constructor(private readonly file: FileHandle, private readonly size: number, private readonly sink: CheckpointSink) {}
 
@@ -118,8 +122,9 @@ class CheckpointLoader {
 
   /** Waits for `current`'s payload, starts reading the next frame (into `inFlight`) and loads `current`. */
   private async step(current: FrameRead, inFlight: { next: FrameRead | null }): Promise<void> {
-    if ((await current.read) !== current.payloadBytes) throw new CheckpointProblem(current.at, 'torn frame');
-    const headerBytesRead = current.nextHeaderRead === null ? 0 : await current.nextHeaderRead;
+    const bytesRead = await current.read;
+    if (bytesRead < current.payloadBytes) throw new CheckpointProblem(current.at, 'torn frame');
+    const headerBytesRead = bytesRead - current.payloadBytes;
     const nextAt = current.at + FRAME_HEADER_BYTES + current.payloadBytes;
     // Read ahead while this frame loads, unless loading it must come first: the META frame
     // decides how records load, and a copied run may not overtake an outstanding claim.
@@ -143,20 +148,17 @@ class CheckpointLoader {
     const kind = lsn % TWO_POW_32;
     const recordCount = kind === CheckpointFrame.RECORDS ? Math.floor(lsn / TWO_POW_32) : 0;
     if (at === 0 && kind !== CheckpointFrame.META) throw new CheckpointProblem(at, `unexpected frame kind ${kind}`);
-    if (recordCount * 4 > payloadBytes) throw new CheckpointProblem(at, 'a RECORDS frame shorter than its hashes');
+    const prefixBytes = kind === CheckpointFrame.RECORDS ? RECORDS_PREFIX_BYTES + recordCount * 4 : 0;
+    if (prefixBytes > payloadBytes) throw new CheckpointProblem(at, 'a RECORDS frame shorter than its hashes');
     this.turn ^= 1;
-    const claim = this.claimFor(kind, payloadBytes - recordCount * 4);
+    const claim = this.claimFor(kind, payloadBytes - prefixBytes);
     const parts = claim === null ? [this.scratchFor(payloadBytes).subarray(0, payloadBytes)] : [
-      this.hashScratchFor(recordCount * 4), this.sink.bulk.segmentBytes(claim).subarray(claim.offsetBytes, claim.offsetBytes + claim.length),
+      this.hashScratchFor(prefixBytes), this.sink.bulk.segmentBytes(claim).subarray(claim.offsetBytes, claim.offsetBytes + claim.length),
     ];
-    const position = at + FRAME_HEADER_BYTES;
-    const read = payloadBytes === 0 ? Promise.resolve(0) : this.file.readv(parts, position).then((r) => r.bytesRead);
-    const nextAt = position + payloadBytes;
     const nextHeader = Buffer.alloc(FRAME_HEADER_BYTES);
-    const nextHeaderRead = nextAt >= this.size ? null : this.file.read(nextHeader, 0, FRAME_HEADER_BYTES, nextAt).then((r) => r.bytesRead);
-    // Awaited in order by load(); a rejection seen first elsewhere must not count as unhandled.
-    nextHeaderRead?.catch(() => 0);
-    return { at, header, kind, recordCount, payloadBytes, claim, parts, read, nextHeader, nextHeaderRead };
+    const buffers = [...parts, nextHeader].filter((part) => part.length > 0);
+    const read = this.file.readv(buffers, at + FRAME_HEADER_BYTES).then((r) => r.bytesRead);
+    return { at, header, kind, recordCount, payloadBytes, claim, parts, nextHeader, read };
   }
 
   /** A RECORDS frame's records go straight into a load segment unless they must be compacted or cannot fit one. */
@@ -191,6 +193,7 @@ class CheckpointLoader {
         throw new CheckpointProblem(frame.at, `checkpoint format ${result.meta.format} is not read (this version reads format ${CHECKPOINT_FORMAT})`);
       }
       this.plan = this.sink.plan(result.meta);
+      this.rangeEndHi = Number((BigInt(result.meta.end) + 0xffff_ffffn) >> 32n);
     } else if (frame.kind === CheckpointFrame.END && result.end === null) {
       result.end = JSON.parse(payload.toString()) as CheckpointEnd;
     } else if (frame.kind === CheckpointFrame.RECORDS && result.end === null) {
@@ -206,12 +209,16 @@ class CheckpointLoader {
     const bulk = this.sink.bulk;
     const before = bulk.recordsInstalled + bulk.recordsSkipped;
     const [first] = frame.parts;
+    const hashesAt = first.byteOffset + RECORDS_PREFIX_BYTES;
     const status = frame.claim !== null
-      ? bulk.install(frame.claim, this.plan.keep, new Uint32Array(first.buffer, first.byteOffset, frame.recordCount))
-      : bulk.copyRecords(first, frame.recordCount * 4, first.length, this.plan.keep);
+      ? bulk.install(frame.claim, this.plan.keep, new Uint32Array(first.buffer, hashesAt, frame.recordCount))
+      : bulk.copyRecords(first, RECORDS_PREFIX_BYTES + frame.recordCount * 4, first.length, this.plan.keep);
     this.result.entriesVisited += bulk.recordsInstalled + bulk.recordsSkipped - before;
     if (status === Status.CORRUPT) throw new CheckpointProblem(frame.at, 'a record in an intact frame is not a plausible record');
     if (status !== Status.OK) this.sink.refused(status);
+    const watermark = first.readUInt32LE(0) as RecordsWatermark;
+    if (watermark === RecordsWatermark.CURSOR) this.sink.recordsBelow?.(first.readUInt32LE(4));
+    if (watermark === RecordsWatermark.RANGE_END) this.sink.recordsBelow?.(this.rangeEndHi);
   }
 
   private loadCompletions(at: number, payload: Buffer): void {
@@ -228,3 +235,24 @@ class CheckpointLoader {
     }
   }
 }
+
+/** The META frame of a checkpoint file (null when it cannot be read whole): recovery orders files by it. */
+export async function readCheckpointMeta(path: string): Promise<CheckpointMeta | null> {
+  const file = await open(path, 'r').catch(() => null);
+  if (file === null) return null;
+  try {
+    const header = Buffer.alloc(FRAME_HEADER_BYTES);
+    const { bytesRead } = await file.read(header, 0, FRAME_HEADER_BYTES, 0);
+    const frame = new FrameHeader();
+    if (frame.parse(header, bytesRead, META_BYTES_MAX) !== FrameCheck.OK || frame.lsn !== CheckpointFrame.META) return null;
+    const payload = Buffer.alloc(frame.payloadBytes);
+    if ((await file.read(payload, 0, payload.length, FRAME_HEADER_BYTES)).bytesRead !== payload.length) return null;
+    if (!frameChecksumMatches(header, [payload])) return null;
+    const meta = JSON.parse(payload.toString()) as CheckpointMeta;
+    return meta.format === CHECKPOINT_FORMAT ? meta : null;
+  } finally {
+    await file.close();
+  }
+}
+
+const META_BYTES_MAX = 64 * 1024;

@@ -11,7 +11,7 @@ import { boundsContain, toBounds, type HashRange } from '../../proto/keyspace/ra
 import { assert } from '../store/assert.js';
 import { RecordRef, SCAN_DONE, Status, type Store } from '../store/index.js';
 import type { ClientTable } from '../rifl/clientTable.js';
-import { CHECKPOINT_FORMAT, CheckpointFrame, type CheckpointEnd, type CheckpointMeta } from './checkpointFile.js';
+import { CHECKPOINT_FORMAT, CheckpointFrame, RECORDS_PREFIX_BYTES, RecordsWatermark, type CheckpointEnd, type CheckpointMeta } from './checkpointFile.js';
 import { WalEntryKind } from './walEntry.js';
 import { EntryBuffer } from './entryBuffer.js';
 import { FRAME_HEADER_BYTES, sealFrame } from './walFrame.js';
@@ -32,6 +32,8 @@ export interface CheckpointResult {
 
 /** Frames of ~256 KiB: one damaged byte costs at most this much of a checkpoint. */
 const FRAME_PAYLOAD_BYTES_TARGET = 256 * 1024;
+/** A RECORDS frame is cut mid-slice (without a watermark) only past this (large records). */
+const FRAME_PAYLOAD_BYTES_CUT = 4 * FRAME_PAYLOAD_BYTES_TARGET;
 
 /** Seals the buffered entries as one frame (a copy); the buffer starts empty again. */
 function takeFrame(builder: EntryBuffer, kind: CheckpointFrame): Buffer {
@@ -100,7 +102,7 @@ class RecordFrames {
   private readonly hasher = new KeyHasher();
 
   get payloadBytes(): number {
-    return this.count * 4 + this.records.payloadBytes;
+    return RECORDS_PREFIX_BYTES + this.count * 4 + this.records.payloadBytes;
   }
 
   add(record: RecordRef): void {
@@ -112,8 +114,11 @@ class RecordFrames {
     this.records.record(record);
   }
 
-  /** The frame of what was added (hashes, then records, both in hash order); starts empty again. */
-  take(): Buffer {
+  /**
+   * The frame of what was added (watermark, hashes, then records, both in hash order); starts
+   * empty again. `watermark`: see RecordsWatermark in checkpointFile.ts.
+   */
+  take(watermarkKind: RecordsWatermark, watermarkHi: number): Buffer {
     const count = this.count;
     assert(count < 2 ** RECORD_INDEX_BITS, 'a frame\'s record count fits its sort keys and the lsn high word');
     const payloadBytes = this.payloadBytes;
@@ -126,11 +131,14 @@ class RecordFrames {
     const keys = new Float64Array(count);
     for (let i = 0; i < count; i++) keys[i] = this.hashes[i] * 2 ** RECORD_INDEX_BITS + i;
     keys.sort();
-    let at = (FRAME_HEADER_BYTES >> 2) + count;
+    const hashesAt = (FRAME_HEADER_BYTES + RECORDS_PREFIX_BYTES) >> 2;
+    to[FRAME_HEADER_BYTES >> 2] = watermarkKind;
+    to[(FRAME_HEADER_BYTES >> 2) + 1] = watermarkHi;
+    let at = hashesAt + count;
     for (let j = 0; j < count; j++) {
       const i = keys[j] % 2 ** RECORD_INDEX_BITS;
       const end = (i + 1 < count ? this.offsets[i + 1] : this.records.used) >> 2;
-      to[(FRAME_HEADER_BYTES >> 2) + j] = this.hashes[i];
+      to[hashesAt + j] = this.hashes[i];
       for (let w = this.offsets[i] >> 2; w < end; w++) to[at++] = from[w];
     }
     assert(at * 4 === frame.length, 'every record was copied once');
@@ -150,7 +158,11 @@ class RecordFrames {
   }
 }
 
-/** Writes the range's live records as RECORDS frames of at most ~256 KiB (or one record). */
+/**
+ * Writes the range's live records as RECORDS frames of ~256 KiB, cut where a scan slice ends (a
+ * bucket boundary: the frame's watermark is the scan cursor there), or mid-slice only when a
+ * frame would pass FRAME_PAYLOAD_BYTES_CUT (no watermark then).
+ */
 async function scanRecords(store: Store, range: HashRange, sliceRecordsMax: number, put: (frame: Buffer) => Promise<void>): Promise<number> {
   const builder = new RecordFrames();
   const frames: Buffer[] = [];
@@ -158,16 +170,19 @@ async function scanRecords(store: Store, range: HashRange, sliceRecordsMax: numb
   let count = 0;
   const visit = (record: RecordRef): void => {
     if (!record.checksumValid || record.tombstone) return;
-    if (builder.payloadBytes > 0 && builder.payloadBytes + 4 + record.recordBytes > FRAME_PAYLOAD_BYTES_TARGET) frames.push(builder.take());
+    if (builder.payloadBytes > RECORDS_PREFIX_BYTES && builder.payloadBytes + 4 + record.recordBytes > FRAME_PAYLOAD_BYTES_CUT) {
+      frames.push(builder.take(RecordsWatermark.NONE, 0));
+    }
     builder.add(record);
     count++;
   };
   while (cursor !== SCAN_DONE) {
     cursor = store.scan(range, cursor, { recordCountMax: sliceRecordsMax, includeTombstones: false }, visit);
+    if (cursor === SCAN_DONE) frames.push(builder.take(RecordsWatermark.RANGE_END, 0));
+    else if (builder.payloadBytes >= FRAME_PAYLOAD_BYTES_TARGET) frames.push(builder.take(RecordsWatermark.CURSOR, cursor));
     if (frames.length === 0) await new Promise<void>((resolve) => setImmediate(resolve));
     for (const frame of frames.splice(0)) await put(frame);
   }
-  if (builder.payloadBytes > 0) await put(builder.take());
   return count;
 }
 

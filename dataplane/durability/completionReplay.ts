@@ -25,7 +25,9 @@ interface ClientMark {
 export class DeferredCompletions {
   /** The file whose entries are held, and where they start in it. */
   private bytes: Buffer | null = null;
+  /** Per held record: where its entry starts, and where its completion payload does. */
   private readonly positions: number[] = [];
+  private readonly payloads: number[] = [];
   private readonly marks = new Map<string, ClientMark>();
   private last: ClientMark | null = null;
   private readonly entry = new WalEntryCursor();
@@ -42,6 +44,7 @@ export class DeferredCompletions {
       this.bytes = entry.bytes;
     }
     this.positions.push(entry.at);
+    this.payloads.push(entry.completionOffset);
   }
 
   /** An ACK entry (client id + u64 first incomplete seq) at bytes[offset]. */
@@ -56,18 +59,19 @@ export class DeferredCompletions {
     const bytes = this.bytes;
     if (bytes === null) return;
     const entry = this.entry;
-    for (const at of this.positions) {
-      entry.reset(bytes, at, bytes.length);
-      entry.next();
-      const seq = seqAt(bytes, entry.completionOffset);
-      if (seq < this.clientOf(bytes, entry.completionOffset).mark) {
+    for (let i = 0; i < this.positions.length; i++) {
+      const payload = this.payloads[i];
+      if (seqAt(bytes, payload) < this.clientOf(bytes, payload).mark) {
         this.dropped++;
         continue;
       }
+      entry.reset(bytes, this.positions[i], bytes.length);
+      entry.next();
       this.restore(bytes, entry.keyOffset, entry.keyLength, entry.completionOffset, entry.completionLength);
       this.restored++;
     }
     this.positions.length = 0;
+    this.payloads.length = 0;
     this.bytes = null;
   }
 

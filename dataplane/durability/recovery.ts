@@ -11,11 +11,12 @@ import { RangeSearch, sortedDisjoint } from '../../proto/keyspace/rangeSearch.js
 import type { HashRange } from '../../proto/keyspace/range.js';
 import { Status, errorDetailMessage, statusName, type BulkLoad, type KeepRecord, type Store } from '../store/index.js';
 import type { ClientTable } from '../rifl/clientTable.js';
-import { loadCheckpoint, type CheckpointPlan, type CheckpointSink } from './checkpointReader.js';
+import { loadCheckpoint, readCheckpointMeta, type CheckpointPlan, type CheckpointSink } from './checkpointReader.js';
+import { MERGED_REDO_LOG_BYTES_MAX, MergedRedo } from './mergedRedo.js';
 import type { ReplaySource } from './manifest.js';
 import { DeferredCompletions } from './completionReplay.js';
 import { WalEntryKind, type WalEntryCursor } from './walEntry.js';
-import { readWal, type WalReadResult } from './walReader.js';
+import { prefetchWal, readWal, walWindowBytes, type WalPrefetch, type WalReadResult } from './walReader.js';
 
 export interface RecoveryTarget {
   readonly store: Store;
@@ -66,53 +67,106 @@ export async function loadRanges(target: RecoveryTarget, dataDir: string, ranges
     walResults: new Map(),
   };
   const applier = new EntryApplier(target, sorted, options.skipKey ?? null);
+  const pods = podsInOrder(sorted);
+  // The first log file to replay comes off the disk while the checkpoints load (or are looked at).
+  const prefetched = pods.length > 0 ? prefetchWal(walDirOf(dataDir, pods[0]), logWindows(pods[0], sorted).fromLsn) : null;
+  const order = await mergeOrder(dataDir, sorted, pods);
+  const redo = order === null ? null : new MergedRedo((entry) => applier.applyData(entry));
+  if (redo !== null) {
+    for (const pod of pods) await replayLog(applier, dataDir, pod, sorted, report, pod === pods[0] ? prefetched : null, redo);
+    redo.seal();
+  }
   const bulk = target.store.beginBulkLoad();
   try {
-    await loadCheckpoints(applier, bulk, dataDir, sorted, report);
+    await loadCheckpoints(applier, bulk, dataDir, sorted, report, order === null || redo === null ? null : { ...order, redo });
   } finally {
     bulk.finish();
   }
-  for (const pod of podsInOrder(sorted)) await replayLog(applier, dataDir, pod, sorted, report);
+  if (redo !== null) await redo.applyRest();
+  else for (const pod of pods) await replayLog(applier, dataDir, pod, sorted, report, pod === pods[0] ? prefetched : null, null);
   report.seconds = (performance.now() - started) / 1000;
   return report;
 }
 
+/** Checkpoint files in hash order, and below which hash (top word) each one's successors start. */
+interface MergeOrder {
+  readonly paths: readonly string[];
+  readonly nextStartHi: readonly number[];
+}
+
 /**
- * Loads each checkpoint file once, its records as segment images through the engine's bulk load.
- * A file of exactly (or within) the one range that uses it needs no per-key range filter: every
- * record in it was scanned from its range.
+ * Whether the log tail can be merged into the checkpoint load (mergedRedo.ts): there are both,
+ * the tail is small enough to keep in memory, and the checkpoint files, read in order of their
+ * ranges, cover disjoint ranges (so every record below a file's watermark has been loaded).
+ */
+async function mergeOrder(dataDir: string, ranges: readonly RangeSources[], pods: readonly string[]): Promise<MergeOrder | null> {
+  const paths = [...new Set(ranges.flatMap((range) => range.checkpoints))];
+  if (paths.length === 0 || pods.length === 0) return null;
+  let logBytes = 0;
+  for (const pod of pods) logBytes += await walWindowBytes(walDirOf(dataDir, pod), logWindows(pod, ranges).fromLsn);
+  if (logBytes > MERGED_REDO_LOG_BYTES_MAX) return null;
+  const metas = await Promise.all(paths.map((path) => readCheckpointMeta(join(dataDir, path))));
+  const files = paths.map((path, i) => ({ path, meta: metas[i] }));
+  if (files.some((file) => file.meta === null)) return null;
+  const spans = files.map((file) => ({ path: file.path, start: BigInt(file.meta?.start ?? 0), end: BigInt(file.meta?.end ?? 0) }));
+  spans.sort((a, b) => (a.start < b.start ? -1 : a.start > b.start ? 1 : 0));
+  for (let i = 1; i < spans.length; i++) if (spans[i].start < spans[i - 1].end) return null;
+  return {
+    paths: spans.map((span) => span.path),
+    nextStartHi: spans.map((_span, i) => (i + 1 < spans.length ? Number(spans[i + 1].start >> 32n) : Infinity)),
+  };
+}
+
+/**
+ * Loads each checkpoint file once, its records as segment images through the engine's bulk load;
+ * with `merge`, in its order, replaying the merged log entries below each watermark as it goes.
  */
 async function loadCheckpoints(applier: EntryApplier, bulk: BulkLoad, dataDir: string, ranges: readonly RangeSources[],
-  report: RecoveryReport): Promise<void> {
+  report: RecoveryReport, merge: (MergeOrder & { readonly redo: MergedRedo }) | null): Promise<void> {
   const users = new Map<string, Set<number>>();
   ranges.forEach((range, index) => {
     for (const path of range.checkpoints) users.set(path, (users.get(path) ?? new Set()).add(index));
   });
-  for (const [path, indexes] of users) {
-    let filter = true;
-    const sink: CheckpointSink = {
-      bulk,
-      plan: (meta) => {
-        const [only] = [...indexes];
-        filter = !(indexes.size === 1 && BigInt(meta.start) >= ranges[only].start && BigInt(meta.end) <= ranges[only].end);
-        return applier.planFor(filter ? indexes : null);
-      },
-      completion: (entry) => {
-        if (!filter || (applier.rangeOf(entry) >= 0 && indexes.has(applier.lastRange))) applier.apply(entry);
-      },
-      refused: (status) => refuse(status, applier.store),
-    };
-    const result = await loadCheckpoint(join(dataDir, path), sink);
-    report.checkpointsRead++;
-    report.checkpointEntries += result.entriesVisited;
-    if (result.problem !== null) {
-      report.problems.push(`checkpoint ${path}: ${result.problem.reason} at byte ${result.problem.offsetBytes}; ` +
-        `${result.entriesVisited} entries loaded, ${result.problem.droppedBytes} bytes dropped (the log replay restores what it still holds)`);
-    }
+  const paths = merge === null ? [...users.keys()] : merge.paths;
+  for (const [i, path] of paths.entries()) {
+    const below = merge === null ? null : (hi: number): void => merge.redo.applyBelow(Math.min(hi, merge.nextStartHi[i]));
+    await loadCheckpointFile({ applier, bulk, dataDir, ranges, report }, path, users.get(path) as Set<number>, below);
+    below?.(Infinity);
   }
 }
 
-async function replayLog(applier: EntryApplier, dataDir: string, pod: string, ranges: readonly RangeSources[], report: RecoveryReport): Promise<void> {
+/**
+ * One checkpoint file. A file of exactly (or within) the one range that uses it needs no per-key
+ * range filter: every record in it was scanned from its range.
+ */
+async function loadCheckpointFile(context: { applier: EntryApplier; bulk: BulkLoad; dataDir: string; ranges: readonly RangeSources[]; report: RecoveryReport },
+  path: string, indexes: Set<number>, recordsBelow: ((hi: number) => void) | null): Promise<void> {
+  const { applier, bulk, ranges, report } = context;
+  let filter = true;
+  const sink: CheckpointSink = {
+    bulk,
+    plan: (meta) => {
+      const [only] = [...indexes];
+      filter = !(indexes.size === 1 && BigInt(meta.start) >= ranges[only].start && BigInt(meta.end) <= ranges[only].end);
+      return applier.planFor(filter ? indexes : null);
+    },
+    completion: (entry) => {
+      if (!filter || (applier.rangeOf(entry) >= 0 && indexes.has(applier.lastRange))) applier.apply(entry);
+    },
+    refused: (status) => refuse(status, applier.store),
+    ...(recordsBelow === null ? {} : { recordsBelow }),
+  };
+  const result = await loadCheckpoint(join(context.dataDir, path), sink);
+  report.checkpointsRead++;
+  report.checkpointEntries += result.entriesVisited;
+  if (result.problem !== null) {
+    report.problems.push(`checkpoint ${path}: ${result.problem.reason} at byte ${result.problem.offsetBytes}; ` +
+      `${result.entriesVisited} entries loaded, ${result.problem.droppedBytes} bytes dropped (the log replay restores what it still holds)`);
+  }
+}
+
+/** Each range's replay window in `pod`'s log, and the span of log they need together. */
+function logWindows(pod: string, ranges: readonly RangeSources[]): { windows: (ReplaySource | null)[]; fromLsn: number; toLsn: number | null } {
   const windows = ranges.map((range) => range.replays.find((replay) => replay.pod === pod) ?? null);
   let fromLsn = Infinity;
   let toLsn: number | null = 0;
@@ -121,10 +175,17 @@ async function replayLog(applier: EntryApplier, dataDir: string, pod: string, ra
     fromLsn = Math.min(fromLsn, window.fromLsn);
     toLsn = toLsn === null || window.toLsn === null ? null : Math.max(toLsn, window.toLsn);
   }
+  return { windows, fromLsn, toLsn };
+}
+
+/** Replays `pod`'s log over the ranges; with `redo`, its data entries are queued there (merged redo) instead. */
+async function replayLog(applier: EntryApplier, dataDir: string, pod: string, ranges: readonly RangeSources[], report: RecoveryReport,
+  prefetched: WalPrefetch | null, redo: MergedRedo | null): Promise<void> {
+  const { windows, fromLsn, toLsn } = logWindows(pod, ranges);
   const deferred = new DeferredCompletions((bytes, keyOffset, keyLength, payloadOffset, payloadLength) =>
     check(applier.clients.restoreCompletion(bytes, keyOffset, keyLength, bytes, payloadOffset, payloadLength), applier.store));
   const result = await readWal(walDirOf(dataDir, pod), {
-    fromLsn, toLsn, yieldEveryEntries: YIELD_EVERY_ENTRIES,
+    fromLsn, toLsn, yieldEveryEntries: YIELD_EVERY_ENTRIES, prefetched,
     visit: (entry, lsn) => {
       if (entry.kind === WalEntryKind.ACK) {
         applier.ack(entry);
@@ -134,7 +195,8 @@ async function replayLog(applier: EntryApplier, dataDir: string, pod: string, ra
       if (applier.rangeOf(entry) < 0) return;
       const window = windows[applier.lastRange];
       if (window === null || lsn < window.fromLsn || (window.toLsn !== null && lsn >= window.toLsn)) return;
-      applier.applyData(entry);
+      if (redo === null) applier.applyData(entry);
+      else if (entry.kind === WalEntryKind.PUT || entry.kind === WalEntryKind.DELETE) redo.add(entry, applier.lastHi);
       if (entry.completionLength > 0) deferred.add(entry);
       report.walEntriesReplayed++;
     },
@@ -193,6 +255,11 @@ class EntryApplier {
       keep = (bytes, keyOffset, keyLength, hi) => !skipKey(bytes, keyOffset, keyLength, hi);
     }
     return { keep, compact: keep !== null };
+  }
+
+  /** Top word of the hash of the last rangeOf()'s key. */
+  get lastHi(): number {
+    return this.hasher.hi;
   }
 
   rangeOf(entry: WalEntryCursor): number {

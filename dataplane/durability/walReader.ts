@@ -34,6 +34,42 @@ export interface WalReadOptions {
   readonly visit: (entry: WalEntryCursor, lsn: number) => void;
   /** Yield to the event loop after this many entries, so recovery never stalls serving. */
   readonly yieldEveryEntries: number;
+  /** The first file's bytes, read ahead by prefetchWal() (used if it names the file read first). */
+  readonly prefetched?: WalPrefetch | null;
+}
+
+export interface WalPrefetch {
+  readonly path: string;
+  readonly bytes: Promise<Buffer>;
+}
+
+/**
+ * Starts reading the file readWal(dir, { fromLsn }) will read first, so it comes off the disk
+ * while the caller does something else (recovery: while checkpoints load). Only for a log nobody
+ * appends to meanwhile (a dead pod's, or this pod's before it reopens it).
+ */
+export function prefetchWal(dir: string, fromLsn: number): WalPrefetch | null {
+  const files = listWalFiles(dir);
+  const i = firstFileFor(files, fromLsn);
+  if (files[i] === undefined) return null;
+  const bytes = readFile(files[i].path);
+  bytes.catch(() => undefined);
+  return { path: files[i].path, bytes };
+}
+
+/** Index of the file readWal starts reading at for `fromLsn`. */
+function firstFileFor(files: readonly WalFile[], fromLsn: number): number {
+  let i = 0;
+  while (i + 1 < files.length && files[i + 1].startLsn <= fromLsn) i++;
+  return i;
+}
+
+/** Bytes of the files readWal(dir, { fromLsn }) reads (to the log's end). */
+export async function walWindowBytes(dir: string, fromLsn: number): Promise<number> {
+  const files = listWalFiles(dir);
+  let bytes = 0;
+  for (let i = firstFileFor(files, fromLsn); i < files.length; i++) bytes += (await stat(files[i].path)).size;
+  return bytes;
 }
 
 export async function readWal(dir: string, options: WalReadOptions): Promise<WalReadResult> {
@@ -51,7 +87,8 @@ export async function readWal(dir: string, options: WalReadOptions): Promise<Wal
       break;
     }
     result.endLsn = files[i].startLsn;
-    const bytes: Promise<Buffer> = next ?? readFile(files[i].path);
+    const prefetched = options.prefetched?.path === files[i].path ? options.prefetched.bytes : null;
+    const bytes: Promise<Buffer> = next ?? prefetched ?? readFile(files[i].path);
     // Read ahead: the next file comes off the disk while this one is replayed.
     next = i + 1 < files.length ? readFile(files[i + 1].path) : null;
     next?.catch(() => undefined);

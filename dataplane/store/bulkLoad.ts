@@ -39,8 +39,8 @@ export interface BulkLoadHost {
   installLoaded(segmentId: number, offsetBytes: number, size: number, hi: number, absent: boolean): Status;
   /** Entries in the index now. */
   readonly indexEntryCount: number;
-  /** New index entries made by writes so far (never by bulk loads). */
-  readonly keyInsertsByWrites: number;
+  /** New index entries made so far, by any write or bulk load. */
+  readonly keyInserts: number;
   observeVersion(version: number): void;
 }
 
@@ -69,18 +69,20 @@ export class BulkLoad {
   private finished = false;
   /**
    * Whether records may be installed without looking their keys up: while (1) the index was empty
-   * when the load began and (2) no write has inserted a key since, the index holds only keys this
-   * load installed, so a record whose hash's top word exceeds every one installed so far
-   * (`hiMax`) cannot be indexed yet. Checkpoint frames are sorted by hash and come range after
-   * range, so nearly every record of a restart qualifies; it saves a chain walk each (~30 ns).
+   * when the load began and (2) nothing but this load has inserted a key since (a write, another
+   * bulk load), the index holds only keys this load installed, so a record whose hash's top word
+   * exceeds every one installed so far (`hiMax`) cannot be indexed yet. Checkpoint frames are
+   * sorted by hash and come range after range, so nearly every record of a restart qualifies; it
+   * saves a chain walk each (~30 ns).
    */
   private fresh: boolean;
-  private readonly insertsAtStart: number;
+  /** host.keyInserts after this load's last install: any other change is someone else's insert. */
+  private insertsSeen: number;
   private hiMax = -1;
 
   constructor(private readonly host: BulkLoadHost) {
     this.fresh = host.indexEntryCount === 0;
-    this.insertsAtStart = host.keyInsertsByWrites;
+    this.insertsSeen = host.keyInserts;
   }
 
   get segmentSizeBytes(): number {
@@ -232,6 +234,7 @@ export class BulkLoad {
     const version = versionOf(segments.words[segmentId], at >> 2);
     assert(version > 0 && version < Number.MAX_SAFE_INTEGER, 'loaded versions are positive safe integers');
     const status = this.host.installLoaded(segmentId, at, size, hi, this.knownAbsent(hi));
+    this.insertsSeen = this.host.keyInserts;
     if (status !== Status.OK) return status;
     if (version > this.versionMax) this.versionMax = version;
     if (version > segments.youngestVersion[segmentId]) segments.youngestVersion[segmentId] = version;
@@ -242,7 +245,7 @@ export class BulkLoad {
   /** Whether the key of a record whose hash's top word is `hi` is known not to be indexed (see `fresh`). */
   private knownAbsent(hi: number): boolean {
     if (!this.fresh) return false;
-    if (this.host.keyInsertsByWrites !== this.insertsAtStart) {
+    if (this.host.keyInserts !== this.insertsSeen) {
       this.fresh = false;
       return false;
     }

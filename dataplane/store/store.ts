@@ -104,8 +104,8 @@ export class Store implements KeyHashSource, CleanerHost, BulkLoadHost {
   private emergencyCleanRounds = 0;
   private writesSinceResizeStep = 0;
   private completionTracker: CompletionTracker | null = null;
-  /** New index entries made by writes (not bulk loads): a bulk load's "nothing else was inserted" check. */
-  private keysInsertedByWrites = 0;
+  /** New index entries made so far (writes and bulk loads): a bulk load's "nobody else inserted" check. */
+  private keysInserted = 0;
   private completionCount = 0;
   private readonly completionRef = new RecordRef();
   /** What inspectFound() learnt about the record of the entry a write found. */
@@ -282,7 +282,7 @@ export class Store implements KeyHashSource, CleanerHost, BulkLoadHost {
       this.index.swing(table, wi, this.headId, offset, false);
     } else {
       this.index.insertAt(slot, hi, this.headId, offset, false);
-      this.keysInsertedByWrites++;
+      this.keysInserted++;
       assert(slotTable === this.index.foundTable, 'the slot table did not change under an insert');
     }
     this.objectCount++;
@@ -432,13 +432,13 @@ export class Store implements KeyHashSource, CleanerHost, BulkLoadHost {
     this.segments.transition(segmentId, [SegmentState.HEAD], SegmentState.CLOSED);
   }
 
-  /** BulkLoadHost: entries in the index, and new ones writes made (see BulkLoad's `absent`). */
+  /** BulkLoadHost: entries in the index, and new ones made so far (see BulkLoad's `fresh`). */
   get indexEntryCount(): number {
     return this.index.entryCount;
   }
 
-  get keyInsertsByWrites(): number {
-    return this.keysInsertedByWrites;
+  get keyInserts(): number {
+    return this.keysInserted;
   }
 
   /**
@@ -459,6 +459,7 @@ export class Store implements KeyHashSource, CleanerHost, BulkLoadHost {
       const slot = this.index.reserve(hi);
       if (slot < 0) return this.outOfMemory(ErrorDetail.INDEX_FULL);
       this.index.insertAt(slot, hi, segmentId, offsetBytes, false);
+      this.keysInserted++;
     }
     this.objectCount++;
     this.accounting.add(hi, size);

@@ -199,5 +199,14 @@ test('bulk load: skips lookups only while provably fresh; a write or an out-of-o
   assert.equal(loadByClaims(again, { ...img, bytes: Buffer.from(img.bytes) }, 16 * 1024, true), Status.OK, replayHint(seed));
   again.finish();
   assertSame(unordered, source, keys);
+  // Two loads begun on the same empty store: the second sees the first's inserts, makes no duplicate.
+  const shared = new Store(config);
+  const first = shared.beginBulkLoad();
+  const second = shared.beginBulkLoad();
+  assert.equal(loadByClaims(first, secondHalf, 16 * 1024, true), Status.OK);
+  assert.equal(loadByClaims(second, { ...img, bytes: Buffer.from(img.bytes) }, 16 * 1024, true), Status.OK, replayHint(seed));
+  first.finish();
+  second.finish();
+  assertSame(shared, source, keys);
 });
 

@@ -12,6 +12,7 @@ import { Opcode, WireStatus, type ResultReader } from '../proto/wire/index.js';
 import { ClientSession, type SessionOwner } from './clientSession.js';
 import { SlicekvError, type SlicekvErrorCode } from './errors.js';
 import { PendingOp, type OpResult } from './pendingOp.js';
+import { RouteMoves } from './routeMoves.js';
 import { SequenceTracker } from './sequenceTracker.js';
 
 export interface ClientOptions {
@@ -61,6 +62,8 @@ export class SlicekvClient implements SessionOwner {
   private readonly knownAddresses = new Set<string>();
   /** An owner address a WRONG_RANGE named: asked first at the next route refresh. */
   private routeHint: string | null = null;
+  /** Moves learned from WRONG_RANGE, applied over fetched tables until they catch up. */
+  private readonly moves = new RouteMoves();
   /** Mutations waiting for room in the RIFL window, in call order. */
   private readonly windowWaiting: PendingOp[] = [];
   private readonly hasher = new KeyHasher();
@@ -266,7 +269,7 @@ export class SlicekvClient implements SessionOwner {
       try {
         const reply = await this.getRoutesFrom(address);
         if (reply.length === 0) continue;
-        this.routes = new RouteTable(reply.map(routeFromMessage));
+        this.routes = this.moves.apply(new RouteTable(reply.map(routeFromMessage)));
         for (const known of this.routes.addresses()) this.knownAddresses.add(known);
         return;
       } catch (error) {
@@ -288,6 +291,14 @@ export class SlicekvClient implements SessionOwner {
     });
   }
 
+  /** WRONG_RANGE named `address` as owner at `view`, newer than the op's: follow the move (routeMoves.ts). */
+  private followMove(op: PendingOp, address: string, view: number): void {
+    op.redirect = { address, view };
+    if (this.routes !== null) this.routes = this.moves.learn(this.routes, op.hashHi, op.hashLo, view, address);
+    void this.refreshRoutes().catch(() => undefined);
+    void this.dispatch(op);
+  }
+
   // ---- SessionOwner --------------------------------------------------------------------------
 
   firstIncomplete(): number {
@@ -297,18 +308,19 @@ export class SlicekvClient implements SessionOwner {
   onResult(op: PendingOp, reader: ResultReader): void {
     switch (reader.status) {
       case WireStatus.WRONG_RANGE:
-        // Re-route at once the first time; after that the routing tables may still be settling
-        // (a pod not yet told of a change), so back off between attempts.
-        this.routes = null;
         // The pod named the owner it knows: ask that one for routes first (after a migration it
         // is the new owner, and knows its range before the other pods are told).
         if (reader.owner !== '') this.routeHint = reader.owner;
-        // A newer view than the op's, with its owner: go there at once (a migration or split
-        // just happened; the routing table catches up meanwhile).
+        // A newer view than the op's, with its owner (a migration or split just happened): the op
+        // and the ops after it go there at once; the routing table is refreshed meanwhile.
         if (reader.owner !== '' && reader.currentView > op.view) {
-          op.redirect = { address: reader.owner, view: reader.currentView };
-          void this.dispatch(op);
-        } else if (op.attempts <= 1) void this.dispatch(op);
+          this.followMove(op, reader.owner, reader.currentView);
+          return;
+        }
+        // Re-route at once the first time; after that the routing tables may still be settling
+        // (a pod not yet told of a change), so back off between attempts.
+        this.routes = null;
+        if (op.attempts <= 1) void this.dispatch(op);
         else this.retryLater(op, new SlicekvError('SLICEKV_RETRIES_EXHAUSTED', `WRONG_RANGE until out of attempts (owner ${reader.owner})`));
         return;
       case WireStatus.OVERLOADED:

@@ -63,7 +63,8 @@ export interface OutgoingPeer {
   call(method: string, request: object, deadlineMs?: number): Promise<Record<string, unknown>>;
 }
 
-const SAMPLE_MS = 20;
+/** Hot-key sampling before the transfer; the source serves meanwhile. */
+const SAMPLE_MS = 100;
 /** How long a source whose transfer broke off keeps asking an unanswering target who owns the range. */
 const RESOLVE_WAIT_MS = 120_000;
 const RESOLVE_ATTEMPTS_MAX = 1000;
@@ -240,20 +241,26 @@ export class OutgoingMigration {
     this.phase.transitionTo(['TRANSFER_OWNERSHIP'], 'MOVE_DATA', this.host.nowMs());
   }
 
+  /**
+   * The bulk copy: one chunk in flight at a time (the target relies on their order: each moves the
+   * progress mark), the next one scanned while the previous travels and is installed.
+   */
   private async moveData(): Promise<void> {
-    let cursor = Number(this.range.start >> 32n);
-    let last = false;
-    while (!last) {
+    let chunk = this.host.chunk(this.range, Number(this.range.start >> 32n), CHUNK_BYTES_MAX);
+    for (;;) {
       await this.whileHeld();
       const started = this.host.nowMs();
-      const { records, next, count } = this.host.chunk(this.range, cursor, CHUNK_BYTES_MAX);
-      this.recordsMoved += count;
-      last = next === SCAN_DONE;
-      cursor = next;
-      await this.peer.call('MoveData', { migrationId: this.id, records, sentBelowHi: last ? 0xffff_ffff : next, last }, 60_000);
-      this.bytesMoved += records.length;
+      const last = chunk.next === SCAN_DONE;
+      const sent = this.peer.call('MoveData', { migrationId: this.id, records: chunk.records, sentBelowHi: last ? 0xffff_ffff : chunk.next, last }, 60_000);
+      // The range no longer changes here (given up): scanning ahead reads what the target will get.
+      const following = last ? null : this.host.chunk(this.range, chunk.next, CHUNK_BYTES_MAX);
+      await sent;
+      this.recordsMoved += chunk.count;
+      this.bytesMoved += chunk.records.length;
       const throttle = this.throttleBytesPerSecond;
-      if (throttle > 0) await sleep(Math.max(0, (records.length / throttle) * 1000 - (this.host.nowMs() - started)));
+      if (throttle > 0) await sleep(Math.max(0, (chunk.records.length / throttle) * 1000 - (this.host.nowMs() - started)));
+      if (following === null) return;
+      chunk = following;
     }
   }
 

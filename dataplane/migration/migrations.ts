@@ -190,8 +190,7 @@ export class Migrations implements OutgoingHost {
     }
   }
 
-  chunk(range: HashRange, cursor: number, bytesMax: number): { records: Buffer; next: number; count: number } {
-    const run = new RecordRun();
+  chunk(range: HashRange, cursor: number, bytesMax: number, run: RecordRun): { records: Buffer; next: number; count: number } {
     let next = cursor;
     while (next !== SCAN_DONE && run.length < bytesMax) {
       next = this.pod.store.scan(range, next, { recordCountMax: 256, includeTombstones: false }, (record) => {

@@ -10,6 +10,7 @@ import type { HashRange } from '../../proto/keyspace/range.js';
 import { SCAN_DONE } from '../store/index.js';
 import type { OwnedRange } from '../ranges/ownedRanges.js';
 import { PhaseMachine, type MigrationPhase } from './migrationPhase.js';
+import { RecordRun } from './recordRun.js';
 import { rangeToMessage } from '../../proto/messages.js';
 
 /** What a migration needs from the pod it runs on. */
@@ -28,8 +29,11 @@ export interface OutgoingHost {
    * `view` in the manifest and waits until this pod's log is durable; returns the routes to hand over.
    */
   giveUp(range: OwnedRange, targetPod: string, targetAddress: string, view: number, id: string, durableSources: string): Promise<object[]>;
-  /** One chunk of the range's live records from `cursor`, in the engine's layout (RecordRun), and the next cursor (SCAN_DONE at the end). */
-  chunk(range: HashRange, cursor: number, bytesMax: number): { records: Buffer; next: number; count: number };
+  /**
+   * Appends the range's live records from `cursor` to `run` (engine layout) until it holds
+   * `bytesMax` bytes or the range ends; returns the run so far and the next cursor (SCAN_DONE at the end).
+   */
+  chunk(range: HashRange, cursor: number, bytesMax: number, run: RecordRun): { records: Buffer; next: number; count: number };
   /**
    * The target confirmed it never took the range and will refuse it: serve it here again at
    * `view`, from this pod's copy, or (`load`: this pod restarted since) from `durableSources`.
@@ -69,6 +73,10 @@ const SAMPLE_MS = 100;
 const RESOLVE_WAIT_MS = 120_000;
 const RESOLVE_ATTEMPTS_MAX = 1000;
 const CHUNK_BYTES_MAX = 256 * 1024;
+/** A chunk is scanned in slices of this size, the event loop free in between. */
+const SCAN_SLICE_BYTES = 32 * 1024;
+/** Room past a chunk's size for the record that crosses it (larger records grow the run). */
+const RUN_SLACK_BYTES = 64 * 1024;
 
 export class OutgoingMigration {
   readonly phase: PhaseMachine;
@@ -246,15 +254,19 @@ export class OutgoingMigration {
    * progress mark), the next one scanned while the previous travels and is installed.
    */
   private async moveData(): Promise<void> {
-    let chunk = this.host.chunk(this.range, Number(this.range.start >> 32n), CHUNK_BYTES_MAX);
+    // Two runs, used in turn: one is in flight while the next is scanned into the other (no new
+    // external memory per chunk: that churn set off full GCs on the source).
+    const runs = [new RecordRun(CHUNK_BYTES_MAX + RUN_SLACK_BYTES), new RecordRun(CHUNK_BYTES_MAX + RUN_SLACK_BYTES)];
+    let turn = 0;
+    let chunk = await this.scanChunk(Number(this.range.start >> 32n), runs[turn]);
     for (;;) {
       await this.whileHeld();
       const started = this.host.nowMs();
       const last = chunk.next === SCAN_DONE;
       const sent = this.peer.call('MoveData', { migrationId: this.id, records: chunk.records, sentBelowHi: last ? 0xffff_ffff : chunk.next, last }, 60_000);
       // The range no longer changes here (given up): scanning ahead reads what the target will get.
-      const following = last ? null : this.host.chunk(this.range, chunk.next, CHUNK_BYTES_MAX);
-      await sent;
+      turn ^= 1;
+      const [, following] = await Promise.all([sent, last ? null : this.scanChunk(chunk.next, runs[turn])]);
       this.recordsMoved += chunk.count;
       this.bytesMoved += chunk.records.length;
       const throttle = this.throttleBytesPerSecond;
@@ -262,6 +274,20 @@ export class OutgoingMigration {
       if (following === null) return;
       chunk = following;
     }
+  }
+
+  /**
+   * Scans the next chunk into `run` a slice at a time, yielding to the event loop between slices:
+   * a FetchKeys for an op waiting at the target is answered within a slice, not after a whole chunk.
+   */
+  private async scanChunk(cursor: number, run: RecordRun): Promise<{ records: Buffer; next: number; count: number }> {
+    run.reset();
+    let chunk = this.host.chunk(this.range, cursor, SCAN_SLICE_BYTES, run);
+    while (chunk.next !== SCAN_DONE && run.length < CHUNK_BYTES_MAX) {
+      await new Promise((resolve) => setImmediate(resolve));
+      chunk = this.host.chunk(this.range, chunk.next, Math.min(CHUNK_BYTES_MAX, run.length + SCAN_SLICE_BYTES), run);
+    }
+    return chunk;
   }
 
   private async whileHeld(): Promise<void> {

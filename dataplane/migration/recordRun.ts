@@ -9,9 +9,20 @@ const INITIAL_BYTES = 64 * 1024;
 
 export class RecordRun {
   /** Word aligned (allocUnsafeSlow: never a slice of the shared pool). */
-  private buffer = Buffer.allocUnsafeSlow(INITIAL_BYTES);
+  private buffer: Buffer;
   length = 0;
   records = 0;
+
+  /** `capacityBytes`: what a run usually reaches (a chunk's size plus a record), so it rarely grows. */
+  constructor(capacityBytes = INITIAL_BYTES) {
+    this.buffer = Buffer.allocUnsafeSlow(capacityBytes);
+  }
+
+  /** Starts a new run in the same memory (the previous run's view must no longer be in use). */
+  reset(): void {
+    this.length = 0;
+    this.records = 0;
+  }
 
   /** Appends the record `ref` points at (a scan's record, checksum valid). */
   append(ref: RecordRef): void {

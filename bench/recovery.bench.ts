@@ -49,6 +49,7 @@ import { createClient, type SlicekvClient } from '../client/index.js';
 import { evenSplit, type HashRange } from '../proto/keyspace/range.js';
 import { rangeToMessage } from '../proto/messages.js';
 import { fixedFreePort } from '../test/support/dataplaneProcess.js';
+import { bounded, sleep } from './support/bounded.js';
 import { runChild, optionValue } from './support/childRunner.js';
 import { startDurablePod, type DurablePod, type RecoveredLine, type WalFlag } from './support/durablePodProcess.js';
 import { describeMachine, machineInfo, type MachineInfo } from './support/machine.js';
@@ -120,7 +121,6 @@ interface WorkDirs {
 const round = (value: number, digits = 3): number => Math.round(value * 10 ** digits) / 10 ** digits;
 const ratio = (a: number | null | undefined, b: number | null | undefined): number | null =>
   a === null || a === undefined || b === null || b === undefined || b === 0 ? null : round(a / b, 3);
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 const message = (error: unknown): string => (error instanceof Error ? error.message : String(error));
 
 /** The median of the values (the mean of the middle two for an even count); null for none. */
@@ -141,18 +141,6 @@ function directoryBytes(path: string): number {
 /** Writes dirty pages out, so a restart's timing does not share the disk with a flush. */
 function syncDisks(): void {
   execFileSync('sync');
-}
-
-async function bounded<T>(what: string, timeoutMs: number, body: () => Promise<T>): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what}: not done within ${timeoutMs} ms`)), timeoutMs);
-  });
-  try {
-    return await Promise.race([body(), timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 // ---- slicekv -----------------------------------------------------------------------------------

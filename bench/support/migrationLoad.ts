@@ -25,6 +25,7 @@
 
 import { performance } from 'node:perf_hooks';
 import * as hdr from 'hdr-histogram-js';
+import { sleep } from './bounded.js';
 import { Random } from '../../test/support/random.js';
 import { KEY_BYTES, VALUE_BYTES, VALUE_POOL_COUNT, VALUE_POOL_MASK, makeSequence, makeValues } from './workload.js';
 
@@ -502,7 +503,6 @@ export interface PeakResult {
   readonly wrongReads: number;
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Peak YCSB-A throughput: the same loop flat out for `seconds`, after a warm-up. */
 export async function measurePeak(driver: MigrationDriver, seconds: number, workload: MigrationWorkload, options: PeakOptions): Promise<PeakResult> {

@@ -25,6 +25,7 @@ import { performance } from 'node:perf_hooks';
 import { Redis } from 'ioredis';
 import { processCpuSeconds } from './procStats.js';
 import { killServerProcessesOnExit, spawnServerProcess, type ServerProcess } from './serverProcess.js';
+import { sleep } from './bounded.js';
 
 export const CLUSTER_SLOT_COUNT = 16384;
 const PORT_MIN = 20_000;
@@ -77,7 +78,6 @@ export interface RedisCluster {
   stop(): Promise<void>;
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Cluster directories not yet removed: an exiting benchmark removes them (after its servers are killed). */
 const liveDirs = new Set<string>();

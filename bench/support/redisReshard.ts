@@ -34,14 +34,14 @@
 // last value ambiguous. Every read during the load is checked the same way (wrongReads).
 
 import { Cluster, Redis } from 'ioredis';
-import { Random } from '../../test/support/random.js';
 import { processCpuSeconds } from './procStats.js';
+import { bounded, sleep } from './bounded.js';
 import { CLUSTER_SLOT_COUNT, startRedisCluster, waitForClusterOk, type RedisCluster } from './redisCluster.js';
 import {
   BUCKET_MS, MigrationLoad, MigrationWorkload, loadKeys, measurePeak, summarizeWindow,
   type LoadBucket, type LoadReport, type MigrationDriver, type PeakResult,
 } from './migrationLoad.js';
-import { KEY_BYTES, VALUE_BYTES } from './workload.js';
+import { KEY_BYTES, VALUE_BYTES, keysWhere } from './workload.js';
 
 export interface RedisReshardOptions {
   readonly keys: number;
@@ -145,39 +145,10 @@ export function keySlot(bytes: Buffer, start = 0, end = bytes.length): number {
 if (crc16(Buffer.from('123456789'), 0, 9) !== 0x31c3) throw new Error('crc16 does not match the Redis Cluster spec');
 if (keySlot(Buffer.from('foo')) !== 12182) throw new Error('keySlot("foo") is not 12182');
 
-const HEX_DIGITS = Buffer.from('0123456789abcdef', 'latin1');
-
-function writeHex(target: Buffer, at: number, value: number, digits: number): void {
-  for (let d = digits - 1; d >= 0; d--) {
-    target[at + d] = HEX_DIGITS[value & 15];
-    value >>>= 4;
-  }
-}
-
-/** A bijection of 32-bit integers, so counters give distinct keys. */
-function mix32(i: number): number {
-  let x = i >>> 0;
-  x = Math.imul(x ^ (x >>> 16), 0x45d9f3b);
-  x = Math.imul(x ^ (x >>> 16), 0x45d9f3b);
-  return (x ^ (x >>> 16)) >>> 0;
-}
-
 /** `keyCount` distinct 16-byte keys whose slots are all in [0, slotCount). */
 export function keysInSlots(keyCount: number, slotCount: number, seed: number): Buffer {
   if (!(slotCount >= 1 && slotCount <= CLUSTER_SLOT_COUNT)) throw new RangeError(`slot count ${slotCount}`);
-  const candidatesMax = 0xffff_ffff;
-  const random = new Random(seed);
-  const keys = Buffer.allocUnsafe(keyCount * KEY_BYTES);
-  let found = 0;
-  for (let candidate = 0; found < keyCount; candidate++) {
-    if (candidate >= candidatesMax) throw new Error(`only ${found} keys found in ${slotCount} slots`);
-    const at = found * KEY_BYTES;
-    keys.write('key:', at, 'latin1');
-    writeHex(keys, at + 4, mix32(candidate), 8);
-    writeHex(keys, at + 12, random.uint32() & 0xffff, 4);
-    if (keySlot(keys, at, at + KEY_BYTES) < slotCount) found++;
-  }
-  return keys;
+  return keysWhere(keyCount, seed, (keys, at) => keySlot(keys, at, at + KEY_BYTES) < slotCount, `found in ${slotCount} slots`);
 }
 
 // ---- drivers -----------------------------------------------------------------------------------
@@ -197,20 +168,7 @@ function connectCluster(cluster: RedisCluster, autoPipelining: boolean): Cluster
 
 // ---- steps -------------------------------------------------------------------------------------
 
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 const round = (value: number, digits = 3): number => Math.round(value * 10 ** digits) / 10 ** digits;
-
-async function bounded<T>(what: string, timeoutMs: number, body: () => Promise<T>): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what}: not done within ${timeoutMs} ms`)), timeoutMs);
-  });
-  try {
-    return await Promise.race([body(), timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 /** Parses INFO errorstats: errorstat_MOVED:count=12 -> { MOVED: 12 }. */
 function errorStats(info: string): Record<string, number> {

@@ -34,6 +34,7 @@
 import { createClient, type SlicekvClient } from '../../client/index.js';
 import { fixedFreePort } from '../../test/support/dataplaneProcess.js';
 import { Random } from '../../test/support/random.js';
+import { bounded, sleep } from './bounded.js';
 import { startDurablePod, type DurablePod } from './durablePodProcess.js';
 import { keysHashingAtOrAbove } from './keysInHashRange.js';
 import {
@@ -129,20 +130,6 @@ export interface SlicekvMigrationReport {
   readonly migrationEndMs: number;
   readonly bucketMs: number;
   readonly perBucket: readonly LoadBucket[];
-}
-
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function within<T>(what: string, ms: number, work: Promise<T>): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what}: not done within ${ms} ms`)), ms);
-  });
-  try {
-    return await Promise.race([work, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 /** Ops go to the clients in turn (each client is one session). */
@@ -282,7 +269,7 @@ async function verify(options: SlicekvMigrationOptions, pods: [DurablePod, Durab
   if (run.load.wrongReads > 0) problems.push(`${run.load.wrongReads} wrong reads during the load: ${run.load.wrongReadExamples.join('; ')}`);
   const targetKeyCount = Number((await b.admin.call('Stats', {})).keyCount);
   if (targetKeyCount !== options.keys) problems.push(`B holds ${targetKeyCount} keys, not ${options.keys}`);
-  const sample = await within('sample check', options.stepTimeoutMs, checkSample(options, b, workload));
+  const sample = await bounded('sample check', options.stepTimeoutMs, () => checkSample(options, b, workload));
   problems.push(...sample.problems);
   // A drops its copy in slices after COMPLETE: give it a moment, report what is left.
   let sourceKeyCount = Number((await a.admin.call('Stats', {})).keyCount);
@@ -344,7 +331,7 @@ async function runOnPods(options: SlicekvMigrationOptions, pods: [DurablePod, Du
   const keys = keysHashingAtOrAbove(options.keys, HALF, options.seed);
   if (keys.length !== options.keys * KEY_BYTES) throw new Error('key generation');
   const workload = new MigrationWorkload(keys, options.keys, options.seed, options.sequenceLength);
-  const loadKeysSeconds = await within('loading', options.stepTimeoutMs, bulkLoad(client, workload));
+  const loadKeysSeconds = await bounded('loading', options.stepTimeoutMs, () => bulkLoad(client, workload));
   const loadedCount = Number((await pods[0].admin.call('Stats', {})).keyCount);
   log(`  slicekv: loaded ${options.keys} keys into A in ${loadKeysSeconds.toFixed(1)} s (A's keyCount ${loadedCount})`);
   if (loadedCount !== options.keys) throw new Error(`A holds ${loadedCount} keys after loading ${options.keys}`);

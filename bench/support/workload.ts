@@ -41,16 +41,39 @@ function writeHex(target: Buffer, at: number, value: number, digits: number): vo
   }
 }
 
+/**
+ * Key number `counter` of the benchmarks' key family at `at`: "key:", 8 hex digits of
+ * mix32(counter) (distinct counters give distinct keys), 4 hex digits of noise from `random`.
+ */
+export function writeKey(target: Buffer, at: number, counter: number, random: Random): void {
+  KEY_PREFIX.copy(target, at);
+  writeHex(target, at + 4, mix32(counter), 8);
+  writeHex(target, at + 12, random.uint32() & 0xffff, 4);
+}
+
+/**
+ * `keyCount` distinct keys of the family in one Buffer (key i at i · KEY_BYTES): counters 0, 1, ...
+ * in turn, each kept only if `keep(keys, at)` holds for the key written at `at`. `what` names the
+ * filter in the error when the counters run out.
+ */
+export function keysWhere(keyCount: number, seed: number, keep: (keys: Buffer, at: number) => boolean, what: string): Buffer {
+  const random = new Random(seed);
+  const keys = Buffer.allocUnsafe(keyCount * KEY_BYTES);
+  let found = 0;
+  for (let candidate = 0; found < keyCount; candidate++) {
+    if (candidate >= KEY_COUNT_MAX - 1) throw new Error(`only ${found} keys ${what}`);
+    const at = found * KEY_BYTES;
+    writeKey(keys, at, candidate, random);
+    if (keep(keys, at)) found++;
+  }
+  return keys;
+}
+
 /** `keyCount` distinct 16-byte keys in one Buffer, key i at offset i · KEY_BYTES. */
 export function makeKeys(keyCount: number, random: Random): Buffer {
   if (!(Number.isInteger(keyCount) && keyCount > 0 && keyCount < KEY_COUNT_MAX)) throw new RangeError(`bad key count ${keyCount}`);
   const keys = Buffer.allocUnsafe(keyCount * KEY_BYTES);
-  for (let i = 0; i < keyCount; i++) {
-    const at = i * KEY_BYTES;
-    KEY_PREFIX.copy(keys, at);
-    writeHex(keys, at + 4, mix32(i), 8);
-    writeHex(keys, at + 12, random.uint32() & 0xffff, 4);
-  }
+  for (let i = 0; i < keyCount; i++) writeKey(keys, i * KEY_BYTES, i, random);
   return keys;
 }
 

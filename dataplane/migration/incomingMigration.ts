@@ -122,11 +122,6 @@ export class IncomingMigration {
     return !this.resolvedHi.has(hi >>> 0) || !this.resolved.has(keyString(key, keyOffset, keyLength));
   }
 
-  /** Fetches the given keys' records from the source (once each, however many ops wait). */
-  async fetch(keys: readonly Buffer[]): Promise<void> {
-    await Promise.all(this.arrivals(keys));
-  }
-
   /**
    * One promise per key, settled once its record is here: keys neither resolved nor on their
    * way are fetched at the end of this tick, together with every other key asked for in it (one

@@ -235,7 +235,11 @@ export class Migrations implements OutgoingHost {
     if (this.ownsAny(range)) throw new Error(`range [${range.start}, ${range.end}) overlaps a range this pod owns`);
     this.sourceAddresses.set(id, sourceAddress);
     const migration = new IncomingMigration({ id, range, sourcePod, peer: this.peers(sourceAddress), store: this.pod.store, clients: this.pod.clients },
-      (from, to) => this.log(`migration ${id} (target): ${from} -> ${to}`, { migration: id, from, to }), this.nowMs());
+      (from, to) => {
+        if (awaitsOwnership(from) && !awaitsOwnership(to)) this.awaitingOwnershipCount--;
+        this.log(`migration ${id} (target): ${from} -> ${to}`, { migration: id, from, to });
+      }, this.nowMs());
+    this.awaitingOwnershipCount++;
     const durability = this.pod.durability;
     if (durability !== null) {
       migration.loadRestFromDisk = async (skipKey) => {
@@ -288,17 +292,20 @@ export class Migrations implements OutgoingHost {
     this.watchdog = null;
   }
 
-  /** Incoming migrations whose ownership has not arrived (ops at their new view wait for it). */
+  /**
+   * Incoming migrations whose ownership has not arrived (ops at their new view wait for it): kept
+   * by their phase transitions, since the executor reads it for every batch.
+   */
+  private awaitingOwnershipCount = 0;
+
   get preparingCount(): number {
-    let count = 0;
-    for (const m of this.incoming.values()) if (awaitsOwnership(m)) count++;
-    return count;
+    return this.awaitingOwnershipCount;
   }
 
   /** For an op on hash (hi, lo) at `view` not owned here: the ownership it should wait for, or null. */
   awaitingOwnership(hi: number, lo: number, view: number): Promise<void> | null {
     for (const m of this.incoming.values()) {
-      if (!awaitsOwnership(m) || m.range.view !== view || !boundsContain(toBounds(m.range), hi, lo)) continue;
+      if (!awaitsOwnership(m.phase.phase) || m.range.view !== view || !boundsContain(toBounds(m.range), hi, lo)) continue;
       return m.ownershipArrival();
     }
     return null;
@@ -392,8 +399,8 @@ export class Migrations implements OutgoingHost {
 }
 
 /** PREPARE, or TRANSFER_OWNERSHIP until the range is assigned here (the adoption is being made durable). */
-function awaitsOwnership(m: IncomingMigration): boolean {
-  return m.phase.phase === 'PREPARE' || m.phase.phase === 'TRANSFER_OWNERSHIP';
+function awaitsOwnership(phase: string): boolean {
+  return phase === 'PREPARE' || phase === 'TRANSFER_OWNERSHIP';
 }
 
 /** Hot-key sampling of a range about to move; the executor feeds it every op it serves in the range. */

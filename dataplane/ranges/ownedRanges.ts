@@ -21,8 +21,6 @@ export interface ArrivingRange {
   firstServedAtMs: number;
   /** Every record has arrived (the range may be checkpointed as a whole). */
   readonly bulkDone: boolean;
-  /** Brings these keys' records over (from the source) so ops on them can run. */
-  fetch(keys: readonly Buffer[]): Promise<void>;
   /** One promise per key, settled once that key's record is here (fetching what is not on its way yet). */
   arrivals(keys: readonly Buffer[]): Promise<void>[];
 }

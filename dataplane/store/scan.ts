@@ -78,19 +78,20 @@ export class RangeScanner {
     let position = Math.max(cursor, bounds.startHi);
     let visited = 0;
     while (startsBeforeEnd(position, bounds)) {
-      const old = this.index.oldTable;
-      const coarseBits = old !== null ? old.bucketBits : this.index.table.bucketBits;
-      const width = 2 ** (32 - coarseBits);
-      const coarse = Math.floor(position / width);
-      const bucketStartHi = coarse * width;
+      const shard = this.index.shardFor(position);
+      const old = shard.oldTable;
+      const table = shard.table;
+      const width = 2 ** (32 - (old ?? table).hashBits);
+      const bucketStartHi = Math.floor(position / width) * width;
+      const coarse = (old ?? table).bucketOf(bucketStartHi);
       const filter = bucketInside(bucketStartHi, width, bounds) ? null : bounds;
-      if (old !== null && !this.index.oldBucketMoved(coarse)) {
+      if (old !== null && !shard.oldBucketMoved(coarse)) {
         visited += this.visitChain(old.words, coarse, filter, options, visit);
       } else if (old !== null) {
-        visited += this.visitChain(this.index.table.words, coarse * 2, filter, options, visit);
-        visited += this.visitChain(this.index.table.words, coarse * 2 + 1, filter, options, visit);
+        visited += this.visitChain(table.words, coarse * 2, filter, options, visit);
+        visited += this.visitChain(table.words, coarse * 2 + 1, filter, options, visit);
       } else {
-        visited += this.visitChain(this.index.table.words, coarse, filter, options, visit);
+        visited += this.visitChain(table.words, coarse, filter, options, visit);
       }
       position = bucketStartHi + width;
       if (visited >= options.recordCountMax) break;

@@ -66,7 +66,8 @@ function goals(s: SlicekvMigrationReport, speedup: number | null): Record<string
 
 function printSlicekv(s: SlicekvMigrationReport): void {
   for (const problem of s.problems) console.log(`FAILED slicekv: ${problem}`);
-  console.log(`slicekv: migration ${s.phase} in ${s.seconds} s (${s.recordsMoved} records, ${s.bytesMoved} bytes moved, ${s.keysFetched} keys fetched on demand); ` +
+  console.log(`slicekv: migration ${s.phase} in ${s.seconds} s (${s.recordsMoved} records, ${s.bytesMoved} bytes moved, ${s.keysFetched} keys fetched on demand; ` +
+    `pre-copy: ${s.preCopyRounds} rounds, ${s.preCopyBytes} bytes before ownership, ${s.pendingSlices} slices pending at the switch); ` +
     `min throughput ratio ${s.minThroughputRatio} (mean ${s.meanThroughputRatio}), p99 max ${s.p99MsMax} ms, ${s.failedOps} failed ops ` +
     `(${s.failedOpsTotal} over the whole load, ${JSON.stringify(s.failureKinds)}); switch gap ${s.switchGapMs} ms (last op served at A -> first at B), ${s.switchGapTransferMs} ms (A's TRANSFER_OWNERSHIP -> MOVE_DATA), ` +
     `${s.switchGapTargetMs} ms (source TRANSFER_OWNERSHIP -> target TRANSFER_OWNERSHIP); B holds ${s.targetKeyCount} keys, A ${s.sourceKeyCount}; ` +

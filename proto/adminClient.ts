@@ -4,7 +4,7 @@ import * as grpc from '@grpc/grpc-js';
 import { slicekvServices } from './grpcDefinition.js';
 
 export type AdminMethod = 'AssignRanges' | 'SplitRange' | 'MergeRanges' | 'Stats' | 'Health' | 'Checkpoint' | 'RecoverRanges'
-  | 'StartMigration' | 'ControlMigration' | 'MigrationStatus' | 'PrepareMigration' | 'ReceiveOwnership' | 'MoveData' | 'FetchKeys'
+  | 'StartMigration' | 'ControlMigration' | 'MigrationStatus' | 'PrepareMigration' | 'ReceiveOwnership' | 'MoveData' | 'PreCopy' | 'FetchKeys'
   | 'FinishMigration' | 'ResolveMigration';
 
 export interface AdminClient {

@@ -24,7 +24,8 @@
 // transition (1 ms resolution): an upper bound of the time neither pod serves the range, without
 // the clients' reaction. `switchGapTargetMs` is B's TRANSFER_OWNERSHIP transition minus A's. Ops pending at B (waiting for keys
 // not yet arrived) are not exposed by the pod (no metric, no Admin field): reported as null.
-// `keysFetched` is B's count of keys fetched on demand (MigrationStatus on B).
+// `keysFetched` is B's count of keys fetched on demand (MigrationStatus on B); `preCopyRounds`,
+// `pendingSlices` (A) and `preCopyBytes` (B) show how the pre-copy went (docs/migration.md).
 //
 // Verified afterwards (a failure sets ok: false and lists the problem; the caller must fail): the
 // migration COMPLETE, no wrong read during the load, B's Stats keyCount is exactly `keys`,
@@ -84,6 +85,9 @@ interface MigrationInfo {
   error: string;
   lastServedAtMs: number;
   firstServedAtMs: number;
+  preCopyRounds?: number;
+  pendingSlices?: number;
+  preCopyBytes?: string;
 }
 
 export interface SlicekvMigrationReport {
@@ -118,6 +122,10 @@ export interface SlicekvMigrationReport {
   readonly switchGapTargetMs: number | null;
   readonly peakOpsPendingAtTarget: null;
   readonly keysFetched: number;
+  /** Pre-copy rounds run on A, slices left pending at the switch, bytes B received before ownership. */
+  readonly preCopyRounds: number;
+  readonly pendingSlices: number;
+  readonly preCopyBytes: number;
   readonly recordsMoved: number;
   readonly bytesMoved: number;
   readonly sourceTransitions: readonly string[];
@@ -302,7 +310,8 @@ function buildReport(options: SlicekvMigrationOptions, context: { pods: [Durable
     switchGapTransferMs: difference(transitionAt(sourceT, 'MOVE_DATA'), transitionAt(sourceT, 'TRANSFER_OWNERSHIP')),
     switchGapTargetMs: difference(transitionAt(targetT, 'TRANSFER_OWNERSHIP'), transitionAt(sourceT, 'TRANSFER_OWNERSHIP')),
     peakOpsPendingAtTarget: null,
-    keysFetched: Number(run.target?.keysFetched ?? 0), recordsMoved: Number(run.source.recordsMoved), bytesMoved: Number(run.source.bytesMoved),
+    keysFetched: Number(run.target?.keysFetched ?? 0), preCopyRounds: run.source.preCopyRounds ?? 0, pendingSlices: run.source.pendingSlices ?? 0,
+    preCopyBytes: Number(run.target?.preCopyBytes ?? 0), recordsMoved: Number(run.source.recordsMoved), bytesMoved: Number(run.source.bytesMoved),
     sourceTransitions: sourceT, targetTransitions: targetT,
     targetKeyCount: verified.targetKeyCount, sourceKeyCount: verified.sourceKeyCount, sampleChecked: verified.sampleChecked,
     loadSeconds: Math.round(run.load.elapsedMs) / 1000, migrationStartMs: Math.round(run.startMs), migrationEndMs: Math.round(endMs),

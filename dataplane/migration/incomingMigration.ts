@@ -1,7 +1,10 @@
-// The target's side of a live migration (DESIGN.md §6). From ReceiveOwnership on, the target
-// serves the range at its new view while the source streams the range's records. A key is
-// "resolved" here once its state is known: its hash lies below the bulk copy's progress mark,
-// or it was fetched on demand (or arrived with the hottest records). An op on an unresolved key
+// The target's side of a live migration (DESIGN.md §6). Before ownership, a pre-copy may bring
+// the range's records while the source still serves it (docs/migration.md, "Pre-copy"); they are
+// not served until ownership arrives, which names the slices written since (sent along, or
+// pending). From ReceiveOwnership on, the target serves the range at its new view while the
+// source streams the rest. A key is "resolved" here once its state is known: its slice was
+// pre-copied and is not pending, its hash lies below the bulk copy's progress mark, or it was
+// fetched on demand (or arrived with the hottest records). An op on an unresolved key
 // waits for an on-demand fetch from the source instead of for the whole copy. Records that
 // arrive for a key already resolved are dropped: what the target has (possibly written since)
 // wins. See docs/migration.md.
@@ -12,6 +15,7 @@ import type { ClientTable } from '../rifl/clientTable.js';
 import { Status, type BulkLoad, type Store } from '../store/index.js';
 import { WalEntryCursor, WalEntryKind } from '../durability/walEntry.js';
 import { PhaseMachine } from './migrationPhase.js';
+import { RangeSlices, SliceSet, decodeSlices } from './rangeSlices.js';
 
 export interface IncomingPeer {
   /** FetchKeys on the source: PUT entries of the keys that exist there. */
@@ -26,6 +30,16 @@ export interface IncomingSpec {
   readonly peer: IncomingPeer;
   readonly store: Store;
   readonly clients: ClientTable;
+}
+
+/** What ReceiveOwnership carries besides the entries when the range was pre-copied. */
+export interface OwnershipData {
+  readonly preCopied: boolean;
+  /** Slices written since the last pre-copy round whose records come along (`sliceRecords`). */
+  readonly replacedSlices: Buffer;
+  readonly sliceRecords: Buffer;
+  /** Slices written since whose records follow in MOVE_DATA (or on demand). */
+  readonly pendingSlices: Buffer;
 }
 
 export class MigrationInstallError extends Error {
@@ -49,6 +63,8 @@ export class IncomingMigration {
   recordsMoved = 0;
   bytesMoved = 0;
   keysFetched = 0;
+  /** Bytes pre-copied here (records of the range received before ownership). */
+  preCopyBytes = 0;
   /** When this pod served its first op on the range (unix ms, sub-ms resolution; 0: none yet). */
   firstServedAtMs = 0;
   error = '';
@@ -62,6 +78,9 @@ export class IncomingMigration {
   private diskLoad: Promise<void> | null = null;
   /** The engine bulk load chunks go into, from the first chunk to the last (or the end). */
   private bulk: BulkLoad | null = null;
+  /** Set once ownership arrived after a pre-copy: the slices still to come (all others are here, current). */
+  private pending: SliceSet | null = null;
+  private readonly slices: RangeSlices;
   private readonly resolved = new Set<string>();
   /** Top hash words of the resolved keys: most records and ops are told apart without a string. */
   private readonly resolvedHi = new Set<number>();
@@ -84,6 +103,7 @@ export class IncomingMigration {
 
   constructor(spec: IncomingSpec, log: (from: string, to: string) => void, nowMs: number) {
     ({ id: this.id, range: this.range, sourcePod: this.sourcePod, peer: this.peer, store: this.store, clients: this.clients } = spec);
+    this.slices = new RangeSlices(spec.range);
     this.phase = new PhaseMachine(log, nowMs);
   }
 
@@ -118,8 +138,13 @@ export class IncomingMigration {
 
   /** Whether an op on this key must wait for its record (hash top word `hi`). */
   needsFetch(hi: number, key: Uint8Array, keyOffset: number, keyLength: number): boolean {
-    if (this.bulkDone || hi >>> 0 < this.sentBelowHi) return false;
+    if (this.bulkDone || hi >>> 0 < this.sentBelowHi || this.preCopiedCurrent(hi)) return false;
     return !this.resolvedHi.has(hi >>> 0) || !this.resolved.has(keyString(key, keyOffset, keyLength));
+  }
+
+  /** The key (hash top word `hi`) was pre-copied and not written at the source since: current here. */
+  private preCopiedCurrent(hi: number): boolean {
+    return this.pending !== null && !this.pending.has(this.slices.sliceOf(hi));
   }
 
   /**
@@ -178,16 +203,62 @@ export class IncomingMigration {
     const load = this.loadRestFromDisk;
     if (load === null) return Promise.reject(error);
     this.endBulkLoad();
-    this.diskLoad ??= load((bytes, keyOffset, keyLength, hi) => hi >>> 0 < this.sentBelowHi || this.resolved.has(keyString(bytes, keyOffset, keyLength)))
+    this.diskLoad ??= load((bytes, keyOffset, keyLength, hi) => hi >>> 0 < this.sentBelowHi || this.preCopiedCurrent(hi)
+      || this.resolved.has(keyString(bytes, keyOffset, keyLength)))
       .then(() => {
         this.bulkDone = true;
       });
     return this.diskLoad;
   }
 
-  /** Completion records and hot records sent with ownership: installed, hot keys resolved. */
-  receiveOwnership(entries: Buffer): void {
+  /**
+   * A pre-copy chunk (before ownership): the records of `replacedSlices` here are dropped first
+   * (the source re-sends those slices whole: a key deleted there since must go here too), then the
+   * chunk's records are installed with the engine's bulk load.
+   */
+  receivePreCopy(records: Buffer, replacedSlices: Buffer): void {
+    this.lastHeardMs = Date.now();
+    this.purge(decodeSlices(replacedSlices, this.slices.count));
+    this.copyIn(records, ALL);
+    this.preCopyBytes += records.length;
+  }
+
+  /**
+   * Completion records and hot records sent with ownership: installed, hot keys resolved. After a
+   * pre-copy, the slices written since are dropped here first; the records of those sent along are
+   * installed, and the rest are pending (resolved as they arrive).
+   */
+  receiveOwnership(entries: Buffer, data: OwnershipData): void {
+    if (data.preCopied) {
+      const replaced = decodeSlices(data.replacedSlices, this.slices.count);
+      const pending = decodeSlices(data.pendingSlices, this.slices.count);
+      this.purge(replaced);
+      this.purge(pending);
+      this.copyIn(data.sliceRecords, ALL);
+      this.pending = SliceSet.of(this.slices.count, pending);
+    }
     this.install(entries, true);
+  }
+
+  /** Drops this pod's records of the given slices (not yet served here: none of them is newer). */
+  private purge(slices: readonly number[]): void {
+    const keys: Buffer[] = [];
+    for (const slice of slices) {
+      const range = this.slices.hashRange(slice, slice + 1);
+      this.store.scan(range, Number(range.start >> 32n), { recordCountMax: Infinity, includeTombstones: false }, (record) => keys.push(Buffer.from(record.key())));
+    }
+    for (const key of keys) this.store.delete(key, 0, key.length);
+  }
+
+  /** Installs a run of records (engine layout) with the bulk load, those `keep` accepts. */
+  private copyIn(records: Buffer, keep: (bytes: Buffer, keyOffset: number, keyLength: number, hi: number) => boolean): void {
+    if (records.length === 0) return;
+    const load = (this.bulk ??= this.store.beginBulkLoad());
+    const aligned = records.byteOffset % 4 === 0 ? records : Buffer.from(records);
+    const before = load.recordsInstalled;
+    check(load.copyRecords(aligned, 0, aligned.length, keep), 'run of records');
+    this.recordsMoved += load.recordsInstalled - before;
+    this.bytesMoved += records.length;
   }
 
   /**
@@ -197,12 +268,7 @@ export class IncomingMigration {
   receiveChunk(records: Buffer, sentBelowHi: number, last: boolean): void {
     if (this.diskLoad !== null) return; // already loading (or loaded) everything from disk
     this.lastHeardMs = Date.now();
-    const load = (this.bulk ??= this.store.beginBulkLoad());
-    const aligned = records.byteOffset % 4 === 0 ? records : Buffer.from(records);
-    const before = load.recordsInstalled;
-    check(load.copyRecords(aligned, 0, aligned.length, this.keepArriving), 'run of records');
-    this.recordsMoved += load.recordsInstalled - before;
-    this.bytesMoved += records.length;
+    this.copyIn(records, this.keepArriving);
     if (sentBelowHi > this.sentBelowHi) this.sentBelowHi = sentBelowHi;
     if (!last) return;
     this.endBulkLoad();
@@ -214,7 +280,7 @@ export class IncomingMigration {
     hi >>> 0 >= this.sentBelowHi && !(this.resolvedHi.has(hi >>> 0) && this.resolved.has(keyString(bytes, keyOffset, keyLength)));
 
   /** Closes the bulk load (its last segment joins the log's cleanable segments). */
-  private endBulkLoad(): void {
+  endBulkLoad(): void {
     this.bulk?.finish();
     this.bulk = null;
   }
@@ -239,6 +305,7 @@ export class IncomingMigration {
   /** Hashes the key (into this.hasher) and says whether it is resolved here. */
   private isResolved(bytes: Uint8Array, keyOffset: number, keyLength: number): boolean {
     this.hasher.hashKey(bytes, keyOffset, keyLength);
+    if (this.preCopiedCurrent(this.hasher.hi)) return true;
     return this.resolvedHi.has(this.hasher.hi >>> 0) && this.resolved.has(keyString(bytes, keyOffset, keyLength));
   }
 
@@ -263,6 +330,7 @@ export class IncomingMigration {
 }
 
 const ARRIVED: Promise<void> = Promise.resolve();
+const ALL = (): boolean => true;
 
 function keyString(bytes: Uint8Array, offset: number, length: number): string {
   return Buffer.from(bytes.buffer, bytes.byteOffset + offset, length).toString('latin1');

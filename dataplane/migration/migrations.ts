@@ -15,7 +15,9 @@ import { WalEntryKind } from '../durability/walEntry.js';
 import type { Durability } from '../durability/durability.js';
 import { HotKeySampler } from './hotKeySampler.js';
 import { RecordRun } from './recordRun.js';
-import { IncomingMigration, type IncomingPeer } from './incomingMigration.js';
+import { IncomingMigration, type IncomingPeer, type OwnershipData } from './incomingMigration.js';
+import { WriteTracker } from './writeTracker.js';
+import type { RangeSlices } from './rangeSlices.js';
 import { OutgoingMigration, type OutgoingHost, type OutgoingPeer } from './outgoingMigration.js';
 
 export interface MigrationPod {
@@ -43,6 +45,13 @@ export class Migrations implements OutgoingHost {
   readonly incoming = new Map<string, IncomingMigration>();
   /** Set while a migration samples its range's ops (the executor feeds it). */
   sampling: Sampling | null = null;
+  /** Pre-copies under way here as source: the executor marks every mutation in their ranges. */
+  readonly trackers: WriteTracker[] = [];
+  private readonly trackerIds = new Map<WriteTracker, string>();
+  /** Each migration's hot-key sampler, from its start until its hot records are taken. */
+  private readonly samplers = new Map<string, HotKeySampler>();
+  /** Drops of ranges' records, one after another (a drop must not run into a later copy of the same range). */
+  private dropping: Promise<void> = Promise.resolve();
   private readonly hasher = new KeyHasher();
 
   constructor(private readonly pod: MigrationPod, private readonly peers: PeerFactory,
@@ -54,33 +63,60 @@ export class Migrations implements OutgoingHost {
 
   // ---- source ---------------------------------------------------------------------------------
 
-  start(id: string, range: OwnedRange, targetPod: string, targetAddress: string, throttleBytesPerSecond: number): OutgoingMigration {
+  start(id: string, range: OwnedRange, targetPod: string, targetAddress: string, throttleBytesPerSecond: number, preCopy = true): OutgoingMigration {
     if (this.outgoing.has(id) || this.incoming.has(id)) throw new Error(`migration ${id} exists already`);
     const owned = this.pod.ranges.list().find((r) => r.start === range.start && r.end === range.end);
     if (owned === undefined || owned.view !== range.view) throw new Error(`range [${range.start}, ${range.end}) at view ${range.view} is not owned here`);
     if (targetPod === this.pod.podName) throw new Error('source and target are the same pod');
     const migration = new OutgoingMigration({
-      id, range: owned, targetPod, targetAddress, throttleBytesPerSecond, selfPod: this.pod.podName, selfAddress: this.pod.address,
+      id, range: owned, targetPod, targetAddress, throttleBytesPerSecond, selfPod: this.pod.podName, selfAddress: this.pod.address, preCopy,
     }, this, this.peers(targetAddress));
     this.outgoing.set(id, migration);
     void migration.run().finally(() => {
       if (this.sampling?.migrationId === id) this.sampling = null;
+      this.samplers.delete(id);
+      this.stopTracking(id);
     });
     return migration;
   }
 
-  /**
-   * Samples the range's ops for `durationMs` and returns its hottest records. The sampling goes
-   * on (timing the ops served) until the range is given up: the last op served here is timed.
-   */
-  async sampleHotRecords(id: string, range: HashRange, durationMs: number): Promise<Buffer> {
-    const sampler = new HotKeySampler(HOT_KEYS_MAX * 4);
-    this.sampling = { migrationId: id, bounds: toBounds(range), sampler, lastServedAtMs: 0 };
-    await new Promise((resolve) => setTimeout(resolve, durationMs));
+  startSampling(id: string, range: HashRange, hotKeys: boolean): void {
+    const sampling = this.sampling?.migrationId === id ? this.sampling : null;
+    const sampler = sampling?.sampler ?? (hotKeys ? new HotKeySampler(HOT_KEYS_MAX * 4) : null);
+    if (sampler !== null) this.samplers.set(id, sampler);
+    this.sampling = { migrationId: id, bounds: toBounds(range), sampler, lastServedAtMs: sampling?.lastServedAtMs ?? 0 };
+  }
+
+  hotRecords(id: string, keep: ((hi: number) => boolean) | null): Buffer {
+    const sampler = this.samplers.get(id);
+    this.samplers.delete(id);
     const buffer = new EntryBuffer();
     const ref = new RecordRef();
-    for (const key of sampler.hottest(HOT_KEYS_MAX)) if (this.readRecord(key, ref)) buffer.entry(WalEntryKind.PUT, ref);
+    for (const key of sampler?.hottest(HOT_KEYS_MAX) ?? []) {
+      this.hasher.hashKey(key, 0, key.length);
+      if ((keep === null || keep(this.hasher.hi)) && this.readRecord(key, ref)) buffer.entry(WalEntryKind.PUT, ref);
+    }
     return buffer.take();
+  }
+
+  trackWrites(id: string, slices: RangeSlices): WriteTracker {
+    const tracker = new WriteTracker(slices);
+    this.trackers.push(tracker);
+    this.trackerIds.set(tracker, id);
+    return tracker;
+  }
+
+  stopTracking(id: string): void {
+    for (const [tracker, trackerId] of this.trackerIds) {
+      if (trackerId !== id) continue;
+      this.trackerIds.delete(tracker);
+      this.trackers.splice(this.trackers.indexOf(tracker), 1);
+    }
+  }
+
+  /** The executor served a mutation of a key with hash (hi, lo) while pre-copies run here. */
+  markWritten(hi: number, lo: number): void {
+    for (const tracker of this.trackers) if (boundsContain(tracker.bounds, hi, lo)) tracker.mark(hi);
   }
 
   /** Points `ref` at the live record of `key`; false when absent. */
@@ -121,7 +157,9 @@ export class Migrations implements OutgoingHost {
     pod.ranges.assign(pod.ranges.list().filter((r) => !(r.start === range.start && r.end === range.end)));
     const outgoing = this.outgoing.get(id);
     if (this.sampling?.migrationId === id && outgoing !== undefined) outgoing.lastServedAtMs = this.sampling.lastServedAtMs;
+    // Synchronously with serving's end: the hot keys and the slices written are final now.
     if (this.sampling?.migrationId === id) this.sampling = null;
+    this.stopTracking(id);
     const moved: Route = { start: range.start, end: range.end, view, owner: targetPod, address: targetAddress };
     const others = (pod.routes?.routes ?? []).filter((r) => !(r.start < range.end && range.start < r.end));
     if (pod.routes !== null) pod.routes = new RouteTable([...others, moved]);
@@ -183,7 +221,7 @@ export class Migrations implements OutgoingHost {
       const range: OwnedRange = { start: BigInt(record.start), end: BigInt(record.end), view: record.view };
       const migration = new OutgoingMigration({
         id: record.migrationId, range, targetPod: record.targetPod, targetAddress: record.targetAddress, throttleBytesPerSecond: 0,
-        selfPod: this.pod.podName, selfAddress: this.pod.address,
+        selfPod: this.pod.podName, selfAddress: this.pod.address, preCopy: false,
       }, this, this.peers(record.targetAddress));
       this.outgoing.set(record.migrationId, migration);
       void migration.resumeInDoubt(record.durableSources);
@@ -200,7 +238,13 @@ export class Migrations implements OutgoingHost {
     return { records: run.view(), next, count: run.records };
   }
 
-  async dropRange(range: HashRange): Promise<void> {
+  /** Drops this pod's records of `range` (in slices), after any drop already under way. */
+  dropRange(range: HashRange): Promise<void> {
+    this.dropping = this.dropping.then(() => this.dropNow(range));
+    return this.dropping;
+  }
+
+  private async dropNow(range: HashRange): Promise<void> {
     const store = this.pod.store;
     let cursor = Number(range.start >> 32n);
     while (cursor !== SCAN_DONE) {
@@ -229,9 +273,20 @@ export class Migrations implements OutgoingHost {
 
   // ---- target ---------------------------------------------------------------------------------
 
-  prepare(id: string, range: OwnedRange, sourcePod: string, sourceAddress: string): IncomingMigration {
+  /**
+   * PrepareMigration on the target. A pre-copied range starts empty here: records of it left
+   * from an earlier copy (a cancelled migration, or this pod's own before it gave the range away)
+   * are dropped first, so nothing stale outlives the copy.
+   */
+  async prepare(id: string, range: OwnedRange, sourcePod: string, sourceAddress: string, preCopy: boolean): Promise<IncomingMigration> {
     const known = this.incoming.get(id);
     if (known !== undefined) return known;
+    const migration = this.prepareNow(id, range, sourcePod, sourceAddress);
+    if (preCopy) await this.dropRange(range);
+    return migration;
+  }
+
+  private prepareNow(id: string, range: OwnedRange, sourcePod: string, sourceAddress: string): IncomingMigration {
     if (this.ownsAny(range)) throw new Error(`range [${range.start}, ${range.end}) overlaps a range this pod owns`);
     this.sourceAddresses.set(id, sourceAddress);
     const migration = new IncomingMigration({ id, range, sourcePod, peer: this.peers(sourceAddress), store: this.pod.store, clients: this.pod.clients },
@@ -264,24 +319,45 @@ export class Migrations implements OutgoingHost {
 
   private watchdog: NodeJS.Timeout | null = null;
 
-  /** Probes the source of every copy that has gone quiet; two failed probes in a row: source lost. */
+  /**
+   * Probes the source of every copy that has gone quiet: after ownership, two failed probes in a
+   * row mean the source is lost; before it, a pre-copy whose source no longer runs the migration
+   * (it restarted, or the migration ended without telling this pod) is cancelled here, and its
+   * records dropped.
+   */
   private startWatchdog(): void {
     if (this.watchdog !== null) return;
     const strikes = new Map<string, number>();
     this.watchdog = setInterval(() => {
       for (const m of this.incoming.values()) {
-        if (m.phase.phase !== 'MOVE_DATA' || this.nowMs() - m.lastHeardMs < SOURCE_QUIET_MS) continue;
-        this.peers(this.sourceAddresses.get(m.id) ?? '').call('Health', {}, 1000).then(() => {
-          strikes.delete(m.id);
-          m.lastHeardMs = this.nowMs();
-        }, (error: Error) => {
-          const count = (strikes.get(m.id) ?? 0) + 1;
-          strikes.set(m.id, count);
-          if (count >= 2) m.sourceLost(error).catch(() => undefined);
-        });
+        if (this.nowMs() - m.lastHeardMs < SOURCE_QUIET_MS) continue;
+        if (m.phase.phase === 'MOVE_DATA') this.probeSource(m, strikes);
+        else if (m.phase.phase === 'PREPARE' && m.preCopyBytes > 0) this.checkPreCopy(m);
       }
     }, SOURCE_QUIET_MS / 3);
     this.watchdog.unref();
+  }
+
+  private probeSource(m: IncomingMigration, strikes: Map<string, number>): void {
+    this.peers(this.sourceAddresses.get(m.id) ?? '').call('Health', {}, 1000).then(() => {
+      strikes.delete(m.id);
+      m.lastHeardMs = this.nowMs();
+    }, (error: Error) => {
+      const count = (strikes.get(m.id) ?? 0) + 1;
+      strikes.set(m.id, count);
+      if (count >= 2) m.sourceLost(error).catch(() => undefined);
+    });
+  }
+
+  private checkPreCopy(m: IncomingMigration): void {
+    m.lastHeardMs = this.nowMs();
+    this.peers(this.sourceAddresses.get(m.id) ?? '').call('MigrationStatus', { migrationId: m.id }, 2000).then((reply) => {
+      const there = (reply.migrations as { role: string; phase: string }[]).find((x) => x.role === 'SOURCE');
+      if (there !== undefined && !['CANCELLED', 'FAILED', 'ABORTED'].includes(there.phase)) return;
+      if (m.phase.phase !== 'PREPARE') return;
+      this.log(`migration ${m.id} (target): the source no longer runs it; dropping the pre-copied records`, { migration: m.id });
+      this.cancelIncoming(m);
+    }, () => undefined); // unreachable: ask again later (a restarted source will not know the migration)
   }
 
   private readonly sourceAddresses = new Map<string, string>();
@@ -312,12 +388,13 @@ export class Migrations implements OutgoingHost {
   }
 
   /** Takes ownership; resolves with this pod's log position at that moment (0 without durability). */
-  async receiveOwnership(id: string, entries: Buffer, durableSources: string, routes: readonly Route[], versionFloor: number): Promise<number> {
+  async receiveOwnership(id: string, entries: Buffer, durableSources: string, routes: readonly Route[], versionFloor: number,
+    data: OwnershipData): Promise<number> {
     const migration = this.incomingOf(id);
     migration.phase.transitionTo(['PREPARE'], 'TRANSFER_OWNERSHIP', this.nowMs());
     this.pod.store.observeVersion(versionFloor);
     const walLsn = this.pod.durability?.wal?.appendedLsn ?? 0;
-    migration.receiveOwnership(entries);
+    migration.receiveOwnership(entries, data);
     const pod = this.pod;
     const arriving = { ...migration.range, arriving: migration };
     const table = routes.length > 0 ? new RouteTable(routes) : pod.routes;
@@ -333,6 +410,13 @@ export class Migrations implements OutgoingHost {
     return walLsn;
   }
 
+  /** PreCopy on the target: records of the range copied while the source still serves it. */
+  preCopy(id: string, records: Buffer, replacedSlices: Buffer): void {
+    const migration = this.incomingOf(id);
+    if (migration.phase.phase !== 'PREPARE') throw new Error(`migration ${id} is in ${migration.phase.phase}: no pre-copy any more`);
+    migration.receivePreCopy(records, replacedSlices);
+  }
+
   moveData(id: string, records: Buffer, sentBelowHi: number, last: boolean): void {
     const migration = this.incomingOf(id);
     migration.receiveChunk(records, sentBelowHi, last);
@@ -343,8 +427,7 @@ export class Migrations implements OutgoingHost {
     const migration = this.incomingOf(id);
     if (migration.phase.finished) return;
     if (migration.phase.phase === 'PREPARE') {
-      migration.phase.transitionTo(['PREPARE'], 'CANCELLED', this.nowMs());
-      migration.releaseOwnershipWaiters();
+      this.cancelIncoming(migration);
       return;
     }
     migration.finish();
@@ -371,7 +454,7 @@ export class Migrations implements OutgoingHost {
     if (migration === undefined) return { targetOwns: this.ownsAny(range), phase: '' };
     switch (migration.phase.phase) {
       case 'PREPARE':
-        migration.phase.transitionTo(['PREPARE'], 'CANCELLED', this.nowMs());
+        this.cancelIncoming(migration);
         return { targetOwns: false, phase: 'CANCELLED' };
       case 'CANCELLED':
       case 'ABORTED':
@@ -391,6 +474,14 @@ export class Migrations implements OutgoingHost {
     }
   }
 
+  /** A migration here in PREPARE ends: ops waiting for ownership give up, and what was pre-copied goes. */
+  private cancelIncoming(migration: IncomingMigration): void {
+    migration.phase.transitionTo(['PREPARE'], 'CANCELLED', this.nowMs());
+    migration.releaseOwnershipWaiters();
+    migration.endBulkLoad();
+    if (migration.preCopyBytes > 0) void this.dropRange(migration.range);
+  }
+
   private incomingOf(id: string): IncomingMigration {
     const migration = this.incoming.get(id);
     if (migration === undefined) throw new Error(`no incoming migration ${id}`);
@@ -407,7 +498,8 @@ function awaitsOwnership(phase: string): boolean {
 export interface Sampling {
   readonly migrationId: string;
   readonly bounds: HashRangeBounds;
-  readonly sampler: HotKeySampler;
+  /** Null: only the last op served is timed. */
+  readonly sampler: HotKeySampler | null;
   /** When the last op in the range was served (unix ms, sub-ms resolution). */
   lastServedAtMs: number;
 }

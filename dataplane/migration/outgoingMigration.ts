@@ -1,8 +1,10 @@
 // The source's side of a live migration: runs the whole protocol once started (DESIGN.md §6,
-// Shadowfax): PREPARE (the target learns the range is coming; the source samples its hottest
-// keys) -> TRANSFER_OWNERSHIP (the source stops serving the range, bumps its view, and hands
-// ownership, every completion record of the range and the hot records to the target) ->
-// MOVE_DATA (the rest, in chunks, throttled, pausable; the target fetches keys it needs sooner)
+// Shadowfax): PREPARE (the target learns the range is coming; the source copies the range to it
+// while still serving it, then copies again what was written behind the copy, in rounds, and
+// samples its hottest keys) -> TRANSFER_OWNERSHIP (the source stops serving the range, bumps its view, and hands
+// ownership, every completion record of the range, what was written since the last round (up
+// to a bound) and the hot records to the target) -> MOVE_DATA (the rest, in chunks, throttled,
+// pausable; the target fetches keys it needs sooner)
 // -> CHECKPOINT (the target makes the range durable on its own) -> COMPLETE (the source drops
 // its copy). See docs/migration.md.
 
@@ -11,12 +13,24 @@ import { SCAN_DONE } from '../store/index.js';
 import type { OwnedRange } from '../ranges/ownedRanges.js';
 import { PhaseMachine, type MigrationPhase } from './migrationPhase.js';
 import { RecordRun } from './recordRun.js';
+import { RangeSlices, encodeSlices } from './rangeSlices.js';
+import type { WriteTracker } from './writeTracker.js';
 import { rangeToMessage } from '../../proto/messages.js';
 
 /** What a migration needs from the pod it runs on. */
 export interface OutgoingHost {
-  /** Samples ops on `range` for `durationMs`; returns the hottest keys' records as entries. */
-  sampleHotRecords(id: string, range: HashRange, durationMs: number): Promise<Buffer>;
+  /**
+   * Starts timing the ops served on `range` (the last one served here is the switch's start) and,
+   * with `hotKeys`, sampling their keys; it goes on until the range is given up. A second call
+   * for the same migration adds the sampling.
+   */
+  startSampling(id: string, range: HashRange, hotKeys: boolean): void;
+  /** The hottest sampled keys' records as entries (only keys whose hash top word passes `keep`, if given). */
+  hotRecords(id: string, keep: ((hi: number) => boolean) | null): Buffer;
+  /** Starts recording the slices of the range written behind the pre-copy (until the range is given up). */
+  trackWrites(id: string, slices: RangeSlices): WriteTracker;
+  /** Stops recording (the migration ended before the transfer). */
+  stopTracking(id: string): void;
   /** Every version this pod has given out is below this. */
   versionFloor(): number;
   /** Completion records of the range, as entries. */
@@ -61,6 +75,8 @@ export interface OutgoingSpec {
   readonly throttleBytesPerSecond: number;
   readonly selfPod: string;
   readonly selfAddress: string;
+  /** Copy the range while still serving it, before ownership moves (default); false: ownership first, all data after. */
+  readonly preCopy: boolean;
 }
 
 export interface OutgoingPeer {
@@ -73,6 +89,13 @@ const SAMPLE_MS = 100;
 const RESOLVE_WAIT_MS = 120_000;
 const RESOLVE_ATTEMPTS_MAX = 1000;
 const CHUNK_BYTES_MAX = 256 * 1024;
+/** Pre-copy: rounds after the first while what was written behind the last is above this many slices. */
+const FINAL_SLICES_TARGET = 1024;
+const PRECOPY_ROUNDS_MAX = 8;
+/** A round that leaves more than this share of its predecessor's slices written does not converge: stop. */
+const CONVERGENCE_RATIO = 0.7;
+/** Records of the last written slices sent with ownership; slices past it follow in MOVE_DATA. */
+const FINAL_INLINE_BYTES = 1024 * 1024;
 /** A chunk is scanned in slices of this size, the event loop free in between. */
 const SCAN_SLICE_BYTES = 32 * 1024;
 /** Room past a chunk's size for the record that crosses it (larger records grow the run). */
@@ -94,6 +117,11 @@ export class OutgoingMigration {
   private restarted = false;
   private durableSources = '';
   readonly newView: number;
+  /** Pre-copy rounds run, and slices whose records follow ownership (MOVE_DATA). */
+  preCopyRounds = 0;
+  pendingSlices = 0;
+  private tracker: WriteTracker | null = null;
+  private readonly preCopyEnabled: boolean;
 
   readonly id: string;
   readonly range: OwnedRange;
@@ -105,7 +133,7 @@ export class OutgoingMigration {
 
   constructor(spec: OutgoingSpec, private readonly host: OutgoingHost, private readonly peer: OutgoingPeer) {
     ({ id: this.id, range: this.range, targetPod: this.targetPod, targetAddress: this.targetAddress,
-      throttleBytesPerSecond: this.throttleBytesPerSecond, selfPod: this.selfPod, selfAddress: this.selfAddress } = spec);
+      throttleBytesPerSecond: this.throttleBytesPerSecond, selfPod: this.selfPod, selfAddress: this.selfAddress, preCopy: this.preCopyEnabled } = spec);
     this.newView = spec.range.view + 1;
     this.phase = new PhaseMachine((from, to) => host.log(`migration ${spec.id}: ${from} -> ${to}`, { migration: spec.id, from, to }), host.nowMs());
   }
@@ -114,10 +142,11 @@ export class OutgoingMigration {
   async run(): Promise<void> {
     try {
       await this.prepare();
+      if (this.preCopyEnabled) await this.preCopy();
       await this.host.faultPoint('PREPARE');
       if (this.cancelRequested) return this.cancelBeforeTransfer();
-      await this.transfer();
-      await this.moveData();
+      const pending = await this.transfer();
+      await (pending === null ? this.moveData() : this.movePending(pending));
       this.phase.transitionTo(['MOVE_DATA'], 'CHECKPOINT', this.host.nowMs());
       await this.host.faultPoint('CHECKPOINT');
       await this.checkpointTarget();
@@ -139,6 +168,9 @@ export class OutgoingMigration {
   private async abort(): Promise<void> {
     if (this.phase.finished) return;
     if (!this.gaveUp) {
+      this.host.stopTracking(this.id);
+      // The target drops what was copied to it (if it is there to hear it).
+      if (this.preCopyEnabled) await this.peer.call('FinishMigration', { migrationId: this.id }).catch(() => undefined);
       this.phase.transitionTo(['PREPARE', 'TRANSFER_OWNERSHIP'], 'FAILED', this.host.nowMs());
       return;
     }
@@ -223,50 +255,146 @@ export class OutgoingMigration {
     const rangeAtNewView = { ...this.range, view: this.newView };
     await this.peer.call('PrepareMigration', {
       migrationId: this.id, range: rangeToMessage(rangeAtNewView), sourcePod: this.selfPod, sourceAddress: this.selfAddress,
+      preCopy: this.preCopyEnabled,
     });
   }
 
   private async cancelBeforeTransfer(): Promise<void> {
+    this.host.stopTracking(this.id);
     this.phase.transitionTo(['PREPARE'], 'CANCELLED', this.host.nowMs());
     await this.peer.call('FinishMigration', { migrationId: this.id }).catch(() => undefined);
   }
 
-  private async transfer(): Promise<void> {
-    const hot = await this.host.sampleHotRecords(this.id, this.range, SAMPLE_MS);
+  /**
+   * Pre-copy (docs/migration.md, "Pre-copy"): the whole range goes to the target while this pod
+   * still serves it, then, in rounds, the slices written behind the copy, until few enough are
+   * left to go with ownership (or the rounds stop converging). Hot-key sampling starts after the
+   * first round, so the sampler's cost falls on the short rounds only.
+   */
+  private async preCopy(): Promise<void> {
+    const tracker = this.host.trackWrites(this.id, new RangeSlices(this.range));
+    this.tracker = tracker;
+    this.host.startSampling(this.id, this.range, false);
+    let cursor = tracker.bounds.startHi;
+    await this.pump(async (run) => {
+      const chunk = await this.scanChunk(cursor, run, tracker);
+      cursor = chunk.next;
+      return chunk;
+    }, (chunk) => this.peer.call('PreCopy', { migrationId: this.id, records: chunk.records, replacedSlices: EMPTY }, 60_000));
+    this.preCopyRounds = 1;
+    this.host.startSampling(this.id, this.range, true);
+    let previous = Infinity;
+    while (!this.cancelRequested && this.preCopyRounds < PRECOPY_ROUNDS_MAX) {
+      const written = tracker.writtenSoFar.size;
+      if (written <= FINAL_SLICES_TARGET || written > previous * CONVERGENCE_RATIO) break;
+      previous = written;
+      const slices = [...tracker.nextRound()];
+      let at = 0;
+      await this.pump(async (run) => {
+        const chunk = await this.scanSlices(slices, at, run, tracker);
+        at += chunk.slices.length;
+        return chunk;
+      }, (chunk) => this.peer.call('PreCopy', { migrationId: this.id, records: chunk.records, replacedSlices: encodeSlices(chunk.slices) }, 60_000));
+      this.preCopyRounds++;
+    }
+  }
+
+  /**
+   * Stops serving the range and hands ownership over. With pre-copy: the slices written since the
+   * last round go along (their records, up to FINAL_INLINE_BYTES), and the slices past that
+   * bound are named pending; returns those (they follow in MOVE_DATA). Without: returns null.
+   */
+  private async transfer(): Promise<number[] | null> {
+    if (!this.preCopyEnabled) {
+      this.host.startSampling(this.id, this.range, true);
+      await sleep(SAMPLE_MS);
+    }
     this.phase.transitionTo(['PREPARE'], 'TRANSFER_OWNERSHIP', this.host.nowMs());
     const durableSources = this.host.durableSources(this.range);
     this.durableSources = durableSources;
     // From here the source answers WRONG_RANGE for the range: nothing it holds changes any more.
     // Whatever happens next, only the target's answer can give it back (resolve()).
     this.gaveUp = true;
-    const routes = await this.host.giveUp(this.range, this.targetPod, this.targetAddress, this.newView, this.id, durableSources);
+    const givenUp = this.host.giveUp(this.range, this.targetPod, this.targetAddress, this.newView, this.id, durableSources);
+    const final = this.tracker === null ? null : this.finalSlices(this.tracker);
+    this.tracker = null;
+    const routes = await givenUp;
     await this.host.faultPoint('TRANSFER_OWNERSHIP');
+    const pendingSet = final === null ? null : new Set(final.pending);
+    const slices = final === null ? null : final.geometry;
+    const hot = this.host.hotRecords(this.id, slices === null ? null : (hi) => pendingSet!.has(slices.sliceOf(hi)));
     const entries = Buffer.concat([this.host.completionEntries(this.range), hot]);
     await this.peer.call('ReceiveOwnership', {
       migrationId: this.id, range: rangeToMessage({ ...this.range, view: this.newView }), entries, durableSources, routes,
-      versionFloor: String(this.host.versionFloor()),
+      versionFloor: String(this.host.versionFloor()), preCopied: final !== null,
+      replacedSlices: final === null ? EMPTY : encodeSlices(final.replaced), sliceRecords: final?.records ?? EMPTY,
+      pendingSlices: final === null ? EMPTY : encodeSlices(final.pending),
     });
     this.phase.transitionTo(['TRANSFER_OWNERSHIP'], 'MOVE_DATA', this.host.nowMs());
+    return final?.pending ?? null;
   }
 
   /**
-   * The bulk copy: one chunk in flight at a time (the target relies on their order: each moves the
-   * progress mark), the next one scanned while the previous travels and is installed.
+   * The slices written since the last pre-copy round (the range is no longer served: final): the
+   * records of the first ones, up to FINAL_INLINE_BYTES, go with ownership; the rest are pending.
+   * Synchronous: scanned while the hand-over's durable writes are under way.
    */
+  private finalSlices(tracker: WriteTracker): { geometry: RangeSlices; replaced: number[]; pending: number[]; records: Buffer } {
+    const all = [...tracker.writtenSoFar];
+    const run = new RecordRun(FINAL_INLINE_BYTES + RUN_SLACK_BYTES);
+    let at = 0;
+    for (; at < all.length && run.length < FINAL_INLINE_BYTES; at++) this.scanSlice(tracker.slices, all[at], run);
+    this.pendingSlices = all.length - at;
+    this.recordsMoved += run.records;
+    this.bytesMoved += run.length;
+    return { geometry: tracker.slices, replaced: all.slice(0, at), pending: all.slice(at), records: run.view() };
+  }
+
+  /** The bulk copy of the whole range (no pre-copy). */
   private async moveData(): Promise<void> {
+    let cursor = Number(this.range.start >> 32n);
+    await this.pump(async (run) => {
+      const chunk = await this.scanChunk(cursor, run, null);
+      cursor = chunk.next;
+      return chunk;
+    }, (chunk) => this.peer.call('MoveData', this.moveDataRequest(chunk, chunk.next), 60_000));
+  }
+
+  /** After a pre-copy: the pending slices, in order (each chunk's mark is the next slice's start). */
+  private async movePending(pending: number[]): Promise<void> {
+    const slices = new RangeSlices(this.range);
+    let at = 0;
+    await this.pump(async (run) => {
+      const chunk = await this.scanSlices(pending, at, run, null);
+      at += chunk.slices.length;
+      return chunk;
+    }, (chunk) => this.peer.call('MoveData', this.moveDataRequest(chunk, chunk.next === SCAN_DONE ? SCAN_DONE : slices.startHiOf(pending[chunk.next])), 60_000));
+  }
+
+  private moveDataRequest(chunk: Chunk, next: number): object {
+    const last = next === SCAN_DONE;
+    return { migrationId: this.id, records: chunk.records, sentBelowHi: last ? 0xffff_ffff : next, last };
+  }
+
+  /**
+   * Sends chunks one at a time (the target relies on their order), the next one produced while the
+   * previous travels and is installed; throttle and pause apply between chunks. A cancel before
+   * the transfer stops it.
+   */
+  private async pump(produce: (run: RecordRun) => Promise<Chunk>, send: (chunk: Chunk) => Promise<unknown>): Promise<void> {
     // Two runs, used in turn: one is in flight while the next is scanned into the other (no new
     // external memory per chunk: that churn set off full GCs on the source).
     const runs = [new RecordRun(CHUNK_BYTES_MAX + RUN_SLACK_BYTES), new RecordRun(CHUNK_BYTES_MAX + RUN_SLACK_BYTES)];
     let turn = 0;
-    let chunk = await this.scanChunk(Number(this.range.start >> 32n), runs[turn]);
+    let chunk = await produce(runs[turn]);
     for (;;) {
       await this.whileHeld();
+      if (this.cancelRequested && !this.gaveUp) return;
       const started = this.host.nowMs();
       const last = chunk.next === SCAN_DONE;
-      const sent = this.peer.call('MoveData', { migrationId: this.id, records: chunk.records, sentBelowHi: last ? 0xffff_ffff : chunk.next, last }, 60_000);
-      // The range no longer changes here (given up): scanning ahead reads what the target will get.
+      const sent = send(chunk);
       turn ^= 1;
-      const [, following] = await Promise.all([sent, last ? null : this.scanChunk(chunk.next, runs[turn])]);
+      const [, following] = await Promise.all([sent, last ? null : produce(runs[turn])]);
       this.recordsMoved += chunk.count;
       this.bytesMoved += chunk.records.length;
       const throttle = this.throttleBytesPerSecond;
@@ -277,17 +405,49 @@ export class OutgoingMigration {
   }
 
   /**
-   * Scans the next chunk into `run` a slice at a time, yielding to the event loop between slices:
-   * a FetchKeys for an op waiting at the target is answered within a slice, not after a whole chunk.
+   * Scans the next chunk of the range into `run` a slice at a time, yielding to the event loop
+   * between slices: a FetchKeys for an op waiting at the target is answered within a slice, not
+   * after a whole chunk. A pre-copy's tracker learns how far the copy got after every step.
    */
-  private async scanChunk(cursor: number, run: RecordRun): Promise<{ records: Buffer; next: number; count: number }> {
+  private async scanChunk(cursor: number, run: RecordRun, tracker: WriteTracker | null): Promise<Chunk> {
     run.reset();
     let chunk = this.host.chunk(this.range, cursor, SCAN_SLICE_BYTES, run);
+    if (tracker !== null) tracker.copiedBelowHi = copiedBelow(chunk.next);
     while (chunk.next !== SCAN_DONE && run.length < CHUNK_BYTES_MAX) {
       await new Promise((resolve) => setImmediate(resolve));
       chunk = this.host.chunk(this.range, chunk.next, Math.min(CHUNK_BYTES_MAX, run.length + SCAN_SLICE_BYTES), run);
+      if (tracker !== null) tracker.copiedBelowHi = copiedBelow(chunk.next);
     }
-    return chunk;
+    return { ...chunk, slices: [] };
+  }
+
+  /**
+   * Scans whole slices `list[from...]` into `run` until it holds a chunk; `next` is the index in
+   * `list` of the first slice not scanned (SCAN_DONE: none left). Yields between scan slices.
+   */
+  private async scanSlices(list: readonly number[], from: number, run: RecordRun, tracker: WriteTracker | null): Promise<Chunk> {
+    run.reset();
+    const geometry = new RangeSlices(this.range);
+    let at = from;
+    let sinceYield = 0;
+    while (at < list.length && run.length < CHUNK_BYTES_MAX) {
+      const before = run.length;
+      this.scanSlice(geometry, list[at], run);
+      at++;
+      if (tracker !== null) tracker.nextSlice = list[at - 1] + 1;
+      sinceYield += run.length - before + 64;
+      if (sinceYield >= SCAN_SLICE_BYTES) {
+        sinceYield = 0;
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+    }
+    return { records: run.view(), count: run.records, next: at < list.length ? at : SCAN_DONE, slices: list.slice(from, at) };
+  }
+
+  /** Appends every live record of slice `slice` to `run`. */
+  private scanSlice(geometry: RangeSlices, slice: number, run: RecordRun): void {
+    const range = geometry.hashRange(slice, slice + 1);
+    this.host.chunk(range, Number(range.start >> 32n), Infinity, run);
   }
 
   private async whileHeld(): Promise<void> {
@@ -310,6 +470,21 @@ export class OutgoingMigration {
     this.cancelRequested = true;
     return true;
   }
+}
+
+/** A chunk of records; `next`: where to go on (SCAN_DONE: nothing left); `slices`: the whole slices it holds (slice scans). */
+interface Chunk {
+  readonly records: Buffer;
+  readonly count: number;
+  readonly next: number;
+  readonly slices: number[];
+}
+
+const EMPTY = Buffer.alloc(0);
+
+/** The pre-copy's mark after a scan step that stopped at `next`. */
+function copiedBelow(next: number): number {
+  return next === SCAN_DONE ? Infinity : next;
 }
 
 function sleep(ms: number): Promise<void> {

@@ -148,13 +148,15 @@ export class BatchExecutor {
   }
 
   /**
-   * Live migration: a served op in a range about to leave feeds the hot-key sampler and times the
-   * last op served here; the first op served in an arriving range is timed (the owner-switch gap).
+   * Live migration: a served mutation in a range being pre-copied is marked (the slice is copied
+   * again); a served op in a range about to leave feeds the hot-key sampler and times the last op served here; the first op served in an arriving range is timed (the owner-switch gap).
    */
   private timeMigratingOp(op: BatchReader): void {
-    const sampling = this.context.migrations?.sampling;
-    if (sampling !== undefined && sampling !== null && boundsContain(sampling.bounds, this.hasher.hi, this.hasher.lo)) {
-      sampling.sampler.observe(op.frame, op.keyOffset, op.keyLength);
+    const migrations = this.context.migrations!;
+    if (migrations.trackers.length > 0 && op.opcode !== Opcode.GET) migrations.markWritten(this.hasher.hi, this.hasher.lo);
+    const sampling = migrations.sampling;
+    if (sampling !== null && boundsContain(sampling.bounds, this.hasher.hi, this.hasher.lo)) {
+      sampling.sampler?.observe(op.frame, op.keyOffset, op.keyLength);
       sampling.lastServedAtMs = performance.timeOrigin + performance.now();
     }
     const arriving = this.context.ranges.servedArriving();

@@ -6,7 +6,7 @@ import * as grpc from '@grpc/grpc-js';
 import { adminClient, type AdminClient } from '../../proto/adminClient.js';
 import { rangeFromMessage, rangeToMessage, routeFromMessage, type RangeSpecMessage, type RouteMessage } from '../../proto/messages.js';
 import type { Migrations, PeerFactory } from '../migration/migrations.js';
-import type { IncomingMigration } from '../migration/incomingMigration.js';
+import type { IncomingMigration, OwnershipData } from '../migration/incomingMigration.js';
 import type { OutgoingMigration } from '../migration/outgoingMigration.js';
 
 type Unary<Req> = grpc.handleUnaryCall<Req, object>;
@@ -43,10 +43,12 @@ function info(m: OutgoingMigration | IncomingMigration, role: 'SOURCE' | 'TARGET
     return {
       ...common, range: rangeToMessage({ ...outgoing.range, view: outgoing.newView }), peerPod: outgoing.targetPod, lastServedAtMs: outgoing.lastServedAtMs,
       paused: outgoing.paused, throttleBytesPerSecond: String(outgoing.throttleBytesPerSecond),
+      preCopyRounds: outgoing.preCopyRounds, pendingSlices: outgoing.pendingSlices,
     };
   }
   const incoming = m as IncomingMigration;
-  return { ...common, range: rangeToMessage(incoming.range), peerPod: incoming.sourcePod, keysFetched: String(incoming.keysFetched), firstServedAtMs: incoming.firstServedAtMs };
+  return { ...common, range: rangeToMessage(incoming.range), peerPod: incoming.sourcePod, keysFetched: String(incoming.keysFetched), firstServedAtMs: incoming.firstServedAtMs,
+    preCopyBytes: String(incoming.preCopyBytes) };
 }
 
 function fail(callback: grpc.sendUnaryData<object>, code: grpc.status, error: unknown): void {
@@ -64,10 +66,10 @@ export function migrationHandlers(migrations: Migrations): Record<string, Unary<
     Promise.resolve().then(() => body(call.request)).then((reply) => callback(null, reply), (error: unknown) => fail(callback, code, error));
   };
   return {
-    StartMigration: guarded<{ migrationId: string; range: RangeSpecMessage; targetPod: string; targetAddress: string; throttleBytesPerSecond: string }>(
-      grpc.status.FAILED_PRECONDITION, (r) => {
+    StartMigration: guarded<{ migrationId: string; range: RangeSpecMessage; targetPod: string; targetAddress: string; throttleBytesPerSecond: string;
+      skipPreCopy: boolean; }>(grpc.status.FAILED_PRECONDITION, (r) => {
         if (r.migrationId === '' || r.targetAddress === '' || r.range === null) throw new Error('migration_id, range and target_address are required');
-        migrations.start(r.migrationId, rangeFromMessage(r.range), r.targetPod, r.targetAddress, Number(r.throttleBytesPerSecond));
+        migrations.start(r.migrationId, rangeFromMessage(r.range), r.targetPod, r.targetAddress, Number(r.throttleBytesPerSecond), !r.skipPreCopy);
         return status(r.migrationId);
       }),
     ControlMigration: guarded<{ migrationId: string; action: string; throttleBytesPerSecond: string }>(grpc.status.FAILED_PRECONDITION, (r) => {
@@ -81,11 +83,17 @@ export function migrationHandlers(migrations: Migrations): Record<string, Unary<
       return status(r.migrationId);
     }),
     MigrationStatus: guarded<{ migrationId: string }>(grpc.status.INVALID_ARGUMENT, (r) => status(r.migrationId)),
-    PrepareMigration: guarded<{ migrationId: string; range: RangeSpecMessage; sourcePod: string; sourceAddress: string }>(
-      grpc.status.FAILED_PRECONDITION, (r) => ({ phase: migrations.prepare(r.migrationId, rangeFromMessage(r.range), r.sourcePod, r.sourceAddress).phase.phase })),
-    ReceiveOwnership: guarded<{ migrationId: string; entries: Buffer; durableSources: string; routes: RouteMessage[]; versionFloor: string }>(
+    PrepareMigration: guarded<{ migrationId: string; range: RangeSpecMessage; sourcePod: string; sourceAddress: string; preCopy: boolean }>(
+      grpc.status.FAILED_PRECONDITION, async (r) => ({
+        phase: (await migrations.prepare(r.migrationId, rangeFromMessage(r.range), r.sourcePod, r.sourceAddress, r.preCopy)).phase.phase,
+      })),
+    PreCopy: guarded<{ migrationId: string; records: Buffer; replacedSlices: Buffer }>(grpc.status.FAILED_PRECONDITION, (r) => {
+      migrations.preCopy(r.migrationId, r.records, r.replacedSlices);
+      return { phase: 'PREPARE' };
+    }),
+    ReceiveOwnership: guarded<{ migrationId: string; entries: Buffer; durableSources: string; routes: RouteMessage[]; versionFloor: string } & OwnershipData>(
       grpc.status.FAILED_PRECONDITION, async (r) => {
-        const walLsn = await migrations.receiveOwnership(r.migrationId, r.entries, r.durableSources, r.routes.map(routeFromMessage), Number(r.versionFloor));
+        const walLsn = await migrations.receiveOwnership(r.migrationId, r.entries, r.durableSources, r.routes.map(routeFromMessage), Number(r.versionFloor), r);
         return { phase: 'MOVE_DATA', walLsn: String(walLsn) };
       }),
     MoveData: guarded<{ migrationId: string; records: Buffer; sentBelowHi: number; last: boolean }>(grpc.status.FAILED_PRECONDITION, (r) => {

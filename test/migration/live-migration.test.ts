@@ -3,7 +3,7 @@
 // re-routes; every acknowledged write is at the target afterwards; counters moved exactly once
 // per acknowledged incrBy; the source drops its copy.
 
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { createClient } from '../../client/index.js';
 import { HistoryRecorder, type KvClient } from '../support/historyRecorder.js';
@@ -74,7 +74,12 @@ class Workload {
   }
 }
 
-test('migration: a range moves to another pod under load; clients see no failed op and every write arrives', { timeout: 120_000 }, async (t) => {
+for (const preCopy of [true, false]) {
+  test(`migration${preCopy ? '' : ' (no pre-copy)'}: a range moves to another pod under load; clients see no failed op and every write arrives`,
+    { timeout: 120_000 }, (t) => liveMigration(t, preCopy));
+}
+
+async function liveMigration(t: TestContext, preCopy: boolean): Promise<void> {
   const seed = seedFromEnvironment();
   const source = pod('pod-src');
   const target = pod('pod-dst');
@@ -108,6 +113,7 @@ test('migration: a range moves to another pod under load; clients see no failed 
   assert.deepEqual(started.migrations, []);
   await admin.call('StartMigration', {
     migrationId: 'm1', range: { start: HALF.toString(), end: '0', view: 2 }, targetPod: 'pod-dst', targetAddress, throttleBytesPerSecond: '0',
+    skipPreCopy: !preCopy,
   });
   const final = await waitFor('migration m1 complete', () => admin.call('MigrationStatus', { migrationId: 'm1' }),
     (reply) => ['COMPLETE', 'FAILED'].includes(String((reply.migrations as { phase: string }[])[0]?.phase)));
@@ -131,7 +137,14 @@ test('migration: a range moves to another pod under load; clients see no failed 
   const targetStats = await targetAdmin.call('Stats', {});
   assert.equal(Number(targetStats.keyCount) >= moved, true, `the target holds the moved keys (${String(targetStats.keyCount)} >= ${moved})`);
   assert.ok(Number(sourceStats.keyCount) < 20_000 - moved + 2000, `the source dropped its copy (${String(sourceStats.keyCount)} keys left)`);
-  const targetInfo = ((await targetAdmin.call('MigrationStatus', { migrationId: 'm1' })).migrations as { phase: string; keysFetched: string; firstServedAtMs: number }[])[0];
+  const targetInfo = ((await targetAdmin.call('MigrationStatus', { migrationId: 'm1' })).migrations as
+    { phase: string; keysFetched: string; firstServedAtMs: number; preCopyBytes: string }[])[0];
+  const sourceInfo = ((await admin.call('MigrationStatus', { migrationId: 'm1' })).migrations as { preCopyRounds: number; pendingSlices: number }[])[0];
+  if (preCopy) {
+    assert.ok(sourceInfo.preCopyRounds >= 1 && Number(targetInfo.preCopyBytes) > 0, `the range was pre-copied (${JSON.stringify(sourceInfo)})`);
+  } else {
+    assert.equal(sourceInfo.preCopyRounds, 0);
+  }
   // One clock (both pods in this process): the target served its first op on the range only after
   // the source served its last, and the gap is what the pods timed.
   const lastAtSource = ((await admin.call('MigrationStatus', { migrationId: 'm1' })).migrations as { lastServedAtMs: number }[])[0].lastServedAtMs;
@@ -149,5 +162,5 @@ test('migration: a range moves to another pod under load; clients see no failed 
   assert.equal(targetInfo.phase, 'COMPLETE');
   t.diagnostic(`seed ${seed}: ${workload.ops} ops during the run (${verdict.ops} checked linearizable in ${verdict.seconds} s); ` +
     `${moved} bulk keys moved; ${targetInfo.keysFetched} keys fetched on demand; owner-switch gap ${(targetInfo.firstServedAtMs - lastAtSource).toFixed(3)} ms (source last served at ${lastAtSource.toFixed(1)}, target first at ${targetInfo.firstServedAtMs.toFixed(1)}); ` +
-    `phases ${info.transitions.join(' ')}`);
-});
+    `phases ${info.transitions.join(' ')}; pre-copy rounds ${sourceInfo.preCopyRounds}, pending slices ${sourceInfo.pendingSlices}`);
+}

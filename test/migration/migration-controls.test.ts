@@ -1,6 +1,8 @@
 // Migration controls and durability: pause / resume / throttle while data moves, cancel before
-// ownership moves, and a target that crashes after taking ownership recovers the range from the
-// source's durable state plus its own log.
+// ownership moves (also in the middle of a pre-copy: the target drops what it got), and a target
+// that crashes after taking ownership recovers the range from the source's durable state plus its
+// own log. Tests of the copy after ownership run without pre-copy (skipPreCopy), so the copy is
+// still under way once ownership has moved.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -54,7 +56,7 @@ async function twoPods(t: { after(fn: () => unknown): void }, keys: number): Pro
 test('migration: pause holds the data copy, resume and a new throttle finish it', { timeout: 60_000 }, async (t) => {
   const { source, target, admin } = await twoPods(t, 20_000);
   t.after(() => Promise.all([source.stop(), target.stop()]));
-  await admin.call('StartMigration', { migrationId: 'p1', range: UPPER, targetPod: 'pod-t', targetAddress: target.address, throttleBytesPerSecond: '500000' });
+  await admin.call('StartMigration', { migrationId: 'p1', range: UPPER, targetPod: 'pod-t', targetAddress: target.address, throttleBytesPerSecond: '500000', skipPreCopy: true });
   await until(admin, 'p1', (i) => i.phase === 'MOVE_DATA' && Number(i.bytesMoved) > 0);
   await admin.call('ControlMigration', { migrationId: 'p1', action: 'PAUSE' });
   const paused = await until(admin, 'p1', (i) => i.paused);
@@ -84,10 +86,32 @@ test('migration: cancelled before ownership moves, the source keeps serving the 
   await assert.rejects(admin.call('ControlMigration', { migrationId: 'nope', action: 'PAUSE' }), /no migration nope/);
 });
 
+test('migration: a cancel in the middle of a pre-copy leaves the range at the source, and the target drops what it got', { timeout: 60_000 }, async (t) => {
+  const { source, target, admin } = await twoPods(t, 20_000);
+  t.after(() => Promise.all([source.stop(), target.stop()]));
+  await admin.call('StartMigration', { migrationId: 'pc1', range: UPPER, targetPod: 'pod-t', targetAddress: target.address, throttleBytesPerSecond: '500000' });
+  await until(admin, 'pc1', (i) => Number(i.bytesMoved) > 0);
+  const copying = await info(admin, 'pc1');
+  assert.equal(copying.phase, 'PREPARE', 'the pre-copy runs before ownership moves');
+  assert.ok(target.store.stats().keyCount > 0, 'the target holds pre-copied records');
+  const writer = createClient({ seeds: [source.address] });
+  t.after(() => writer.close());
+  await writer.mput([...Array(500).keys()].map((i) => [`k${i}`, `during-${i}`]));
+  await admin.call('ControlMigration', { migrationId: 'pc1', action: 'CANCEL' });
+  const done = await until(admin, 'pc1', (i) => ['CANCELLED', 'COMPLETE', 'FAILED'].includes(i.phase));
+  assert.equal(done.phase, 'CANCELLED');
+  assert.deepEqual(source.ranges.list().map((r) => r.view), [2, 2], 'the source still owns both halves at their views');
+  const deadline = Date.now() + 10_000;
+  while (target.store.stats().keyCount > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+  assert.equal(target.store.stats().keyCount, 0, 'the target dropped every pre-copied record');
+  const values = await writer.mget([...Array(2000).keys()].map((i) => `k${i}`));
+  values.forEach((entry, i) => assert.equal(entry?.value.toString(), i < 500 ? `during-${i}` : `v${i}-`.padEnd(100, '.'), `k${i}`));
+});
+
 test('migration: a target that crashes after taking ownership recovers the range from the source\'s files and its own log', { timeout: 60_000 }, async (t) => {
   const { source, target, admin, dataDir } = await twoPods(t, 20_000);
   t.after(() => source.stop());
-  await admin.call('StartMigration', { migrationId: 'r1', range: UPPER, targetPod: 'pod-t', targetAddress: target.address, throttleBytesPerSecond: '300000' });
+  await admin.call('StartMigration', { migrationId: 'r1', range: UPPER, targetPod: 'pod-t', targetAddress: target.address, throttleBytesPerSecond: '300000', skipPreCopy: true });
   await until(admin, 'r1', (i) => i.phase === 'MOVE_DATA' && Number(i.bytesMoved) > 0);
   await admin.call('ControlMigration', { migrationId: 'r1', action: 'PAUSE' });
   const writer = createClient({ seeds: [target.address] });
@@ -112,7 +136,7 @@ test('migration: a target that crashes after taking ownership recovers the range
 test('migration: the target dies mid-copy and comes back; the source waits for its answer and the migration rolls forward with every acknowledged write', { timeout: 60_000 }, async (t) => {
   const { source, target, admin, dataDir } = await twoPods(t, 20_000);
   t.after(() => source.stop());
-  await admin.call('StartMigration', { migrationId: 'a1', range: UPPER, targetPod: 'pod-t', targetAddress: target.address, throttleBytesPerSecond: '400000' });
+  await admin.call('StartMigration', { migrationId: 'a1', range: UPPER, targetPod: 'pod-t', targetAddress: target.address, throttleBytesPerSecond: '400000', skipPreCopy: true });
   await until(admin, 'a1', (i) => i.phase === 'MOVE_DATA' && Number(i.bytesMoved) > 0);
   const client = createClient({ seeds: [source.address], timeoutMs: 30_000, attemptsMax: 200 });
   t.after(() => client.close());
@@ -167,7 +191,7 @@ test('migration: the target dies before ownership arrives (in doubt); once it an
 test('migration: an assignment pushed mid-copy that names the arriving range unchanged does not cut the migration short', { timeout: 60_000 }, async (t) => {
   const { source, target, admin } = await twoPods(t, 20_000);
   t.after(() => Promise.all([source.stop(), target.stop()]));
-  await admin.call('StartMigration', { migrationId: 'o1', range: UPPER, targetPod: 'pod-t', targetAddress: target.address, throttleBytesPerSecond: '600000' });
+  await admin.call('StartMigration', { migrationId: 'o1', range: UPPER, targetPod: 'pod-t', targetAddress: target.address, throttleBytesPerSecond: '600000', skipPreCopy: true });
   await until(admin, 'o1', (i) => i.phase === 'MOVE_DATA' && Number(i.bytesMoved) > 0);
   const targetAdmin = adminClient(target.address);
   t.after(() => targetAdmin.close());
@@ -186,7 +210,7 @@ test('migration: an assignment pushed mid-copy that names the arriving range unc
 test('migration: the source dies mid-copy; the target loads the rest from the source\'s files and completes', { timeout: 60_000 }, async (t) => {
   const { source, target, admin } = await twoPods(t, 20_000);
   t.after(() => target.stop());
-  await admin.call('StartMigration', { migrationId: 's1', range: UPPER, targetPod: 'pod-t', targetAddress: target.address, throttleBytesPerSecond: '300000' });
+  await admin.call('StartMigration', { migrationId: 's1', range: UPPER, targetPod: 'pod-t', targetAddress: target.address, throttleBytesPerSecond: '300000', skipPreCopy: true });
   await until(admin, 's1', (i) => i.phase === 'MOVE_DATA' && Number(i.bytesMoved) > 0);
   const writer = createClient({ seeds: [target.address], timeoutMs: 30_000, attemptsMax: 64 });
   t.after(() => writer.close());

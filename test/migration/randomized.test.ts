@@ -6,7 +6,9 @@
 //   merge-target (split, migrate both halves one after the other, merge them back on the target),
 //   merge-source (split and re-merge the source's other range while this one migrates), or
 //   kill-<victim>-<point>: a real `kill -9` of the source or the target at
-//     PREPARE             (source waits at --test-fault-delay PREPARE: the target has prepared)
+//     PRE_COPY            (the source is pre-copying, throttled: the target holds part of the range)
+//     PREPARE             (source waits at --test-fault-delay PREPARE: the target has prepared and
+//                          got the pre-copy, if any)
 //     TRANSFER_OWNERSHIP  (source waits after giving the range up, before ReceiveOwnership)
 //     RECEIVE_OWNERSHIP   (target waits after adopting the range durably, before it answers)
 //     MOVE_DATA           (the source is streaming, throttled)
@@ -18,15 +20,17 @@
 //
 // Who must own the range in the end (docs/migration.md, "Failures" — the rule is: the target
 // decides; a migration rolls back only if the target never durably adopted the range):
-//   PREPARE, TRANSFER_OWNERSHIP -> the source (never given up, or taken back at a new view)
+//   PRE_COPY, PREPARE, TRANSFER_OWNERSHIP -> the source (never given up, or taken back at a new view)
 //   RECEIVE_OWNERSHIP, MOVE_DATA, CHECKPOINT, COMPLETE -> the target (rolls forward; a target
 //   missing data loads it from the source's files)
 //   ANY, cancel -> either (exactly one); every other event -> the target.
 // After each run: no client op failed (only re-routed and retried), exactly one pod owns the
 // range, every bulk record reads back, every counter equals the number of incrBy acknowledged on
 // it (none applied twice), and Porcupine says the history, with a final read of every key, is
-// linearizable. 26 runs per CI run (each kill point and victim once, the other events twice),
-// 260 in long mode (SLICEKV_TEST_LONG=1); SLICEKV_SEED replays a whole series.
+// linearizable. Half the runs (chosen by the seed) pre-copy the range (the default), half move
+// ownership first (skipPreCopy); PRE_COPY kills always pre-copy, MOVE_DATA kills never do (the
+// copy after ownership is what they hit). 28 runs per CI run (each kill point and victim once,
+// the other events twice), 280 in long mode (SLICEKV_TEST_LONG=1); SLICEKV_SEED replays a whole series.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -42,21 +46,21 @@ import { Random } from '../support/random.js';
 import { fixedFreePort, startDataplane, type DataplaneProcess } from '../support/dataplaneProcess.js';
 import { rangeFromMessage, type RangeSpecMessage } from '../../proto/messages.js';
 
-const RUNS = isLongMode() ? 260 : 26;
+const RUNS = isLongMode() ? 280 : 28;
 const HALF = 1n << 63n;
 const QUARTER3 = 3n << 62n;
 const BULK_KEYS = 3000;
 const BULK_VALUE_BYTES = 300;
-const KILL_POINTS = ['PREPARE', 'TRANSFER_OWNERSHIP', 'RECEIVE_OWNERSHIP', 'MOVE_DATA', 'CHECKPOINT', 'COMPLETE', 'ANY'] as const;
+const KILL_POINTS = ['PRE_COPY', 'PREPARE', 'TRANSFER_OWNERSHIP', 'RECEIVE_OWNERSHIP', 'MOVE_DATA', 'CHECKPOINT', 'COMPLETE', 'ANY'] as const;
 type KillPoint = (typeof KILL_POINTS)[number];
 const OTHER_EVENTS = ['none', 'pause', 'cancel', 'split', 'merge-target', 'merge-source'] as const;
 type Scenario = { event: (typeof OTHER_EVENTS)[number] } | { event: 'kill'; victim: 'source' | 'target'; point: KillPoint };
 /** Kill points a pod waits at (--test-fault-delay), and which pod. */
 const FAULT_POINTS: Partial<Record<KillPoint, 'source' | 'target'>> = { PREPARE: 'source', TRANSFER_OWNERSHIP: 'source', RECEIVE_OWNERSHIP: 'target', CHECKPOINT: 'source' };
-const ROLLS_BACK: readonly KillPoint[] = ['PREPARE', 'TRANSFER_OWNERSHIP'];
+const ROLLS_BACK: readonly KillPoint[] = ['PRE_COPY', 'PREPARE', 'TRANSFER_OWNERSHIP'];
 const ACTIVE = ['PREPARE', 'TRANSFER_OWNERSHIP', 'MOVE_DATA', 'CHECKPOINT'];
 
-/** One block of 26 scenarios: every kill point with either victim once, every other event twice. */
+/** One block of 28 scenarios: every kill point with either victim once, every other event twice. */
 function block(): Scenario[] {
   const kills = KILL_POINTS.flatMap((point) => (['source', 'target'] as const).map((victim) => ({ event: 'kill' as const, victim, point })));
   return [...OTHER_EVENTS, ...OTHER_EVENTS].map((event) => ({ event }) as Scenario).concat(kills);
@@ -169,7 +173,7 @@ async function settle(pods: Pods, range: { start: bigint; end: bigint }, sourceK
 }
 
 // eslint-disable-next-line complexity -- one scenario read top to bottom: set-up, the event, settle, checks
-async function runOnce(seed: number, scenario: Scenario): Promise<{ owner: string; ops: number }> {
+async function runOnce(seed: number, scenario: Scenario): Promise<{ owner: string; ops: number; preCopy: boolean }> {
   const dataDir = mkdtempSync(join(tmpdir(), 'slicekv-rand-'));
   const random = new Random(seed);
   const pods = new Pods(dataDir, 500 + (random.uint32() % 3000));
@@ -184,7 +188,8 @@ async function runOnce(seed: number, scenario: Scenario): Promise<{ owner: strin
   const client = createClient({ seeds: [source.address, target.address], timeoutMs: 60_000, attemptsMax: 1000 });
   const result: LaneResult = { failures: [], increments: new Map() };
   let stopped = false;
-  const context = `seed ${seed} (${nameOf(scenario)})`;
+  const preCopy = kill?.point === 'PRE_COPY' || (kill?.point !== 'MOVE_DATA' && random.chance(0.5));
+  const context = `seed ${seed} (${nameOf(scenario)}${preCopy ? '' : ', no pre-copy'})`;
   try {
     const whole = { start: '0', end: '0', view: 1 };
     await admin.call('AssignRanges', { owned: [whole], routes: [{ ...whole, owner: 'pod-s', address: source.address }] });
@@ -194,9 +199,9 @@ async function runOnce(seed: number, scenario: Scenario): Promise<{ owner: strin
     const pools: Pools = { counters: names('counter-', 4), hot: names('hot-', 3), keys: names('k', 400) };
     const lanes = [...Array(6).keys()].map((l) => lane(recorder.client(client, l), new Random(random.uint32()), l, pools, () => stopped, result));
     await new Promise((resolve) => setTimeout(resolve, 50 + (random.uint32() % 100)));
-    const throttle = kill?.point === 'MOVE_DATA' ? 300_000 : random.uint32() % 2 === 0 ? 0 : 200_000 + (random.uint32() % 600_000);
+    const throttle = kill?.point === 'MOVE_DATA' || kill?.point === 'PRE_COPY' ? 300_000 : random.uint32() % 2 === 0 ? 0 : 200_000 + (random.uint32() % 600_000);
     const start = (id: string, range: object): Promise<unknown> => admin.call('StartMigration', {
-      migrationId: id, range, targetPod: 'pod-t', targetAddress: target.address, throttleBytesPerSecond: String(throttle),
+      migrationId: id, range, targetPod: 'pod-t', targetAddress: target.address, throttleBytesPerSecond: String(throttle), skipPreCopy: !preCopy,
     });
     let moving = { start: HALF, end: 1n << 64n };
     if (scenario.event === 'split' || scenario.event === 'merge-target') {
@@ -223,17 +228,31 @@ async function runOnce(seed: number, scenario: Scenario): Promise<{ owner: strin
     await Promise.all(lanes);
     assert.deepEqual(result.failures.map(String), [], `${context}: no client op failed`);
     await checkData(client, recorder, pools, result, context);
+    if (owner === 'pod-s') await targetEmpties(pods.admin('pod-t'), context);
     const verdict = await checkHistory(recorder.ops(), { timeoutSeconds: 60 });
     assert.ok(verdict.linearizable, `${context}: the history is linearizable`);
     // How the source saw it end (after a restart: how its in-doubt record was resolved, or 'gone').
     const sourcePhase = (await migrationsOf(admin)).find((m) => m.migrationId === 'r' && m.role === 'SOURCE')?.phase ?? 'gone';
-    return { owner: `${owner === 'pod-s' ? 'source' : 'target'}/${sourcePhase}`, ops: verdict.ops };
+    return { owner: `${owner === 'pod-s' ? 'source' : 'target'}/${sourcePhase}`, ops: verdict.ops, preCopy };
   } finally {
     stopped = true;
     client.close();
     await pods.close();
     rmSync(dataDir, { recursive: true, force: true });
   }
+}
+
+/**
+ * The range stayed at the source: the target, owning nothing, must end up holding no records
+ * (a pre-copy's are dropped on cancel, or once its watchdog finds the source no longer runs the
+ * migration). Records left behind could come back if the range were ever recovered there.
+ */
+async function targetEmpties(admin: AdminClient, context: string): Promise<void> {
+  const keys = await waitFor(`${context}: the target drops what it was sent`, async () => {
+    const count = Number((await admin.call('Stats', {}, 5000)).keyCount);
+    return count === 0 ? count : null;
+  }, 15_000).catch(async () => Number((await admin.call('Stats', {}, 5000)).keyCount));
+  assert.equal(keys, 0, `${context}: the target owns nothing and holds no records`);
 }
 
 function names(prefix: string, count: number): string[] {
@@ -260,7 +279,8 @@ async function checkData(client: SlicekvClient, recorder: HistoryRecorder, pools
 }
 
 async function pauseAndResume(admin: AdminClient): Promise<void> {
-  await sourceReaches(admin, 'r', (m) => m.phase !== 'PREPARE' && m.phase !== 'TRANSFER_OWNERSHIP');
+  // While data moves: in the pre-copy, or after ownership moved.
+  await sourceReaches(admin, 'r', (m) => (m.phase === 'PREPARE' && Number(m.bytesMoved) > 0) || (m.phase !== 'PREPARE' && m.phase !== 'TRANSFER_OWNERSHIP'));
   await admin.call('ControlMigration', { migrationId: 'r', action: 'PAUSE' }).catch(() => undefined);
   await new Promise((resolve) => setTimeout(resolve, 100));
   await admin.call('ControlMigration', { migrationId: 'r', action: 'RESUME' }).catch(() => undefined);
@@ -294,6 +314,8 @@ async function killAt(pods: Pods, kill: { victim: 'source' | 'target'; point: Ki
     await waitFor(`fault point ${kill.point}`, () => Promise.resolve(pod.logs.some((l) => l.faultPoint === kill.point) ? true : null), 30_000);
   } else if (kill.point === 'MOVE_DATA') {
     await sourceReaches(pods.admin('pod-s'), 'r', (m) => m.phase === 'MOVE_DATA' && Number(m.bytesMoved) > 0);
+  } else if (kill.point === 'PRE_COPY') {
+    await sourceReaches(pods.admin('pod-s'), 'r', (m) => m.phase === 'PREPARE' && Number(m.bytesMoved) > 0);
   } else if (kill.point === 'COMPLETE') {
     await sourceReaches(pods.admin('pod-s'), 'r', (m) => m.phase === 'COMPLETE');
   } else {
@@ -305,11 +327,12 @@ async function killAt(pods: Pods, kill: { victim: 'source' | 'target'; point: Ki
   await pods.killAndRestart(kill.victim === 'source' ? 'pod-s' : 'pod-t', downMs);
 }
 
-test(`migration: ${RUNS} randomised runs between dataplane processes (throttle, pause, cancel, split, merges, kill -9 of either side at seven points) stay linearizable with no failed op`, { timeout: 3_600_000 }, async (t) => {
+test(`migration: ${RUNS} randomised runs between dataplane processes (throttle, pause, cancel, split, merges, kill -9 of either side at eight points; with and without pre-copy) stay linearizable with no failed op`, { timeout: 3_600_000 }, async (t) => {
   const base = seedFromEnvironment();
   const random = new Random(base);
   const counts = new Map<string, { runs: number; owners: Map<string, number> }>();
   let ops = 0;
+  let preCopied = 0;
   const started = Date.now();
   let scenarios: Scenario[] = [];
   for (let run = 0; run < RUNS; run++) {
@@ -318,11 +341,12 @@ test(`migration: ${RUNS} randomised runs between dataplane processes (throttle, 
     const seed = random.uint32();
     const outcome = await runOnce(seed, scenario);
     ops += outcome.ops;
+    if (outcome.preCopy) preCopied++;
     const entry = counts.get(nameOf(scenario)) ?? { runs: 0, owners: new Map<string, number>() };
     entry.runs++;
     entry.owners.set(outcome.owner, (entry.owners.get(outcome.owner) ?? 0) + 1);
     counts.set(nameOf(scenario), entry);
   }
   const table = [...counts.entries()].sort().map(([name, c]) => `${name}=${c.runs}(${[...c.owners.entries()].map(([o, n]) => `${o}:${n}`).join(',')})`);
-  t.diagnostic(`base seed ${base} (SLICEKV_SEED replays all runs); ${RUNS} runs, ${ops} ops checked, ${((Date.now() - started) / 1000).toFixed(0)} s: ${table.join(' ')}`);
+  t.diagnostic(`base seed ${base} (SLICEKV_SEED replays all runs); ${RUNS} runs (${preCopied} with pre-copy), ${ops} ops checked, ${((Date.now() - started) / 1000).toFixed(0)} s: ${table.join(' ')}`);
 });

@@ -226,7 +226,7 @@ async function migrateUnderLoad(options: SlicekvMigrationOptions, pods: [Durable
     const unixOffsetMs = Date.now() - load.elapsedMs();
     const startMs = load.elapsedMs();
     await a.admin.call('StartMigration', {
-      migrationId: 'bench', range: { start: HALF.toString(), end: '0', view: 2 }, targetPod: b.podName, targetAddress: b.address, throttleBytesPerSecond: '0',
+      migrationId: 'bench', range: { start: HALF.toString(), end: '0', view: 2 }, targetPod: b.podName, targetAddress: b.address, throttleBytesPerSecond: process.env.SLICEKV_BENCH_THROTTLE ?? '0',
     });
     const startCallMs = load.elapsedMs() - startMs;
     const source = await pollUntilEnd(a, options.migrationTimeoutMs);

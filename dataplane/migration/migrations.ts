@@ -232,7 +232,7 @@ export class Migrations implements OutgoingHost {
     let next = cursor;
     while (next !== SCAN_DONE && run.length < bytesMax) {
       next = this.pod.store.scan(range, next, { recordCountMax: 256, includeTombstones: false }, (record) => {
-        if (record.checksumValid) run.append(record);
+        if (record.checksumValid) run.append(record, this.pod.store.segments.words[record.segmentId]);
       });
     }
     return { records: run.view(), next, count: run.records };
@@ -394,7 +394,9 @@ export class Migrations implements OutgoingHost {
     migration.phase.transitionTo(['PREPARE'], 'TRANSFER_OWNERSHIP', this.nowMs());
     this.pod.store.observeVersion(versionFloor);
     const walLsn = this.pod.durability?.wal?.appendedLsn ?? 0;
+    const startedMs = this.nowMs();
     migration.receiveOwnership(entries, data);
+    const installedMs = this.nowMs();
     const pod = this.pod;
     const arriving = { ...migration.range, arriving: migration };
     const table = routes.length > 0 ? new RouteTable(routes) : pod.routes;
@@ -404,6 +406,7 @@ export class Migrations implements OutgoingHost {
     await pod.durability?.adopt(migration.range, migration.sourcePod, durableSources, [...pod.ranges.list(), arriving], table?.routes ?? [], walLsn);
     pod.ranges.assign([...pod.ranges.list(), arriving]);
     pod.routes = table;
+    this.log(`migration ${id} (target): serving the range`, { migration: id, installMs: installedMs - startedMs, adoptMs: this.nowMs() - installedMs });
     migration.releaseOwnershipWaiters();
     migration.phase.transitionTo(['TRANSFER_OWNERSHIP'], 'MOVE_DATA', this.nowMs());
     await this.faultPoint('RECEIVE_OWNERSHIP');

@@ -315,15 +315,18 @@ export class OutgoingMigration {
     // From here the source answers WRONG_RANGE for the range: nothing it holds changes any more.
     // Whatever happens next, only the target's answer can give it back (resolve()).
     this.gaveUp = true;
+    const startedMs = this.host.nowMs();
     const givenUp = this.host.giveUp(this.range, this.targetPod, this.targetAddress, this.newView, this.id, durableSources);
     const final = this.tracker === null ? null : this.finalSlices(this.tracker);
+    const scannedMs = this.host.nowMs();
     this.tracker = null;
     const routes = await givenUp;
     await this.host.faultPoint('TRANSFER_OWNERSHIP');
-    const pendingSet = final === null ? null : new Set(final.pending);
-    const slices = final === null ? null : final.geometry;
-    const hot = this.host.hotRecords(this.id, slices === null ? null : (hi) => pendingSet!.has(slices.sliceOf(hi)));
-    const entries = Buffer.concat([this.host.completionEntries(this.range), hot]);
+    const entries = Buffer.concat([this.host.completionEntries(this.range), this.hotFor(final)]);
+    this.host.log(`migration ${this.id}: handing over`, {
+      migration: this.id, sliceRecordsBytes: final?.records.length ?? 0, replacedSlices: final?.replaced.length ?? 0, pendingSlices: final?.pending.length ?? 0,
+      entriesBytes: entries.length, finalScanMs: scannedMs - startedMs, givenUpMs: this.host.nowMs() - startedMs,
+    });
     await this.peer.call('ReceiveOwnership', {
       migrationId: this.id, range: rangeToMessage({ ...this.range, view: this.newView }), entries, durableSources, routes,
       versionFloor: String(this.host.versionFloor()), preCopied: final !== null,
@@ -332,6 +335,14 @@ export class OutgoingMigration {
     });
     this.phase.transitionTo(['TRANSFER_OWNERSHIP'], 'MOVE_DATA', this.host.nowMs());
     return final?.pending ?? null;
+  }
+
+  /** The hot records to send: all sampled (no pre-copy), those in pending slices, or none (nothing pending). */
+  private hotFor(final: { geometry: RangeSlices; pending: number[] } | null): Buffer {
+    if (final === null) return this.host.hotRecords(this.id, null);
+    if (final.pending.length === 0) return EMPTY;
+    const pending = new Set(final.pending);
+    return this.host.hotRecords(this.id, (hi) => pending.has(final.geometry.sliceOf(hi)));
   }
 
   /**

@@ -148,7 +148,8 @@ export class BulkLoad {
   abandon(): void {
     const dropped = this.pending.splice(0);
     if (this.segmentId >= 0) this.claimedEnd = this.host.segments.fillBytes[this.segmentId];
-    for (const claim of dropped) this.closeIfDone(claim.segmentId);
+    // Several dropped claims may share a segment (read-ahead): each segment is closed once.
+    for (const segmentId of new Set(dropped.map((claim) => claim.segmentId))) this.closeIfDone(segmentId);
   }
 
   /**
@@ -168,7 +169,7 @@ export class BulkLoad {
       if (keep !== null && !keep(bytes, at + HEADER_BYTES, keyLength, this.hasher.hi, this.hasher.lo)) {
         this.recordsSkipped++;
       } else {
-        const status = this.copyOne(bytes, at, size);
+        const status = this.copyOne(words, at, size);
         if (status !== Status.OK) return status;
       }
       at += size;
@@ -254,14 +255,21 @@ export class BulkLoad {
     return true;
   }
 
-  /** Copies one checked record to the current load segment and installs it (its hash is in `hasher`). */
-  private copyOne(bytes: Buffer, at: number, size: number): Status {
+  /**
+   * Copies one checked record (at byte `at` of the run, `words` its Int32 view) to the current load
+   * segment, word by word (records are word aligned; Buffer.copy of part of a buffer allocates a
+   * view per call), and installs it (its hash is in `hasher`).
+   */
+  private copyOne(words: Int32Array, at: number, size: number): Status {
     if (!this.roomFor(size)) return Status.OUT_OF_MEMORY;
     const segments = this.host.segments;
     const id = this.segmentId;
     const offset = this.claimedEnd;
     assert(segments.fillBytes[id] === offset, 'copies go where the installed part ends');
-    bytes.copy(segments.bytes[id], offset, at, at + size);
+    const target = segments.words[id];
+    const from = at >> 2;
+    const to = offset >> 2;
+    for (let i = 0, count = size >> 2; i < count; i++) target[to + i] = words[from + i];
     const status = this.installHashed(id, offset, size, this.hasher.hi);
     if (status !== Status.OK) return status;
     this.claimedEnd = offset + size;

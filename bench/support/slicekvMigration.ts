@@ -227,6 +227,7 @@ async function migrateUnderLoad(options: SlicekvMigrationOptions, pods: [Durable
     const startMs = load.elapsedMs();
     await a.admin.call('StartMigration', {
       migrationId: 'bench', range: { start: HALF.toString(), end: '0', view: 2 }, targetPod: b.podName, targetAddress: b.address, throttleBytesPerSecond: process.env.SLICEKV_BENCH_THROTTLE ?? '0',
+      yieldToLoad: process.env.SLICEKV_BENCH_YIELD === '1',
     });
     const startCallMs = load.elapsedMs() - startMs;
     const source = await pollUntilEnd(a, options.migrationTimeoutMs);

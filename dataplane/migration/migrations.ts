@@ -63,13 +63,15 @@ export class Migrations implements OutgoingHost {
 
   // ---- source ---------------------------------------------------------------------------------
 
-  start(id: string, range: OwnedRange, targetPod: string, targetAddress: string, throttleBytesPerSecond: number, preCopy = true): OutgoingMigration {
+  start(id: string, range: OwnedRange, targetPod: string, targetAddress: string, throttleBytesPerSecond: number, preCopy = true,
+    yieldToLoad = false): OutgoingMigration {
     if (this.outgoing.has(id) || this.incoming.has(id)) throw new Error(`migration ${id} exists already`);
     const owned = this.pod.ranges.list().find((r) => r.start === range.start && r.end === range.end);
     if (owned === undefined || owned.view !== range.view) throw new Error(`range [${range.start}, ${range.end}) at view ${range.view} is not owned here`);
     if (targetPod === this.pod.podName) throw new Error('source and target are the same pod');
     const migration = new OutgoingMigration({
       id, range: owned, targetPod, targetAddress, throttleBytesPerSecond, selfPod: this.pod.podName, selfAddress: this.pod.address, preCopy,
+      yieldToLoad,
     }, this, this.peers(targetAddress));
     this.outgoing.set(id, migration);
     void migration.run().finally(() => {
@@ -112,6 +114,11 @@ export class Migrations implements OutgoingHost {
       this.trackerIds.delete(tracker);
       this.trackers.splice(this.trackers.indexOf(tracker), 1);
     }
+  }
+
+  servedOps(range: HashRange): number {
+    const index = this.pod.ranges.list().findIndex((r) => r.start === range.start && r.end === range.end);
+    return index < 0 ? -1 : (this.pod.ranges.opsServed[index] ?? -1);
   }
 
   /** The executor served a mutation of a key with hash (hi, lo) while pre-copies run here. */

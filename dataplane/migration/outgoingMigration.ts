@@ -15,6 +15,7 @@ import { PhaseMachine, type MigrationPhase } from './migrationPhase.js';
 import { RecordRun } from './recordRun.js';
 import { RangeSlices, encodeSlices } from './rangeSlices.js';
 import type { WriteTracker } from './writeTracker.js';
+import { CopyPacer } from './copyPacer.js';
 import { rangeToMessage } from '../../proto/messages.js';
 
 /** What a migration needs from the pod it runs on. */
@@ -31,6 +32,8 @@ export interface OutgoingHost {
   trackWrites(id: string, slices: RangeSlices): WriteTracker;
   /** Stops recording (the migration ended before the transfer). */
   stopTracking(id: string): void;
+  /** Ops served here on `range` so far (-1: not known). */
+  servedOps(range: HashRange): number;
   /** Every version this pod has given out is below this. */
   versionFloor(): number;
   /** Completion records of the range, as entries. */
@@ -77,6 +80,8 @@ export interface OutgoingSpec {
   readonly selfAddress: string;
   /** Copy the range while still serving it, before ownership moves (default); false: ownership first, all data after. */
   readonly preCopy: boolean;
+  /** Pace the pre-copy to leave the range's op rate at >= 90% of its rate before (copyPacer.ts). */
+  readonly yieldToLoad?: boolean;
 }
 
 export interface OutgoingPeer {
@@ -122,6 +127,7 @@ export class OutgoingMigration {
   pendingSlices = 0;
   private tracker: WriteTracker | null = null;
   private readonly preCopyEnabled: boolean;
+  private pacer: CopyPacer | null = null;
 
   readonly id: string;
   readonly range: OwnedRange;
@@ -135,6 +141,7 @@ export class OutgoingMigration {
     ({ id: this.id, range: this.range, targetPod: this.targetPod, targetAddress: this.targetAddress,
       throttleBytesPerSecond: this.throttleBytesPerSecond, selfPod: this.selfPod, selfAddress: this.selfAddress, preCopy: this.preCopyEnabled } = spec);
     this.newView = spec.range.view + 1;
+    if (spec.yieldToLoad === true) this.pacer = new CopyPacer({ servedOps: () => host.servedOps(spec.range), nowMs: () => host.nowMs() });
     this.phase = new PhaseMachine((from, to) => host.log(`migration ${spec.id}: ${from} -> ${to}`, { migration: spec.id, from, to }), host.nowMs());
   }
 
@@ -275,6 +282,7 @@ export class OutgoingMigration {
     const tracker = this.host.trackWrites(this.id, new RangeSlices(this.range));
     this.tracker = tracker;
     this.host.startSampling(this.id, this.range, false);
+    await this.pacer?.measureBaseline();
     let cursor = tracker.bounds.startHi;
     await this.pump(async (run) => {
       const chunk = await this.scanChunk(cursor, run, tracker);
@@ -297,6 +305,9 @@ export class OutgoingMigration {
       }, (chunk) => this.peer.call('PreCopy', { migrationId: this.id, records: chunk.records, replacedSlices: encodeSlices(chunk.slices) }, 60_000));
       this.preCopyRounds++;
     }
+    this.host.log(`migration ${this.id}: pre-copy done`, {
+      migration: this.id, rounds: this.preCopyRounds, bytes: this.bytesMoved, slicesWritten: tracker.writtenSoFar.size, pacedMs: this.pacer?.pausedMsTotal ?? 0,
+    });
   }
 
   /**
@@ -408,6 +419,8 @@ export class OutgoingMigration {
       const [, following] = await Promise.all([sent, last ? null : produce(runs[turn])]);
       this.recordsMoved += chunk.count;
       this.bytesMoved += chunk.records.length;
+      // Only the first round is paced: later rounds are short, and slowing them lets writes outrun them.
+      if (this.pacer !== null && this.preCopyRounds === 0 && !this.gaveUp) await this.pacer.pace();
       const throttle = this.throttleBytesPerSecond;
       if (throttle > 0) await sleep(Math.max(0, (chunk.records.length / throttle) * 1000 - (this.host.nowMs() - started)));
       if (following === null) return;

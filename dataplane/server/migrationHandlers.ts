@@ -67,9 +67,9 @@ export function migrationHandlers(migrations: Migrations): Record<string, Unary<
   };
   return {
     StartMigration: guarded<{ migrationId: string; range: RangeSpecMessage; targetPod: string; targetAddress: string; throttleBytesPerSecond: string;
-      skipPreCopy: boolean; }>(grpc.status.FAILED_PRECONDITION, (r) => {
+      skipPreCopy: boolean; yieldToLoad: boolean; }>(grpc.status.FAILED_PRECONDITION, (r) => {
         if (r.migrationId === '' || r.targetAddress === '' || r.range === null) throw new Error('migration_id, range and target_address are required');
-        migrations.start(r.migrationId, rangeFromMessage(r.range), r.targetPod, r.targetAddress, Number(r.throttleBytesPerSecond), !r.skipPreCopy);
+        migrations.start(r.migrationId, rangeFromMessage(r.range), r.targetPod, r.targetAddress, Number(r.throttleBytesPerSecond), !r.skipPreCopy, r.yieldToLoad);
         return status(r.migrationId);
       }),
     ControlMigration: guarded<{ migrationId: string; action: string; throttleBytesPerSecond: string }>(grpc.status.FAILED_PRECONDITION, (r) => {

@@ -74,8 +74,9 @@ class Workload {
   }
 }
 
+// With pre-copy, paced by the load (yield_to_load); the unpaced pre-copy runs in randomized.test.ts.
 for (const preCopy of [true, false]) {
-  test(`migration${preCopy ? '' : ' (no pre-copy)'}: a range moves to another pod under load; clients see no failed op and every write arrives`,
+  test(`migration${preCopy ? ' (paced pre-copy)' : ' (no pre-copy)'}: a range moves to another pod under load; clients see no failed op and every write arrives`,
     { timeout: 120_000 }, (t) => liveMigration(t, preCopy));
 }
 
@@ -113,7 +114,7 @@ async function liveMigration(t: TestContext, preCopy: boolean): Promise<void> {
   assert.deepEqual(started.migrations, []);
   await admin.call('StartMigration', {
     migrationId: 'm1', range: { start: HALF.toString(), end: '0', view: 2 }, targetPod: 'pod-dst', targetAddress, throttleBytesPerSecond: '0',
-    skipPreCopy: !preCopy,
+    skipPreCopy: !preCopy, yieldToLoad: preCopy,
   });
   const final = await waitFor('migration m1 complete', () => admin.call('MigrationStatus', { migrationId: 'm1' }),
     (reply) => ['COMPLETE', 'FAILED'].includes(String((reply.migrations as { phase: string }[])[0]?.phase)));

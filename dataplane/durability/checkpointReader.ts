@@ -12,7 +12,8 @@
 
 import { open, type FileHandle } from 'node:fs/promises';
 import { Status, type BulkLoad, type KeepRecord, type LoadClaim } from '../store/index.js';
-import { CHECKPOINT_FORMAT, CheckpointFrame, RECORDS_PREFIX_BYTES, RecordsWatermark, type CheckpointEnd, type CheckpointMeta } from './checkpointFile.js';
+import { CHECKPOINT_FORMATS_READ, CheckpointFrame, RECORDS_PREFIX_BYTES, RecordsWatermark, type CheckpointEnd, type CheckpointMeta } from './checkpointFile.js';
+import { readFrameDirectory, type FrameSlot } from './checkpointDirectory.js';
 import { WalEntryCursor, WalEntryKind, WalFormatError } from './walEntry.js';
 import { endianness } from 'node:os';
 import { assert } from '../store/assert.js';
@@ -63,9 +64,15 @@ interface FrameRead {
   readonly parts: Buffer[];
   /** The next frame's header, read by the same call (one read per frame). */
   readonly nextHeader: Buffer;
-  /** Bytes read: the payload, then as much of the next frame's header as the file holds. */
+  /** Bytes read: the payload, then as much of the next frame's header as the file holds (by directory: header and payload). */
   readonly read: Promise<number>;
+  /** Read by the directory: the lsn it lists for the frame. */
+  readonly slotLsn?: number;
 }
+
+/** Frames read at once by a format-3 directory (each ~256 KiB into fresh segment memory). */
+const READ_AHEAD_FRAMES = 4;
+const EMPTY = Buffer.alloc(0);
 
 class CheckpointProblem extends Error {
   constructor(readonly offsetBytes: number, readonly reason: string) {
@@ -90,6 +97,9 @@ class CheckpointLoader {
   private readonly scratch: Buffer[] = [Buffer.allocUnsafeSlow(0), Buffer.allocUnsafeSlow(0)];
   private readonly hashScratch: Buffer[] = [Buffer.allocUnsafeSlow(0), Buffer.allocUnsafeSlow(0)];
   private turn = 0;
+  /** Hash buffers of frames read by the directory, in turn (one more than can be in flight). */
+  private readonly hashRing: Buffer[] = Array.from({ length: READ_AHEAD_FRAMES + 1 }, () => Buffer.allocUnsafeSlow(0));
+  private hashTurn = 0;
   private plan: CheckpointPlan = { keep: null, compact: true };
   /** Every record of the file has a hash whose top word is below this. */
   private rangeEndHi = TWO_POW_32;
@@ -97,6 +107,12 @@ class CheckpointLoader {
   constructor(private readonly file: FileHandle, private readonly size: number, private readonly sink: CheckpointSink) {}
 
   async load(): Promise<CheckpointReadResult> {
+    const slots = await readFrameDirectory(this.file, this.size);
+    return slots === null ? this.loadInOrder() : this.loadBySlots(slots);
+  }
+
+  /** Format 2, or a file whose directory does not check out: each frame's header comes with the frame before it. */
+  private async loadInOrder(): Promise<CheckpointReadResult> {
     const inFlight: { next: FrameRead | null } = { next: null };
     try {
       const header = Buffer.alloc(FRAME_HEADER_BYTES);
@@ -109,15 +125,77 @@ class CheckpointLoader {
       if (this.result.end === null) throw new CheckpointProblem(this.size, 'no END frame: the checkpoint was not finished');
       return this.result;
     } catch (error) {
-      // A read still in flight may be writing into a claimed segment: let it land before the
-      // claims are given up and their space reused.
-      if (inFlight.next !== null) await inFlight.next.read.catch(() => 0);
-      this.sink.bulk.abandon();
-      if (!(error instanceof CheckpointProblem)) throw error;
-      const offsetBytes = Math.min(error.offsetBytes, this.size);
-      this.result.problem = { offsetBytes, reason: error.reason, droppedBytes: this.size - offsetBytes };
-      return this.result;
+      return this.failed(error, inFlight.next === null ? [] : [inFlight.next]);
     }
+  }
+
+  /**
+   * Format 3: frames are read by the directory, up to READ_AHEAD_FRAMES at once (the META frame
+   * alone first: it decides how records load), and loaded in file order.
+   */
+  private async loadBySlots(slots: readonly FrameSlot[]): Promise<CheckpointReadResult> {
+    const inFlight: FrameRead[] = [];
+    try {
+      let next = 0;
+      while (this.result.end === null && (next < slots.length || inFlight.length > 0)) {
+        while (next < slots.length && this.mayReadAhead(inFlight)) inFlight.push(this.startSlot(slots[next++]));
+        const current = inFlight.shift() as FrameRead;
+        this.checkSlot(current, await current.read);
+        this.process(current);
+      }
+      if (this.result.end === null) throw new CheckpointProblem(this.size, 'no END frame: the checkpoint was not finished');
+      return this.result;
+    } catch (error) {
+      return this.failed(error, inFlight);
+    }
+  }
+
+  /**
+   * Whether another frame may be read before those in flight are loaded: not before the META
+   * frame decided how records load, not past a RECORDS frame that is copied (claims may not be
+   * outstanding when it loads), and at most READ_AHEAD_FRAMES at once.
+   */
+  private mayReadAhead(inFlight: readonly FrameRead[]): boolean {
+    if (inFlight.length === 0) return true;
+    if (this.result.meta === null || inFlight.length >= READ_AHEAD_FRAMES) return false;
+    const last = inFlight[inFlight.length - 1];
+    return !(last.kind === CheckpointFrame.RECORDS && last.claim === null && !this.plan.compact);
+  }
+
+  /** Starts reading a frame the directory lists: header and payload in one read. */
+  private startSlot(slot: FrameSlot): FrameRead {
+    const kind = slot.lsn % TWO_POW_32;
+    const recordCount = kind === CheckpointFrame.RECORDS ? Math.floor(slot.lsn / TWO_POW_32) : 0;
+    const prefixBytes = kind === CheckpointFrame.RECORDS ? RECORDS_PREFIX_BYTES + recordCount * 4 : 0;
+    if (prefixBytes > slot.payloadBytes) throw new CheckpointProblem(slot.at, 'a RECORDS frame shorter than its hashes');
+    const claim = this.claimFor(kind, slot.payloadBytes - prefixBytes);
+    this.hashTurn = (this.hashTurn + 1) % this.hashRing.length;
+    if (claim !== null && this.hashRing[this.hashTurn].length < prefixBytes) this.hashRing[this.hashTurn] = Buffer.allocUnsafeSlow(2 * prefixBytes);
+    const parts = claim === null ? [Buffer.allocUnsafeSlow(slot.payloadBytes)] : [
+      this.hashRing[this.hashTurn].subarray(0, prefixBytes), this.sink.bulk.segmentBytes(claim).subarray(claim.offsetBytes, claim.offsetBytes + claim.length),
+    ];
+    const header = Buffer.alloc(FRAME_HEADER_BYTES);
+    const read = this.file.readv([header, ...parts].filter((part) => part.length > 0), slot.at).then((r) => r.bytesRead);
+    return { at: slot.at, header, kind, recordCount, payloadBytes: slot.payloadBytes, claim, parts, nextHeader: EMPTY, read, slotLsn: slot.lsn };
+  }
+
+  /** A frame read by the directory arrived: whole, and its own header says what the directory said. */
+  private checkSlot(frame: FrameRead, bytesRead: number): void {
+    if (bytesRead < FRAME_HEADER_BYTES + frame.payloadBytes) throw new CheckpointProblem(frame.at, 'torn frame');
+    const check = this.frameHeader.parse(frame.header, FRAME_HEADER_BYTES, frame.payloadBytes);
+    if (check !== FrameCheck.OK || this.frameHeader.payloadBytes !== frame.payloadBytes || this.frameHeader.lsn !== frame.slotLsn) {
+      throw new CheckpointProblem(frame.at, 'bad frame checksum');
+    }
+  }
+
+  /** Ends a load at a problem: reads still in flight land first (they may be writing into claimed segments), then the claims go. */
+  private async failed(error: unknown, inFlight: readonly FrameRead[]): Promise<CheckpointReadResult> {
+    await Promise.all(inFlight.map((frame) => frame.read.catch(() => 0)));
+    this.sink.bulk.abandon();
+    if (!(error instanceof CheckpointProblem)) throw error;
+    const offsetBytes = Math.min(error.offsetBytes, this.size);
+    this.result.problem = { offsetBytes, reason: error.reason, droppedBytes: this.size - offsetBytes };
+    return this.result;
   }
 
   /** Waits for `current`'s payload, starts reading the next frame (into `inFlight`) and loads `current`. */
@@ -129,15 +207,17 @@ class CheckpointLoader {
     // Read ahead while this frame loads, unless loading it must come first: the META frame
     // decides how records load, and a copied run may not overtake an outstanding claim.
     const first = current.kind === CheckpointFrame.META || (current.claim === null && !this.plan.compact);
+    // Nothing after the END frame is a frame (format 3 has its trailer there).
+    const more = headerBytesRead > 0 && current.kind !== CheckpointFrame.END;
     let laterProblem: unknown = null;
     try {
-      if (!first && headerBytesRead > 0) inFlight.next = this.start(nextAt, current.nextHeader, headerBytesRead);
+      if (!first && more) inFlight.next = this.start(nextAt, current.nextHeader, headerBytesRead);
     } catch (error) {
       laterProblem = error; // a bad next frame does not cost this one
     }
     this.process(current);
     if (laterProblem !== null) throw laterProblem;
-    if (first && headerBytesRead > 0) inFlight.next = this.start(nextAt, current.nextHeader, headerBytesRead);
+    if (first && more) inFlight.next = this.start(nextAt, current.nextHeader, headerBytesRead);
   }
 
   /** Checks the header of the frame at `at`, starts reading its payload and the next frame's header. */
@@ -189,8 +269,8 @@ class CheckpointLoader {
     const payload = frame.parts[0];
     if (frame.kind === CheckpointFrame.META && frame.at === 0) {
       result.meta = JSON.parse(payload.toString()) as CheckpointMeta;
-      if (result.meta.format !== CHECKPOINT_FORMAT) {
-        throw new CheckpointProblem(frame.at, `checkpoint format ${result.meta.format} is not read (this version reads format ${CHECKPOINT_FORMAT})`);
+      if (!CHECKPOINT_FORMATS_READ.includes(result.meta.format)) {
+        throw new CheckpointProblem(frame.at, `checkpoint format ${result.meta.format} is not read (this version reads formats ${CHECKPOINT_FORMATS_READ.join(' and ')})`);
       }
       this.plan = this.sink.plan(result.meta);
       this.rangeEndHi = Number((BigInt(result.meta.end) + 0xffff_ffffn) >> 32n);
@@ -249,7 +329,7 @@ export async function readCheckpointMeta(path: string): Promise<CheckpointMeta |
     if ((await file.read(payload, 0, payload.length, FRAME_HEADER_BYTES)).bytesRead !== payload.length) return null;
     if (!frameChecksumMatches(header, [payload])) return null;
     const meta = JSON.parse(payload.toString()) as CheckpointMeta;
-    return meta.format === CHECKPOINT_FORMAT ? meta : null;
+    return CHECKPOINT_FORMATS_READ.includes(meta.format) ? meta : null;
   } finally {
     await file.close();
   }

@@ -11,7 +11,7 @@ import { boundsContain, toBounds, type HashRange } from '../../proto/keyspace/ra
 import { assert } from '../store/assert.js';
 import { RecordRef, SCAN_DONE, Status, type Store } from '../store/index.js';
 import type { ClientTable } from '../rifl/clientTable.js';
-import { CHECKPOINT_FORMAT, CheckpointFrame, RECORDS_PREFIX_BYTES, RecordsWatermark, type CheckpointEnd, type CheckpointMeta } from './checkpointFile.js';
+import { CHECKPOINT_FORMAT, CheckpointFrame, checkpointTrailer, RECORDS_PREFIX_BYTES, RecordsWatermark, type CheckpointEnd, type CheckpointMeta } from './checkpointFile.js';
 import { WalEntryKind } from './walEntry.js';
 import { EntryBuffer } from './entryBuffer.js';
 import { FRAME_HEADER_BYTES, sealFrame } from './walFrame.js';
@@ -60,7 +60,10 @@ export async function writeCheckpoint(target: CheckpointTarget, range: HashRange
   const temporary = `${path}.tmp`;
   const file = await open(temporary, 'w');
   let bytes = 0;
+  /** [offset, lsn] of each frame written: the END frame's directory. */
+  const frames: [number, number][] = [];
   const put = async (frame: Buffer): Promise<void> => {
+    frames.push([bytes, frame.readUInt32LE(16) * 2 ** 32 + frame.readUInt32LE(12)]);
     await file.write(frame);
     bytes += frame.length;
   };
@@ -70,8 +73,12 @@ export async function writeCheckpoint(target: CheckpointTarget, range: HashRange
     const builder = new EntryBuffer(FRAME_HEADER_BYTES);
     const completionCount = copyCompletions(target, range, builder);
     if (builder.payloadBytes > 0) await put(takeFrame(builder, CheckpointFrame.COMPLETIONS));
-    const end: CheckpointEnd = { entryCount, completionCount };
+    const end: CheckpointEnd = { entryCount, completionCount, frames: [...frames] };
+    const endAt = bytes;
     await put(jsonFrame(CheckpointFrame.END, end));
+    const trailer = checkpointTrailer(endAt);
+    await file.write(trailer);
+    bytes += trailer.length;
     await file.sync();
     await file.close();
     await rename(temporary, path);

@@ -99,6 +99,8 @@ const FINAL_SLICES_TARGET = 1024;
 const PRECOPY_ROUNDS_MAX = 8;
 /** A round that leaves more than this share of its predecessor's slices written does not converge: stop. */
 const CONVERGENCE_RATIO = 0.7;
+/** Pre-copy chunks in flight at once (their keys are disjoint: order does not matter within a round). */
+const PRECOPY_IN_FLIGHT_MAX = 3;
 /** Records of the last written slices sent with ownership; slices past it follow in MOVE_DATA. */
 const FINAL_INLINE_BYTES = 1024 * 1024;
 /** A chunk is scanned in slices of this size, the event loop free in between. */
@@ -288,7 +290,7 @@ export class OutgoingMigration {
       const chunk = await this.scanChunk(cursor, run, tracker);
       cursor = chunk.next;
       return chunk;
-    }, (chunk) => this.peer.call('PreCopy', { migrationId: this.id, records: chunk.records, replacedSlices: EMPTY }, 60_000));
+    }, (chunk) => this.peer.call('PreCopy', { migrationId: this.id, records: chunk.records, replacedSlices: EMPTY }, 60_000), PRECOPY_IN_FLIGHT_MAX);
     this.preCopyRounds = 1;
     this.host.startSampling(this.id, this.range, true);
     let previous = Infinity;
@@ -302,7 +304,8 @@ export class OutgoingMigration {
         const chunk = await this.scanSlices(slices, at, run, tracker);
         at += chunk.slices.length;
         return chunk;
-      }, (chunk) => this.peer.call('PreCopy', { migrationId: this.id, records: chunk.records, replacedSlices: encodeSlices(chunk.slices) }, 60_000));
+      }, (chunk) => this.peer.call('PreCopy', { migrationId: this.id, records: chunk.records, replacedSlices: encodeSlices(chunk.slices) }, 60_000),
+      PRECOPY_IN_FLIGHT_MAX);
       this.preCopyRounds++;
     }
     this.host.log(`migration ${this.id}: pre-copy done`, {
@@ -399,30 +402,42 @@ export class OutgoingMigration {
   }
 
   /**
-   * Sends chunks one at a time (the target relies on their order), the next one produced while the
-   * previous travels and is installed; throttle and pause apply between chunks. A cancel before
-   * the transfer stops it.
+   * Sends chunks, at most `inFlightMax` at a time, the next one produced while earlier ones travel
+   * and are installed; throttle, pacing and pause apply between chunks. MOVE_DATA sends one at a
+   * time (each chunk moves the target's progress mark, so their order matters); pre-copy chunks of
+   * one round hold disjoint keys and may overtake each other (a round ends when all are answered).
+   * A cancel before the transfer stops it.
    */
-  private async pump(produce: (run: RecordRun) => Promise<Chunk>, send: (chunk: Chunk) => Promise<unknown>): Promise<void> {
-    // Two runs, used in turn: one is in flight while the next is scanned into the other (no new
-    // external memory per chunk: that churn set off full GCs on the source).
-    const runs = [new RecordRun(CHUNK_BYTES_MAX + RUN_SLACK_BYTES), new RecordRun(CHUNK_BYTES_MAX + RUN_SLACK_BYTES)];
+  private async pump(produce: (run: RecordRun) => Promise<Chunk>, send: (chunk: Chunk) => Promise<unknown>, inFlightMax = 1): Promise<void> {
+    // Runs used in turn: one per chunk in flight and one being scanned (no new external memory
+    // per chunk: that churn set off full GCs on the source).
+    const runs = Array.from({ length: inFlightMax + 1 }, () => new RecordRun(CHUNK_BYTES_MAX + RUN_SLACK_BYTES));
+    const inFlight: Promise<void>[] = [];
+    let failure: unknown = null;
+    const drain = async (keep: number): Promise<void> => {
+      while (inFlight.length > keep) await inFlight.shift();
+      if (failure !== null) throw failure;
+    };
     let turn = 0;
     let chunk = await produce(runs[turn]);
     for (;;) {
       await this.whileHeld();
-      if (this.cancelRequested && !this.gaveUp) return;
+      if (this.cancelRequested && !this.gaveUp) return drain(0);
       const started = this.host.nowMs();
-      const last = chunk.next === SCAN_DONE;
-      const sent = send(chunk);
-      turn ^= 1;
-      const [, following] = await Promise.all([sent, last ? null : produce(runs[turn])]);
-      this.recordsMoved += chunk.count;
-      this.bytesMoved += chunk.records.length;
+      const sent = chunk;
+      inFlight.push(send(sent).then(() => {
+        this.recordsMoved += sent.count;
+        this.bytesMoved += sent.records.length;
+      }, (error: unknown) => {
+        failure ??= error;
+      }));
+      turn = (turn + 1) % runs.length;
+      const following = sent.next === SCAN_DONE ? null : await produce(runs[turn]);
+      await drain(following === null ? 0 : inFlightMax - 1);
       // Only the first round is paced: later rounds are short, and slowing them lets writes outrun them.
       if (this.pacer !== null && this.preCopyRounds === 0 && !this.gaveUp) await this.pacer.pace();
       const throttle = this.throttleBytesPerSecond;
-      if (throttle > 0) await sleep(Math.max(0, (chunk.records.length / throttle) * 1000 - (this.host.nowMs() - started)));
+      if (throttle > 0) await sleep(Math.max(0, (sent.records.length / throttle) * 1000 - (this.host.nowMs() - started)));
       if (following === null) return;
       chunk = following;
     }

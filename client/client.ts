@@ -375,12 +375,25 @@ export class SlicekvClient implements SessionOwner {
     this.admitWaiting();
   }
 
+  /**
+   * A pod is about to hand a range to `address`: a session there now saves a connection set-up
+   * (TCP, HTTP/2, SessionOpen) at the owner switch. Bounded: hints beyond CONNECT_HINT_SESSIONS_MAX
+   * open sessions are ignored (ops still go wherever they are sent).
+   */
+  onConnectHint(address: string): void {
+    if (this.closed || this.sessions.has(address) || this.sessions.size >= CONNECT_HINT_SESSIONS_MAX) return;
+    this.sessionFor(address);
+  }
+
   onSessionLost(session: ClientSession, ops: PendingOp[]): void {
     if (this.sessions.get(session.address) === session) this.sessions.delete(session.address);
     this.routes = null;
     for (const op of ops) this.retryLater(op, new SlicekvError('SLICEKV_RETRIES_EXHAUSTED', `connection to ${session.address} lost`));
   }
 }
+
+/** Sessions beyond which connect hints are ignored. */
+const CONNECT_HINT_SESSIONS_MAX = 64;
 
 /** Statuses that end an op with an error; the others are outcomes the API returns. */
 const ERROR_CODES: ReadonlyMap<number, SlicekvErrorCode> = new Map([

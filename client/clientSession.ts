@@ -22,6 +22,8 @@ export interface SessionOwner {
   onSessionExpired(): void;
   /** The stream failed or closed; these ops got no answer. */
   onSessionLost(session: ClientSession, ops: PendingOp[]): void;
+  /** A pod says ops may soon be sent to `address` (BatchReply.connect_hints): connect ahead. */
+  onConnectHint(address: string): void;
 }
 
 type Duplex = grpc.ClientDuplexStream<{ open?: object; batch?: BatchMessage }, SessionReplyMessage>;
@@ -137,6 +139,7 @@ export class ClientSession {
       return;
     }
     if (!reply.batch) return;
+    for (const address of reply.batch.connectHints ?? []) this.owner.onConnectHint(address);
     const batch = this.inFlight.get(reply.batch.batchId);
     if (batch === undefined) {
       this.stream.cancel();

@@ -41,7 +41,7 @@ export interface SessionReplyMessage {
     batchesInFlightMax: number;
     repliesWaitForFsync: boolean;
   };
-  batch?: { batchId: string; status: BatchStatusName; results: Buffer; message: string; opIndexes?: number[] };
+  batch?: { batchId: string; status: BatchStatusName; results: Buffer; message: string; opIndexes?: number[]; connectHints?: string[] };
 }
 
 export interface RangeSpecMessage {

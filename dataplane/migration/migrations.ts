@@ -45,6 +45,11 @@ export class Migrations implements OutgoingHost {
   readonly incoming = new Map<string, IncomingMigration>();
   /** Set while a migration samples its range's ops (the executor feeds it). */
   sampling: Sampling | null = null;
+  /**
+   * Targets of migrations this pod is the source of, until their ranges are given up: sessions
+   * hint clients to connect to them ahead of the switch (BatchReply.connect_hints).
+   */
+  readonly connectHints: string[] = [];
   /** Pre-copies under way here as source: the executor marks every mutation in their ranges. */
   readonly trackers: WriteTracker[] = [];
   private readonly trackerIds = new Map<WriteTracker, string>();
@@ -74,7 +79,9 @@ export class Migrations implements OutgoingHost {
       yieldToLoad,
     }, this, this.peers(targetAddress));
     this.outgoing.set(id, migration);
+    this.connectHints.push(targetAddress);
     void migration.run().finally(() => {
+      this.connectHints.splice(this.connectHints.indexOf(targetAddress), 1);
       if (this.sampling?.migrationId === id) this.sampling = null;
       this.samplers.delete(id);
       this.stopTracking(id);

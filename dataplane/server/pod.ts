@@ -66,6 +66,10 @@ export class Pod implements SessionHost {
   /** Why the pod is not serving (self-fenced: dataplane/lease), or null while it serves. */
   fencedReason: string | null = null;
   dropNextReply = false;
+
+  get connectHints(): readonly string[] {
+    return this.migrations.connectHints;
+  }
   sessionsOpen = 0;
   batches = 0;
   ops = 0;

@@ -33,12 +33,16 @@ export interface SessionHost {
   readonly wal: WalWriter | null;
   /** Called after each batch ran, with its op count and duration. */
   onBatch(opCount: number, durationSeconds: number): void;
+  /** Pods clients will soon be sent to (targets of ranges about to move away): BatchReply.connect_hints. */
+  readonly connectHints?: readonly string[];
 }
 
 export type SessionStream = grpc.ServerDuplexStream<SessionRequestMessage, SessionReplyMessage>;
 
 export class Session {
   private client: ClientState | null = null;
+  /** Connect hints already given to this client. */
+  private readonly hinted = new Set<string>();
   private readonly reader: BatchReader;
   private readonly writer = new ResultWriter();
   private awaitingDrain = false;
@@ -207,7 +211,7 @@ export class Session {
    * slot order. `opIndexes`: the ops the results (or the refusal) are for, when not all.
    */
   private reply(slot: number, batchId: string, status: BatchStatusName, message: string, results: Buffer = EMPTY, opIndexes: readonly number[] = NONE): void {
-    const reply: SessionReplyMessage = { batch: { batchId, status, results, message, opIndexes: [...opIndexes] } };
+    const reply: SessionReplyMessage = { batch: { batchId, status, results, message, opIndexes: [...opIndexes], connectHints: this.newHints() } };
     if (this.partial || (slot === this.nextToSend && this.held.size === 0)) {
       if (!this.partial) this.nextToSend++;
       this.send(reply);
@@ -219,6 +223,15 @@ export class Session {
       this.nextToSend++;
       this.send(next);
     }
+  }
+
+  /** The host's connect hints this session has not been given yet (usually none: no migration). */
+  private newHints(): string[] {
+    const hints = this.host.connectHints;
+    if (hints === undefined || hints.length === 0) return [];
+    const fresh = hints.filter((address) => !this.hinted.has(address));
+    for (const address of fresh) this.hinted.add(address);
+    return fresh;
   }
 
   private send(reply: SessionReplyMessage): void {

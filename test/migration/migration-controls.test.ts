@@ -108,6 +108,23 @@ test('migration: a cancel in the middle of a pre-copy leaves the range at the so
   values.forEach((entry, i) => assert.equal(entry?.value.toString(), i < 500 ? `during-${i}` : `v${i}-`.padEnd(100, '.'), `k${i}`));
 });
 
+test('migration: clients of the source connect to the target during the pre-copy (connect hints), before any op is sent there', { timeout: 60_000 }, async (t) => {
+  const { source, target, admin } = await twoPods(t, 20_000);
+  t.after(() => Promise.all([source.stop(), target.stop()]));
+  const client = createClient({ seeds: [source.address] });
+  t.after(() => client.close());
+  await client.get('k1');
+  assert.equal(target.sessionsOpen, 0, 'nobody talks to the target yet');
+  await admin.call('StartMigration', { migrationId: 'h1', range: UPPER, targetPod: 'pod-t', targetAddress: target.address, throttleBytesPerSecond: '500000' });
+  await until(admin, 'h1', (i) => Number(i.bytesMoved) > 0);
+  await client.get('k2'); // its reply carries the hint
+  const deadline = Date.now() + 5000;
+  while (target.sessionsOpen === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
+  assert.equal((await info(admin, 'h1')).phase, 'PREPARE', 'still copying: no op was sent to the target');
+  assert.equal(target.sessionsOpen, 1, 'the client opened a session to the target ahead of the switch');
+  await admin.call('ControlMigration', { migrationId: 'h1', action: 'CANCEL' });
+});
+
 test('migration: a target that crashes after taking ownership recovers the range from the source\'s files and its own log', { timeout: 60_000 }, async (t) => {
   const { source, target, admin, dataDir } = await twoPods(t, 20_000);
   t.after(() => source.stop());

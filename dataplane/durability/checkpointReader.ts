@@ -4,9 +4,11 @@
 //
 // RECORDS frames are segment images: their payload is read from the file straight into a log
 // segment claimed from the engine's bulk load (dataplane/store/bulkLoad.ts), and the engine only
-// builds the index. Reads run one frame ahead: while frame k is checked and installed, frame k+1
-// is already being read (into its own claim) on the thread pool, so the disk, the kernel's copy
-// and the page faults on fresh segment memory overlap the index building. A file whose records
+// builds the index. Reads run ahead: while frame k is checked and installed, the next frames are
+// already being read (each into its own claim) on the thread pool, so the disk, the kernel's copy
+// and the page faults on fresh segment memory overlap the index building — up to
+// READ_AHEAD_FRAMES at once by a format-3 file's directory (checkpointDirectory.ts), one ahead
+// otherwise (a frame's header then comes with the read of the frame before it). A file whose records
 // must be filtered hard (a split range's share of its parent's checkpoint), or a frame larger
 // than a segment, is read into a scratch buffer and only the kept records are copied.
 

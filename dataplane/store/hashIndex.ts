@@ -28,8 +28,6 @@ export { IndexShard } from './indexShard.js';
 /** presize() goes no further (2^24 buckets over all shards: 1 GiB of address space, touched only where keys land). */
 const PRESIZE_BUCKET_BITS_MAX = 24 - SHARD_BITS;
 assert(PRESIZE_BUCKET_BITS_MAX <= BUCKET_BITS_MAX, 'a presized shard table is a valid table');
-/** Buckets of rehashing doublings (tables under 2^18 buckets) one migrateBuckets call moves at most (see migrateSome). */
-const REHASH_BUCKETS_PER_CALL_MAX = 256;
 /** Maintenance ticks between two allocations of a shard's next table (see prepareOne). */
 const PREPARE_TICKS_APART = 4;
 
@@ -142,27 +140,13 @@ export class HashIndex implements ResizeCounter {
   migrateBuckets(bucketCountMax: number): boolean {
     if (bucketCountMax > 1) this.prepareOne();
     if (this.resizingShardCount === 0) return false;
-    const budget = { buckets: bucketCountMax, rehashed: Math.min(bucketCountMax, REHASH_BUCKETS_PER_CALL_MAX) };
-    this.migrateSome(this.found, budget);
-    for (let i = 0; i < SHARD_COUNT && budget.buckets > 0 && this.resizingShardCount > 0; i++) {
+    let budget = bucketCountMax - this.found.migrateBuckets(bucketCountMax);
+    for (let i = 0; i < SHARD_COUNT && budget > 0 && this.resizingShardCount > 0; i++) {
       const shard = this.shards[this.migrateNext];
-      this.migrateSome(shard, budget);
+      budget -= shard.migrateBuckets(budget);
       if (!shard.resizing) this.migrateNext = (this.migrateNext + 1) % SHARD_COUNT;
-      else if (shard.rehashing && budget.rehashed === 0) break;
     }
     return this.resizingShardCount > 0;
-  }
-
-  /**
-   * Moves buckets of one shard within the call's budget. Buckets of a doubling that rehashes keys
-   * from the log (one cache miss per key) take from a smaller budget: writes alone finish such a
-   * doubling in time, and a 1024-bucket tick of rehashing added ~1.75 ms to a chunk.
-   */
-  private migrateSome(shard: IndexShard, budget: { buckets: number; rehashed: number }): void {
-    const rehashing = shard.rehashing;
-    const moved = shard.migrateBuckets(rehashing ? Math.min(budget.buckets, budget.rehashed) : budget.buckets);
-    budget.buckets -= moved;
-    if (rehashing) budget.rehashed -= moved;
   }
 
   /**

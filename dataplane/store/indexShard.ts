@@ -172,11 +172,6 @@ export class IndexShard {
     return this.oldTable !== null;
   }
 
-  /** Whether the doubling under way rehashes keys from the log (tables of fewer than 2^18 buckets over all shards). */
-  get rehashing(): boolean {
-    return this.oldTable !== null && 31 - this.oldTable.hashBits > TAG_BITS_TOP;
-  }
-
   get usedBytes(): number {
     return this.table.usedBytes + (this.oldTable === null ? 0 : this.oldTable.usedBytes);
   }

@@ -39,6 +39,8 @@ const HOT_KEYS_MAX = 2048;
 /** A copy that has not heard from its source this long probes it (Health). */
 const SOURCE_QUIET_MS = 3000;
 const DROP_SLICE_RECORDS = 4096;
+/** Finished migrations kept per role for MigrationStatus; older finished ones are forgotten. */
+export const FINISHED_KEPT_MAX = 64;
 
 export class Migrations implements OutgoingHost {
   readonly outgoing = new Map<string, OutgoingMigration>();
@@ -82,6 +84,7 @@ export class Migrations implements OutgoingHost {
     this.connectHints.push(targetAddress);
     void migration.run().finally(() => {
       this.connectHints.splice(this.connectHints.indexOf(targetAddress), 1);
+      forgetOldest(this.outgoing);
       if (this.sampling?.migrationId === id) this.sampling = null;
       this.samplers.delete(id);
       this.stopTracking(id);
@@ -451,6 +454,7 @@ export class Migrations implements OutgoingHost {
     const pod = this.pod;
     pod.ranges.assign(pod.ranges.list().map((r) => (r.arriving === migration ? { start: r.start, end: r.end, view: r.view } : r)));
     migration.phase.transitionTo(['CHECKPOINT', 'MOVE_DATA'], 'COMPLETE', this.nowMs());
+    this.pruneIncoming();
   }
 
   /**
@@ -496,13 +500,31 @@ export class Migrations implements OutgoingHost {
     migration.phase.transitionTo(['PREPARE'], 'CANCELLED', this.nowMs());
     migration.releaseOwnershipWaiters();
     migration.endBulkLoad();
+    this.pruneIncoming();
     if (migration.preCopyBytes > 0) void this.dropRange(migration.range);
+  }
+
+  /** Forgets the oldest finished incoming migrations beyond FINISHED_KEPT_MAX (called when one finishes). */
+  pruneIncoming(): void {
+    forgetOldest(this.incoming);
   }
 
   private incomingOf(id: string): IncomingMigration {
     const migration = this.incoming.get(id);
     if (migration === undefined) throw new Error(`no incoming migration ${id}`);
     return migration;
+  }
+}
+
+/** Drops the oldest finished migrations of `migrations` (insertion order) beyond FINISHED_KEPT_MAX. */
+function forgetOldest(migrations: Map<string, { readonly phase: { readonly finished: boolean } }>): void {
+  let finished = 0;
+  for (const m of migrations.values()) if (m.phase.finished) finished++;
+  for (const [id, m] of migrations) {
+    if (finished <= FINISHED_KEPT_MAX) return;
+    if (!m.phase.finished) continue;
+    migrations.delete(id);
+    finished--;
   }
 }
 

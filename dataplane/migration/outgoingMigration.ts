@@ -101,6 +101,11 @@ const PRECOPY_ROUNDS_MAX = 8;
 const CONVERGENCE_RATIO = 0.7;
 /** Pre-copy chunks in flight at once (their keys are disjoint: order does not matter within a round). */
 const PRECOPY_IN_FLIGHT_MAX = 3;
+/**
+ * Pre-copy chunks are larger than MOVE_DATA's: nothing waits for them, and each call costs both
+ * pods a gRPC round of their own (stream, headers, a message allocation).
+ */
+const PRECOPY_CHUNK_BYTES = 1024 * 1024;
 /** Records of the last written slices sent with ownership; slices past it follow in MOVE_DATA. */
 const FINAL_INLINE_BYTES = 1024 * 1024;
 /** A chunk is scanned in slices of this size, the event loop free in between. */
@@ -290,7 +295,8 @@ export class OutgoingMigration {
       const chunk = await this.scanChunk(cursor, run, tracker);
       cursor = chunk.next;
       return chunk;
-    }, (chunk) => this.peer.call('PreCopy', { migrationId: this.id, records: chunk.records, replacedSlices: EMPTY }, 60_000), PRECOPY_IN_FLIGHT_MAX);
+    }, (chunk) => this.peer.call('PreCopy', { migrationId: this.id, records: chunk.records, replacedSlices: EMPTY }, 60_000), PRECOPY_IN_FLIGHT_MAX,
+    PRECOPY_CHUNK_BYTES);
     this.preCopyRounds = 1;
     this.host.startSampling(this.id, this.range, true);
     let previous = Infinity;
@@ -305,7 +311,7 @@ export class OutgoingMigration {
         at += chunk.slices.length;
         return chunk;
       }, (chunk) => this.peer.call('PreCopy', { migrationId: this.id, records: chunk.records, replacedSlices: encodeSlices(chunk.slices) }, 60_000),
-      PRECOPY_IN_FLIGHT_MAX);
+      PRECOPY_IN_FLIGHT_MAX, PRECOPY_CHUNK_BYTES);
       this.preCopyRounds++;
     }
     this.host.log(`migration ${this.id}: pre-copy done`, {
@@ -366,7 +372,7 @@ export class OutgoingMigration {
    */
   private finalSlices(tracker: WriteTracker): { geometry: RangeSlices; replaced: number[]; pending: number[]; records: Buffer } {
     const all = [...tracker.writtenSoFar];
-    const run = new RecordRun(FINAL_INLINE_BYTES + RUN_SLACK_BYTES);
+    const run = new RecordRun(FINAL_INLINE_BYTES, RUN_SLACK_BYTES);
     let at = 0;
     for (; at < all.length && run.length < FINAL_INLINE_BYTES; at++) this.scanSlice(tracker.slices, all[at], run);
     this.pendingSlices = all.length - at;
@@ -408,10 +414,11 @@ export class OutgoingMigration {
    * one round hold disjoint keys and may overtake each other (a round ends when all are answered).
    * A cancel before the transfer stops it.
    */
-  private async pump(produce: (run: RecordRun) => Promise<Chunk>, send: (chunk: Chunk) => Promise<unknown>, inFlightMax = 1): Promise<void> {
+  private async pump(produce: (run: RecordRun) => Promise<Chunk>, send: (chunk: Chunk) => Promise<unknown>, inFlightMax = 1,
+    chunkBytes = CHUNK_BYTES_MAX): Promise<void> {
     // Runs used in turn: one per chunk in flight and one being scanned (no new external memory
     // per chunk: that churn set off full GCs on the source).
-    const runs = Array.from({ length: inFlightMax + 1 }, () => new RecordRun(CHUNK_BYTES_MAX + RUN_SLACK_BYTES));
+    const runs = Array.from({ length: inFlightMax + 1 }, () => new RecordRun(chunkBytes, RUN_SLACK_BYTES));
     const inFlight: Promise<void>[] = [];
     let failure: unknown = null;
     const drain = async (keep: number): Promise<void> => {
@@ -452,9 +459,9 @@ export class OutgoingMigration {
     run.reset();
     let chunk = this.host.chunk(this.range, cursor, SCAN_SLICE_BYTES, run);
     if (tracker !== null) tracker.copiedBelowHi = copiedBelow(chunk.next);
-    while (chunk.next !== SCAN_DONE && run.length < CHUNK_BYTES_MAX) {
+    while (chunk.next !== SCAN_DONE && run.length < run.chunkBytes) {
       await new Promise((resolve) => setImmediate(resolve));
-      chunk = this.host.chunk(this.range, chunk.next, Math.min(CHUNK_BYTES_MAX, run.length + SCAN_SLICE_BYTES), run);
+      chunk = this.host.chunk(this.range, chunk.next, Math.min(run.chunkBytes, run.length + SCAN_SLICE_BYTES), run);
       if (tracker !== null) tracker.copiedBelowHi = copiedBelow(chunk.next);
     }
     return { ...chunk, slices: [] };
@@ -469,7 +476,7 @@ export class OutgoingMigration {
     const geometry = new RangeSlices(this.range);
     let at = from;
     let sinceYield = 0;
-    while (at < list.length && run.length < CHUNK_BYTES_MAX) {
+    while (at < list.length && run.length < run.chunkBytes) {
       const before = run.length;
       this.scanSlice(geometry, list[at], run);
       at++;

@@ -14,8 +14,12 @@ export class RecordRun {
   length = 0;
   records = 0;
 
-  /** `capacityBytes`: what a run usually reaches (a chunk's size plus a record), so it rarely grows. */
-  constructor(capacityBytes = INITIAL_BYTES) {
+  /**
+   * `chunkBytes`: the size a scan fills the run to (a chunk); the run starts with room for that
+   * plus `slackBytes` (the record that crosses it), so it rarely grows.
+   */
+  constructor(readonly chunkBytes = INITIAL_BYTES, slackBytes = 0) {
+    const capacityBytes = chunkBytes + slackBytes;
     this.buffer = Buffer.allocUnsafeSlow(capacityBytes);
     this.words = new Int32Array(this.buffer.buffer, this.buffer.byteOffset, this.buffer.length >> 2);
   }

@@ -134,7 +134,9 @@ async function liveMigration(t: TestContext, preCopy: boolean): Promise<void> {
   for (const [key, value] of workload.values) assert.equal((await reader.get(key))?.value.toString(), value, key);
   for (const [counter, count] of workload.increments) assert.equal((await reader.get(counter))?.value.toString(), String(count), counter);
   const moved = [...Array(20_000).keys()].filter((i) => keyHash64(Buffer.from(`bulk-${i}`)) >= HALF).length;
-  const sourceStats = await admin.call('Stats', {});
+  // The source drops its copy in slices after COMPLETE, in the background: give it time.
+  const sourceStats = await waitFor('the source to drop its copy', () => admin.call('Stats', {}),
+    (stats) => Number(stats.keyCount) < 20_000 - moved + 2000).catch(() => admin.call('Stats', {}));
   const targetStats = await targetAdmin.call('Stats', {});
   assert.equal(Number(targetStats.keyCount) >= moved, true, `the target holds the moved keys (${String(targetStats.keyCount)} >= ${moved})`);
   assert.ok(Number(sourceStats.keyCount) < 20_000 - moved + 2000, `the source dropped its copy (${String(sourceStats.keyCount)} keys left)`);

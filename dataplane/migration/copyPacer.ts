@@ -5,6 +5,8 @@
 // below PACE_TARGET of that, shorter (halving) once it is back. A range with no load is copied at
 // full speed. See docs/migration.md, "Pacing".
 
+import { setTimeout as sleep } from 'node:timers/promises';
+
 /** The share of the range's op rate before the copy that the copy should leave. */
 export const PACE_TARGET = 0.9;
 /** How long the rate before the copy is measured. */
@@ -59,6 +61,3 @@ export class CopyPacer {
   }
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}

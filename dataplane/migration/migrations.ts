@@ -48,13 +48,12 @@ export class Migrations implements OutgoingHost {
   /** Set while a migration samples its range's ops (the executor feeds it). */
   sampling: Sampling | null = null;
   /**
-   * Targets of migrations this pod is the source of, until their ranges are given up: sessions
-   * hint clients to connect to them ahead of the switch (BatchReply.connect_hints).
+   * Targets of migrations this pod is the source of, while they run: sessions hint clients to
+   * connect to them ahead of the switch (BatchReply.connect_hints).
    */
   readonly connectHints: string[] = [];
   /** Pre-copies under way here as source: the executor marks every mutation in their ranges. */
   readonly trackers: WriteTracker[] = [];
-  private readonly trackerIds = new Map<WriteTracker, string>();
   /** Each migration's hot-key sampler, from its start until its hot records are taken. */
   private readonly samplers = new Map<string, HotKeySampler>();
   /** Drops of ranges' records, one after another (a drop must not run into a later copy of the same range). */
@@ -112,18 +111,13 @@ export class Migrations implements OutgoingHost {
   }
 
   trackWrites(id: string, slices: RangeSlices): WriteTracker {
-    const tracker = new WriteTracker(slices);
+    const tracker = new WriteTracker(id, slices);
     this.trackers.push(tracker);
-    this.trackerIds.set(tracker, id);
     return tracker;
   }
 
   stopTracking(id: string): void {
-    for (const [tracker, trackerId] of this.trackerIds) {
-      if (trackerId !== id) continue;
-      this.trackerIds.delete(tracker);
-      this.trackers.splice(this.trackers.indexOf(tracker), 1);
-    }
+    for (let i = this.trackers.length - 1; i >= 0; i--) if (this.trackers[i].migrationId === id) this.trackers.splice(i, 1);
   }
 
   servedOps(range: HashRange): number {
@@ -454,7 +448,7 @@ export class Migrations implements OutgoingHost {
     const pod = this.pod;
     pod.ranges.assign(pod.ranges.list().map((r) => (r.arriving === migration ? { start: r.start, end: r.end, view: r.view } : r)));
     migration.phase.transitionTo(['CHECKPOINT', 'MOVE_DATA'], 'COMPLETE', this.nowMs());
-    this.pruneIncoming();
+    forgetOldest(this.incoming);
   }
 
   /**
@@ -500,13 +494,8 @@ export class Migrations implements OutgoingHost {
     migration.phase.transitionTo(['PREPARE'], 'CANCELLED', this.nowMs());
     migration.releaseOwnershipWaiters();
     migration.endBulkLoad();
-    this.pruneIncoming();
-    if (migration.preCopyBytes > 0) void this.dropRange(migration.range);
-  }
-
-  /** Forgets the oldest finished incoming migrations beyond FINISHED_KEPT_MAX (called when one finishes). */
-  pruneIncoming(): void {
     forgetOldest(this.incoming);
+    if (migration.preCopyBytes > 0) void this.dropRange(migration.range);
   }
 
   private incomingOf(id: string): IncomingMigration {

@@ -13,6 +13,7 @@ import { SCAN_DONE } from '../store/index.js';
 import type { OwnedRange } from '../ranges/ownedRanges.js';
 import { PhaseMachine, type MigrationPhase } from './migrationPhase.js';
 import { RecordRun } from './recordRun.js';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { RangeSlices, encodeSlices } from './rangeSlices.js';
 import type { WriteTracker } from './writeTracker.js';
 import { CopyPacer } from './copyPacer.js';
@@ -134,6 +135,8 @@ export class OutgoingMigration {
   pendingSlices = 0;
   private tracker: WriteTracker | null = null;
   private readonly preCopyEnabled: boolean;
+  /** The range's slices (pre-copy tracking, re-sent and pending slices). */
+  private readonly slices: RangeSlices;
   private pacer: CopyPacer | null = null;
 
   readonly id: string;
@@ -148,6 +151,7 @@ export class OutgoingMigration {
     ({ id: this.id, range: this.range, targetPod: this.targetPod, targetAddress: this.targetAddress,
       throttleBytesPerSecond: this.throttleBytesPerSecond, selfPod: this.selfPod, selfAddress: this.selfAddress, preCopy: this.preCopyEnabled } = spec);
     this.newView = spec.range.view + 1;
+    this.slices = new RangeSlices(spec.range);
     if (spec.yieldToLoad === true) this.pacer = new CopyPacer({ servedOps: () => host.servedOps(spec.range), nowMs: () => host.nowMs() });
     this.phase = new PhaseMachine((from, to) => host.log(`migration ${spec.id}: ${from} -> ${to}`, { migration: spec.id, from, to }), host.nowMs());
   }
@@ -286,7 +290,7 @@ export class OutgoingMigration {
    * first round, so the sampler's cost falls on the short rounds only.
    */
   private async preCopy(): Promise<void> {
-    const tracker = this.host.trackWrites(this.id, new RangeSlices(this.range));
+    const tracker = this.host.trackWrites(this.id, this.slices);
     this.tracker = tracker;
     this.host.startSampling(this.id, this.range, false);
     await this.pacer?.measureBaseline();
@@ -358,11 +362,11 @@ export class OutgoingMigration {
   }
 
   /** The hot records to send: all sampled (no pre-copy), those in pending slices, or none (nothing pending). */
-  private hotFor(final: { geometry: RangeSlices; pending: number[] } | null): Buffer {
+  private hotFor(final: { pending: number[] } | null): Buffer {
     if (final === null) return this.host.hotRecords(this.id, null);
     if (final.pending.length === 0) return EMPTY;
     const pending = new Set(final.pending);
-    return this.host.hotRecords(this.id, (hi) => pending.has(final.geometry.sliceOf(hi)));
+    return this.host.hotRecords(this.id, (hi) => pending.has(this.slices.sliceOf(hi)));
   }
 
   /**
@@ -370,15 +374,15 @@ export class OutgoingMigration {
    * records of the first ones, up to FINAL_INLINE_BYTES, go with ownership; the rest are pending.
    * Synchronous: scanned while the hand-over's durable writes are under way.
    */
-  private finalSlices(tracker: WriteTracker): { geometry: RangeSlices; replaced: number[]; pending: number[]; records: Buffer } {
+  private finalSlices(tracker: WriteTracker): { replaced: number[]; pending: number[]; records: Buffer } {
     const all = [...tracker.writtenSoFar];
     const run = new RecordRun(FINAL_INLINE_BYTES, RUN_SLACK_BYTES);
     let at = 0;
-    for (; at < all.length && run.length < FINAL_INLINE_BYTES; at++) this.scanSlice(tracker.slices, all[at], run);
+    for (; at < all.length && run.length < FINAL_INLINE_BYTES; at++) this.scanSlice(all[at], run);
     this.pendingSlices = all.length - at;
     this.recordsMoved += run.records;
     this.bytesMoved += run.length;
-    return { geometry: tracker.slices, replaced: all.slice(0, at), pending: all.slice(at), records: run.view() };
+    return { replaced: all.slice(0, at), pending: all.slice(at), records: run.view() };
   }
 
   /** The bulk copy of the whole range (no pre-copy). */
@@ -393,13 +397,12 @@ export class OutgoingMigration {
 
   /** After a pre-copy: the pending slices, in order (each chunk's mark is the next slice's start). */
   private async movePending(pending: number[]): Promise<void> {
-    const slices = new RangeSlices(this.range);
     let at = 0;
     await this.pump(async (run) => {
       const chunk = await this.scanSlices(pending, at, run, null);
       at += chunk.slices.length;
       return chunk;
-    }, (chunk) => this.peer.call('MoveData', this.moveDataRequest(chunk, chunk.next === SCAN_DONE ? SCAN_DONE : slices.startHiOf(pending[chunk.next])), 60_000));
+    }, (chunk) => this.peer.call('MoveData', this.moveDataRequest(chunk, chunk.next === SCAN_DONE ? SCAN_DONE : this.slices.startHiOf(pending[chunk.next])), 60_000));
   }
 
   private moveDataRequest(chunk: Chunk, next: number): object {
@@ -473,12 +476,11 @@ export class OutgoingMigration {
    */
   private async scanSlices(list: readonly number[], from: number, run: RecordRun, tracker: WriteTracker | null): Promise<Chunk> {
     run.reset();
-    const geometry = new RangeSlices(this.range);
     let at = from;
     let sinceYield = 0;
     while (at < list.length && run.length < run.chunkBytes) {
       const before = run.length;
-      this.scanSlice(geometry, list[at], run);
+      this.scanSlice(list[at], run);
       at++;
       if (tracker !== null) tracker.nextSlice = list[at - 1] + 1;
       sinceYield += run.length - before + 64;
@@ -491,8 +493,8 @@ export class OutgoingMigration {
   }
 
   /** Appends every live record of slice `slice` to `run`. */
-  private scanSlice(geometry: RangeSlices, slice: number, run: RecordRun): void {
-    const range = geometry.hashRange(slice, slice + 1);
+  private scanSlice(slice: number, run: RecordRun): void {
+    const range = this.slices.hashRange(slice, slice + 1);
     this.host.chunk(range, Number(range.start >> 32n), Infinity, run);
   }
 
@@ -533,6 +535,3 @@ function copiedBelow(next: number): number {
   return next === SCAN_DONE ? Infinity : next;
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}

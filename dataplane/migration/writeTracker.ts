@@ -19,7 +19,7 @@ export class WriteTracker {
   /** Slices written behind the copy during this round: the next round's work. */
   private written: SliceSet;
 
-  constructor(readonly slices: RangeSlices) {
+  constructor(readonly migrationId: string, readonly slices: RangeSlices) {
     this.bounds = slices.bounds;
     this.copiedBelowHi = slices.bounds.startHi;
     this.written = new SliceSet(slices.count);

@@ -148,8 +148,9 @@ export class BatchExecutor {
   }
 
   /**
-   * Live migration: a served mutation in a range being pre-copied is marked (the slice is copied
-   * again); a served op in a range about to leave feeds the hot-key sampler and times the last op served here; the first op served in an arriving range is timed (the owner-switch gap).
+   * Live migration: a served mutation in a range being pre-copied is marked (its slice is copied
+   * again); a served op in a range about to leave feeds the hot-key sampler and times the last op
+   * served here; the first op served in an arriving range is timed (the owner-switch gap).
    */
   private timeMigratingOp(op: BatchReader): void {
     const migrations = this.context.migrations!;

@@ -21,7 +21,7 @@
 // updated by the store's installLoaded(), exactly as a put of the same record would.
 
 import { assert } from './assert.js';
-import { HEADER_BYTES, RecordKind, keyLengthOf, kindOf, recordBytes, valueLengthOf, versionOf } from './layout.js';
+import { HEADER_BYTES, RecordKind, keyLengthOf, kindOf, recordBytes, recordBytesAt, valueLengthOf, versionOf } from './layout.js';
 import type { SegmentPool } from './segments.js';
 import { Status } from './status.js';
 import { KeyHasher } from '../../proto/keyspace/hash.js';
@@ -54,6 +54,8 @@ export interface LoadClaim {
 /** With stored hashes, one key in this many is hashed again and checked against its stored hash. */
 const HASH_CHECK_EVERY = 64;
 const HASH_CHECK_MASK = HASH_CHECK_EVERY - 1;
+/** copyRecords copies at most this many records in one piece. */
+const STRETCH_RECORDS_MAX = 4096;
 assert((HASH_CHECK_EVERY & HASH_CHECK_MASK) === 0, 'the check interval is a power of two');
 
 export class BulkLoad {
@@ -61,6 +63,8 @@ export class BulkLoad {
   recordsInstalled = 0;
   recordsSkipped = 0;
   private readonly hasher = new KeyHasher();
+  /** copyRecords: the hash top word of each record of the stretch being gathered. */
+  private readonly stretchHi = new Uint32Array(STRETCH_RECORDS_MAX);
   private readonly pending: LoadClaim[] = [];
   /** The segment new claims go to, and the end of what has been claimed in it. */
   private segmentId = -1;
@@ -155,26 +159,36 @@ export class BulkLoad {
   /**
    * Copies the records of bytes[start, end) that `keep` accepts into load segments, packed, and
    * installs them. Stops like install() at a record that is not a plausible OBJECT record.
+   * Consecutive kept records that fit the load segment go in one memory copy (a stretch).
    */
   copyRecords(bytes: Buffer, start: number, end: number, keep: KeepRecord | null): Status {
     assert(this.pending.length === 0, 'copies are not mixed with outstanding claims');
     assert(start % 4 === 0 && end <= bytes.length && bytes.byteOffset % 4 === 0, 'runs are word aligned');
     const words = new Int32Array(bytes.buffer, bytes.byteOffset, bytes.length >> 2);
     let at = start;
+    let stretchStart = start;
+    let count = 0;
     while (at < end) {
       const size = objectSizeAt(words, at, end);
-      if (size === 0) return Status.CORRUPT;
+      if (size === 0) return this.worst(this.flushStretch(bytes, stretchStart, at, count), Status.CORRUPT);
       const keyLength = keyLengthOf(words, at >> 2);
       this.hasher.hashKey(bytes, at + HEADER_BYTES, keyLength);
-      if (keep !== null && !keep(bytes, at + HEADER_BYTES, keyLength, this.hasher.hi, this.hasher.lo)) {
+      const kept = keep === null || keep(bytes, at + HEADER_BYTES, keyLength, this.hasher.hi, this.hasher.lo);
+      if (!kept || (count > 0 && (count === STRETCH_RECORDS_MAX || at + size - stretchStart > this.roomLeft()))) {
+        const status = this.flushStretch(bytes, stretchStart, at, count);
+        if (status !== Status.OK) return status;
+        count = 0;
+        stretchStart = kept ? at : at + size;
+      }
+      if (!kept) {
         this.recordsSkipped++;
       } else {
-        const status = this.copyOne(words, at, size);
-        if (status !== Status.OK) return status;
+        if (count === 0 && !this.roomFor(size)) return Status.OUT_OF_MEMORY;
+        this.stretchHi[count++] = this.hasher.hi;
       }
       at += size;
     }
-    return Status.OK;
+    return this.flushStretch(bytes, stretchStart, at, count);
   }
 
   /** Closes the load segments and raises the version clock above every loaded version. */
@@ -255,26 +269,37 @@ export class BulkLoad {
     return true;
   }
 
+  /** Bytes left in the current load segment. */
+  private roomLeft(): number {
+    return this.segmentId < 0 ? 0 : this.segmentSizeBytes - this.claimedEnd;
+  }
+
+  /** The first status that is not OK. */
+  private worst(first: Status, then: Status): Status {
+    return first !== Status.OK ? first : then;
+  }
+
   /**
-   * Copies one checked record (at byte `at` of the run, `words` its Int32 view) to the current load
-   * segment, word by word (records are word aligned; Buffer.copy of part of a buffer allocates a
-   * view per call), and installs it (its hash is in `hasher`).
+   * Copies the stretch bytes[from, to) of `count` checked records (their hashes' top words in
+   * stretchHi) to the current load segment in one piece, and installs them there in order.
    */
-  private copyOne(words: Int32Array, at: number, size: number): Status {
-    if (!this.roomFor(size)) return Status.OUT_OF_MEMORY;
+  private flushStretch(bytes: Buffer, from: number, to: number, count: number): Status {
+    if (count === 0) return Status.OK;
     const segments = this.host.segments;
     const id = this.segmentId;
-    const offset = this.claimedEnd;
-    assert(segments.fillBytes[id] === offset, 'copies go where the installed part ends');
+    let offset = this.claimedEnd;
+    assert(segments.fillBytes[id] === offset && offset + (to - from) <= this.segmentSizeBytes, 'a stretch goes where the installed part ends, and fits');
+    bytes.copy(segments.bytes[id], offset, from, to);
     const target = segments.words[id];
-    const from = at >> 2;
-    const to = offset >> 2;
-    for (let i = 0, count = size >> 2; i < count; i++) target[to + i] = words[from + i];
-    const status = this.installHashed(id, offset, size, this.hasher.hi);
-    if (status !== Status.OK) return status;
-    this.claimedEnd = offset + size;
-    segments.fillBytes[id] = offset + size;
-    return Status.OK;
+    let status: Status = Status.OK;
+    for (let i = 0; i < count && status === Status.OK; i++) {
+      const size = recordBytesAt(target, offset >> 2);
+      status = this.installHashed(id, offset, size, this.stretchHi[i]);
+      if (status === Status.OK) offset += size;
+    }
+    this.claimedEnd = offset;
+    segments.fillBytes[id] = offset;
+    return status;
   }
 }
 

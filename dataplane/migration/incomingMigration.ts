@@ -12,10 +12,12 @@
 import { KeyHasher } from '../../proto/keyspace/hash.js';
 import type { OwnedRange } from '../ranges/ownedRanges.js';
 import type { ClientTable } from '../rifl/clientTable.js';
-import { Status, type BulkLoad, type Store } from '../store/index.js';
+import { SCAN_DONE, Status, type BulkLoad, type Store } from '../store/index.js';
+import { assert } from '../store/assert.js';
 import { WalEntryCursor, WalEntryKind } from '../durability/walEntry.js';
 import { PhaseMachine } from './migrationPhase.js';
 import { RangeSlices, SliceSet, decodeSlices } from './rangeSlices.js';
+import { describeDropFailure, dropRecords } from './dropRecords.js';
 
 export interface IncomingPeer {
   /** FetchKeys on the source: PUT entries of the keys that exist there. */
@@ -65,6 +67,11 @@ export class IncomingMigration {
   keysFetched = 0;
   /** Bytes pre-copied here (records of the range received before ownership). */
   preCopyBytes = 0;
+  /**
+   * Set before the first record of the range is installed here (pre-copy or ownership): a
+   * migration that ends without the range must drop it, also after an install that failed half-way.
+   */
+  mayHoldRecords = false;
   /** When this pod served its first op on the range (unix ms, sub-ms resolution; 0: none yet). */
   firstServedAtMs = 0;
   error = '';
@@ -218,6 +225,7 @@ export class IncomingMigration {
    */
   receivePreCopy(records: Buffer, replacedSlices: Buffer): void {
     this.lastHeardMs = Date.now();
+    this.mayHoldRecords = true;
     this.purge(decodeSlices(replacedSlices, this.slices.count));
     this.copyIn(records, ALL);
     this.preCopyBytes += records.length;
@@ -229,6 +237,7 @@ export class IncomingMigration {
    * installed, and the rest are pending (resolved as they arrive).
    */
   receiveOwnership(entries: Buffer, data: OwnershipData): void {
+    this.mayHoldRecords = true;
     if (data.preCopied) {
       const replaced = decodeSlices(data.replacedSlices, this.slices.count);
       const pending = decodeSlices(data.pendingSlices, this.slices.count);
@@ -240,14 +249,22 @@ export class IncomingMigration {
     this.install(entries, true);
   }
 
-  /** Drops this pod's records of the given slices (not yet served here: none of them is newer). */
+  /**
+   * Drops this pod's records of the given slices (not yet served here: none of them is newer).
+   * A delete that fails throws: the record left would be stale (the source re-sends the slice
+   * because it changed there, possibly deleting the key), and once ownership arrived it would be
+   * served — a lost write or a resurrected delete. The failed PreCopy or ReceiveOwnership ends
+   * the migration instead (docs/migration.md, "Pre-copy").
+   */
   private purge(slices: readonly number[]): void {
-    const keys: Buffer[] = [];
     for (const slice of slices) {
       const range = this.slices.hashRange(slice, slice + 1);
-      this.store.scan(range, Number(range.start >> 32n), { recordCountMax: Infinity, includeTombstones: false }, (record) => keys.push(Buffer.from(record.key())));
+      const outcome = dropRecords(this.store, range, Number(range.start >> 32n), Infinity);
+      if (outcome.status !== Status.OK) {
+        throw new MigrationInstallError(`dropping the records of re-sent slice ${slice}: ${describeDropFailure(outcome, this.store)}`);
+      }
+      assert(outcome.next === SCAN_DONE, 'a purge scans its whole slice in one call');
     }
-    for (const key of keys) this.store.delete(key, 0, key.length);
   }
 
   /** Installs a run of records (engine layout) with the bulk load, those `keep` accepts. */

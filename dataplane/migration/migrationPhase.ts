@@ -5,8 +5,11 @@
 //   PREPARE -> TRANSFER_OWNERSHIP -> MOVE_DATA -> CHECKPOINT -> COMPLETE
 //      \______________\_________________\____________\______-> CANCELLED | ABORTED | FAILED
 //
-// ABORTED: the target failed after ownership moved; the source took the range back (new view)
-// with the writes the target had accepted, read from the target's log.
+// CANCELLED: ended before ownership moved; at the target also when it decided it never took the
+// range (ResolveMigration in PREPARE, or installing ownership failed before it adopted the range).
+// ABORTED (source): the protocol broke off after the source gave the range up, the target answered
+// that it never took it, and the source took the range back at a new view (docs/migration.md,
+// "Failures"). FAILED: ended with an error and no such decision (or, at the source, still in doubt).
 
 export type MigrationPhase = 'PREPARE' | 'TRANSFER_OWNERSHIP' | 'MOVE_DATA' | 'CHECKPOINT' | 'COMPLETE' | 'CANCELLED' | 'ABORTED' | 'FAILED';
 

@@ -17,6 +17,8 @@ import { HotKeySampler } from './hotKeySampler.js';
 import { RecordRun } from './recordRun.js';
 import { IncomingMigration, type IncomingPeer, type OwnershipData } from './incomingMigration.js';
 import { WriteTracker } from './writeTracker.js';
+import { describeDropFailure, dropRecords } from './dropRecords.js';
+import type { MigrationPhase } from './migrationPhase.js';
 import type { RangeSlices } from './rangeSlices.js';
 import { OutgoingMigration, type OutgoingHost, type OutgoingPeer } from './outgoingMigration.js';
 
@@ -249,23 +251,45 @@ export class Migrations implements OutgoingHost {
     return { records: run.view(), next, count: run.records };
   }
 
-  /** Drops this pod's records of `range` (in slices), after any drop already under way. */
-  dropRange(range: HashRange): Promise<void> {
-    this.dropping = this.dropping.then(() => this.dropNow(range));
-    return this.dropping;
+  /**
+   * Drops this pod's records of `range` (in slices), after any drop already under way. Runs in the
+   * background (the source after giving the range away, a target whose copy ended without it) and
+   * never rejects: a delete that fails is logged and counted (`dropFailureCount`), and the rest of
+   * the range stays. Records of a range not owned here are never served, and a later copy of an
+   * overlapping range into this pod drops them first or fails (prepare). See docs/migration.md,
+   * "Dropping a range".
+   */
+  async dropRange(range: HashRange): Promise<void> {
+    const failure = await this.queueDrop(range);
+    if (failure === '') return;
+    this.dropFailureCount++;
+    this.log(`dropping the records of range [${range.start}, ${range.end}) stopped: ${failure}; the rest stay here unserved until a later copy of the range drops them`,
+      { range: String(range.start), error: failure });
   }
 
-  private async dropNow(range: HashRange): Promise<void> {
+  /** Background drops that stopped at a failed delete since this pod started. */
+  dropFailureCount = 0;
+
+  /** Queues a drop of `range` after any under way; resolves with '' or why a delete failed. */
+  private queueDrop(range: HashRange): Promise<string> {
+    const drop = this.dropping.then(() => this.dropNow(range));
+    // A drop that throws (a broken invariant) must not stop the drops queued after it.
+    this.dropping = drop.then(() => undefined, () => undefined);
+    return drop;
+  }
+
+  private async dropNow(range: HashRange): Promise<string> {
     const store = this.pod.store;
     let cursor = Number(range.start >> 32n);
     while (cursor !== SCAN_DONE) {
-      const keys: Buffer[] = [];
-      cursor = store.scan(range, cursor, { recordCountMax: DROP_SLICE_RECORDS, includeTombstones: false }, (record) => keys.push(Buffer.from(record.key())));
       // Only if still not owned here (a later migration may have brought it back).
-      if (this.ownsAny(range)) return;
-      for (const key of keys) store.delete(key, 0, key.length);
+      if (this.ownsAny(range)) return '';
+      const outcome = dropRecords(store, range, cursor, DROP_SLICE_RECORDS);
+      if (outcome.status !== Status.OK) return describeDropFailure(outcome, store);
+      cursor = outcome.next;
       await new Promise((resolve) => setImmediate(resolve));
     }
+    return '';
   }
 
   private ownsAny(range: HashRange): boolean {
@@ -285,15 +309,24 @@ export class Migrations implements OutgoingHost {
   // ---- target ---------------------------------------------------------------------------------
 
   /**
-   * PrepareMigration on the target. A pre-copied range starts empty here: records of it left
-   * from an earlier copy (a cancelled migration, or this pod's own before it gave the range away)
-   * are dropped first, so nothing stale outlives the copy.
+   * PrepareMigration on the target. The range starts empty here, with or without pre-copy:
+   * records of it left from an earlier copy (a cancelled or refused migration, or this pod's own
+   * from before it gave the range away, whose background drop stops once the range is owned here
+   * again) are dropped first, so nothing stale outlives the copy — a key deleted at the source
+   * since is never sent, and its old record here would come back. A delete that fails fails the
+   * call and cancels the migration here (the source then fails it and keeps the range).
+   * (`_preCopy`, the request's flag, no longer changes anything here.)
    */
-  async prepare(id: string, range: OwnedRange, sourcePod: string, sourceAddress: string, preCopy: boolean): Promise<IncomingMigration> {
+  async prepare(id: string, range: OwnedRange, sourcePod: string, sourceAddress: string, _preCopy: boolean): Promise<IncomingMigration> {
     const known = this.incoming.get(id);
     if (known !== undefined) return known;
     const migration = this.prepareNow(id, range, sourcePod, sourceAddress);
-    if (preCopy) await this.dropRange(range);
+    const failure = await this.queueDrop(range);
+    if (failure !== '') {
+      migration.error = `records of the range left from before could not be dropped: ${failure}`;
+      if (migration.phase.phase === 'PREPARE') this.cancelIncoming(migration, ['PREPARE'], false);
+      throw new Error(`migration ${id}: ${migration.error}`);
+    }
     return migration;
   }
 
@@ -403,10 +436,9 @@ export class Migrations implements OutgoingHost {
     data: OwnershipData): Promise<number> {
     const migration = this.incomingOf(id);
     migration.phase.transitionTo(['PREPARE'], 'TRANSFER_OWNERSHIP', this.nowMs());
-    this.pod.store.observeVersion(versionFloor);
     const walLsn = this.pod.durability?.wal?.appendedLsn ?? 0;
     const startedMs = this.nowMs();
-    migration.receiveOwnership(entries, data);
+    this.installOwnership(migration, entries, versionFloor, data);
     const installedMs = this.nowMs();
     const pod = this.pod;
     const arriving = { ...migration.range, arriving: migration };
@@ -422,6 +454,27 @@ export class Migrations implements OutgoingHost {
     migration.phase.transitionTo(['TRANSFER_OWNERSHIP'], 'MOVE_DATA', this.nowMs());
     await this.faultPoint('RECEIVE_OWNERSHIP');
     return walLsn;
+  }
+
+  /**
+   * Installs what came with ownership. A failure here (the engine out of memory, a corrupt run, a
+   * purge that could not delete) comes before this pod adopted the range: it has served and
+   * acknowledged nothing of it, so it decides, in the same tick, that it never took it — the
+   * decision ResolveMigration makes in PREPARE: CANCELLED, so the source's ResolveMigration (and
+   * any late ReceiveOwnership) gets "not owned", and what was installed of the range is dropped.
+   * The error fails this ReceiveOwnership; the source then asks and takes the range back
+   * (docs/migration.md, "Failures").
+   */
+  private installOwnership(migration: IncomingMigration, entries: Buffer, versionFloor: number, data: OwnershipData): void {
+    try {
+      this.pod.store.observeVersion(versionFloor);
+      migration.receiveOwnership(entries, data);
+    } catch (error) {
+      migration.error = `installing ownership failed: ${(error as Error).message}; the range is refused`;
+      this.log(`migration ${migration.id} (target): ${migration.error}`, { migration: migration.id, error: migration.error });
+      this.cancelIncoming(migration, ['TRANSFER_OWNERSHIP']);
+      throw new Error(`migration ${migration.id}: ${migration.error}`);
+    }
   }
 
   /** PreCopy on the target: records of the range copied while the source still serves it. */
@@ -456,7 +509,8 @@ export class Migrations implements OutgoingHost {
    * owns it. Answered from this pod's state at this moment, on its event loop (docs/migration.md,
    * "In-doubt transfers"):
    * - PREPARE (ownership never arrived): CANCELLED now, so a late ReceiveOwnership is refused; not owned.
-   * - ownership being installed: an error, the source asks again.
+   * - CANCELLED: also when installing ownership failed before the range was adopted (installOwnership); not owned.
+   * - ownership being installed (until the adoption is durable): an error, the source asks again.
    * - MOVE_DATA: the source will send nothing more; the rest is loaded from its durable files
    *   (as when it dies mid-copy) and the migration completes here; owned.
    * - CHECKPOINT / COMPLETE: all data is here; finished; owned.
@@ -489,13 +543,18 @@ export class Migrations implements OutgoingHost {
     }
   }
 
-  /** A migration here in PREPARE ends: ops waiting for ownership give up, and what was pre-copied goes. */
-  private cancelIncoming(migration: IncomingMigration): void {
-    migration.phase.transitionTo(['PREPARE'], 'CANCELLED', this.nowMs());
+  /**
+   * This pod decides it never took the range of `migration` (in PREPARE, or in TRANSFER_OWNERSHIP
+   * before adopting it), for good: CANCELLED, ops waiting for ownership give up, and what arrived
+   * of the range (pre-copied or partly installed records, also of a chunk that failed half-way)
+   * goes, in the background.
+   */
+  private cancelIncoming(migration: IncomingMigration, from: readonly MigrationPhase[] = ['PREPARE'], drop = migration.mayHoldRecords): void {
+    migration.phase.transitionTo(from, 'CANCELLED', this.nowMs());
     migration.releaseOwnershipWaiters();
     migration.endBulkLoad();
     forgetOldest(this.incoming);
-    if (migration.preCopyBytes > 0) void this.dropRange(migration.range);
+    if (drop) void this.dropRange(migration.range);
   }
 
   private incomingOf(id: string): IncomingMigration {

@@ -1,0 +1,53 @@
+// Deleting a hash range's records from this pod's engine: the target's purge of slices the
+// source re-sends (IncomingMigration), and a pod's drop of a range it does not own (Migrations:
+// the source after giving the range away, a target whose copy was cancelled or refused, a target
+// clearing leftovers before a new copy). Both must know when a delete failed: a record that
+// survives a purge is stale and would be served once ownership arrives (docs/migration.md,
+// "Pre-copy" and "Dropping a range").
+
+import type { HashRange } from '../../proto/keyspace/range.js';
+import { SCAN_DONE, Status, errorDetailMessage, statusName, type Store } from '../store/index.js';
+import { assert } from '../store/assert.js';
+
+/** What one call did: where to go on, and the first delete that failed (status OK: none). */
+export interface DropOutcome {
+  /** The cursor to resume from (SCAN_DONE: the range was scanned to its end). */
+  readonly next: number;
+  readonly keysDeleted: number;
+  readonly status: Status;
+  /** The key whose delete failed (empty when none did). */
+  readonly failedKey: Buffer;
+}
+
+const NO_KEY = Buffer.alloc(0);
+
+/**
+ * Deletes the live records of `range` from `cursor` on, in scan order, stopping after the bucket
+ * in which `recordCountMax` records were seen. The keys are collected first and deleted after the
+ * scan (a delete during the scan would change the buckets under it); a failed delete stops at
+ * once — later ones would fail the same way (the engine's reasons are a full log or a bad key) —
+ * and is reported with its key, the cursor then being `cursor` again so that a retry covers the
+ * keys not deleted. NOT_FOUND counts as deleted: nothing of the key is left.
+ */
+export function dropRecords(store: Store, range: HashRange, cursor: number, recordCountMax: number): DropOutcome {
+  assert(cursor !== SCAN_DONE, 'a drop starts from a cursor inside the range');
+  const keys: Buffer[] = [];
+  const next = store.scan(range, cursor, { recordCountMax, includeTombstones: false }, (record) => {
+    // A record whose header is implausible comes without its key: no lookup can reach it, so it
+    // can never be served, and there is no key to delete it by.
+    if (record.keyLength > 0) keys.push(Buffer.from(record.key()));
+  });
+  for (let i = 0; i < keys.length; i++) {
+    const status = store.delete(keys[i], 0, keys[i].length);
+    if (status !== Status.OK && status !== Status.NOT_FOUND) return { next: cursor, keysDeleted: i, status, failedKey: keys[i] };
+  }
+  return { next, keysDeleted: keys.length, status: Status.OK, failedKey: NO_KEY };
+}
+
+/** A failed drop for errors and logs: the status, the engine's reason and the key. */
+export function describeDropFailure(outcome: DropOutcome, store: Store): string {
+  assert(outcome.status !== Status.OK, 'only a failed drop is described');
+  const detailed = outcome.status === Status.OUT_OF_MEMORY || outcome.status === Status.INVALID_ARGUMENT;
+  const reason = detailed ? errorDetailMessage(store.errorDetail) : '';
+  return `deleting key ${JSON.stringify(outcome.failedKey.toString('latin1'))} failed with ${statusName(outcome.status)}${reason === '' ? '' : ` (${reason})`}`;
+}

@@ -2,7 +2,7 @@
 // batches, lets replies in flight go out, and exits 0.
 //
 //   slicekv dataplane --listen 127.0.0.1:7000 --metrics-port 9100 --memory 1GiB [--pod-name pod-0]
-//                     [--advertise host:port] [--segment-size 8MiB]
+//                     [--advertise host:port] [--segment-size 8MiB] [--bulk-port 0|PORT|off]  (bulk channel: docs/migration.md)
 //                     [--data-dir DIR [--wal sync|async] [--fsync-interval-ms 10] [--checkpoint-interval-ms 60000]
 //                      [--checkpoint-wal-bytes 256MiB]]     (durability: docs/durability.md; without --data-dir, memory only)
 //                     [--lease-name NAME [--lease-namespace NS] [--lease-duration-ms 15000] [--pod-uid UID] [--kubeconfig PATH]]
@@ -47,6 +47,14 @@ function durabilityOptions(values: Record<string, string | undefined>, podName: 
   };
 }
 
+/** --bulk-port: a port (0: any free one) or "off" (no bulk channel listener; docs/migration.md). */
+function bulkPortOption(text: string): number | null {
+  if (text === 'off') return null;
+  const port = Number(text);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new RangeError(`--bulk-port takes a port or "off", not ${text}`);
+  return port;
+}
+
 export async function runDataplane(argv: readonly string[]): Promise<void> {
   const { values } = parseArgs({
     args: [...argv],
@@ -54,6 +62,7 @@ export async function runDataplane(argv: readonly string[]): Promise<void> {
       listen: { type: 'string', default: '127.0.0.1:7000' },
       advertise: { type: 'string' },
       'metrics-port': { type: 'string', default: '9100' },
+      'bulk-port': { type: 'string', default: '0' },
       memory: { type: 'string', default: '1GiB' },
       'segment-size': { type: 'string', default: '8MiB' },
       'pod-name': { type: 'string', default: 'pod-0' },
@@ -72,6 +81,7 @@ export async function runDataplane(argv: readonly string[]): Promise<void> {
     podName: values['pod-name'],
     listen: values.listen,
     ...(values.advertise === undefined ? {} : { advertise: values.advertise }),
+    bulkPort: bulkPortOption(values['bulk-port']),
     store: { memoryLimitBytes: parseBytes(values.memory), segmentSizeBytes: parseBytes(values['segment-size']) },
     ...durabilityOptions({ ...values, 'test-fault-delay': undefined }, values['pod-name']),
   });

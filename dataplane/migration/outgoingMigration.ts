@@ -18,6 +18,7 @@ import { RangeSlices, encodeSlices } from './rangeSlices.js';
 import type { WriteTracker } from './writeTracker.js';
 import { CopyPacer } from './copyPacer.js';
 import { rangeToMessage } from '../../proto/messages.js';
+import type { BulkSender } from './bulkListener.js';
 
 /** What a migration needs from the pod it runs on. */
 export interface OutgoingHost {
@@ -87,6 +88,15 @@ export interface OutgoingSpec {
 
 export interface OutgoingPeer {
   call(method: string, request: object, deadlineMs?: number): Promise<Record<string, unknown>>;
+  /** This pod's bulk channel listener (docs/migration.md, "Bulk channel"); null/absent: none. */
+  readonly bulk?: BulkPeer | null;
+}
+
+export interface BulkPeer {
+  /** host:port the target connects to. */
+  readonly address: string;
+  /** The target's connection for a migration, once it says HELLO. */
+  expect(migrationId: string, timeoutMs: number): Promise<BulkSender>;
 }
 
 /** Hot-key sampling before the transfer; the source serves meanwhile. */
@@ -107,6 +117,10 @@ const PRECOPY_IN_FLIGHT_MAX = 3;
  * pods a gRPC round of their own (stream, headers, a message allocation).
  */
 const PRECOPY_CHUNK_BYTES = 1024 * 1024;
+/** A pre-copy chunk not acknowledged in this long fails the migration. */
+const PRECOPY_CALL_MS = 60_000;
+/** After the target said it connected, its HELLO must arrive within this. */
+const BULK_HELLO_WAIT_MS = 5_000;
 /** Records of the last written slices sent with ownership; slices past it follow in MOVE_DATA. */
 const FINAL_INLINE_BYTES = 1024 * 1024;
 /** A chunk is scanned in slices of this size, the event loop free in between. */
@@ -134,6 +148,10 @@ export class OutgoingMigration {
   preCopyRounds = 0;
   pendingSlices = 0;
   private tracker: WriteTracker | null = null;
+  /** The bulk channel to the target during the pre-copy (null: PreCopy calls). */
+  private bulkSender: BulkSender | null = null;
+  /** How the pre-copy's chunks go: 'bulk', 'calls', or '' (no pre-copy, or not begun). */
+  preCopyChannel: '' | 'bulk' | 'calls' = '';
   private readonly preCopyEnabled: boolean;
   /** The range's slices (pre-copy tracking, re-sent and pending slices). */
   private readonly slices: RangeSlices;
@@ -160,7 +178,7 @@ export class OutgoingMigration {
   async run(): Promise<void> {
     try {
       await this.prepare();
-      if (this.preCopyEnabled) await this.preCopy();
+      if (this.preCopyEnabled) await this.preCopy().finally(() => this.closeBulk());
       await this.host.faultPoint('PREPARE');
       if (this.cancelRequested) return this.cancelBeforeTransfer();
       const pending = await this.transfer();
@@ -271,10 +289,29 @@ export class OutgoingMigration {
 
   private async prepare(): Promise<void> {
     const rangeAtNewView = { ...this.range, view: this.newView };
-    await this.peer.call('PrepareMigration', {
+    const bulk = this.preCopyEnabled ? this.peer.bulk ?? null : null;
+    const reply = await this.peer.call('PrepareMigration', {
       migrationId: this.id, range: rangeToMessage(rangeAtNewView), sourcePod: this.selfPod, sourceAddress: this.selfAddress,
-      preCopy: this.preCopyEnabled,
+      preCopy: this.preCopyEnabled, bulkAddress: bulk?.address ?? '',
     });
+    if (bulk !== null && reply.bulkConnected === true) {
+      this.bulkSender = await bulk.expect(this.id, BULK_HELLO_WAIT_MS).catch((error: Error) => {
+        this.host.log(`migration ${this.id}: no bulk channel (${error.message}); pre-copy by PreCopy calls`, { migration: this.id, error: error.message });
+        return null;
+      });
+    }
+    if (this.preCopyEnabled) this.preCopyChannel = this.bulkSender === null ? 'calls' : 'bulk';
+  }
+
+  private closeBulk(): void {
+    this.bulkSender?.close();
+    this.bulkSender = null;
+  }
+
+  /** One pre-copy chunk to the target: over the bulk channel when there is one, else a PreCopy call. */
+  private sendPreCopy(records: Buffer, replacedSlices: Buffer): Promise<unknown> {
+    if (this.bulkSender !== null) return this.bulkSender.send(this.id, records, replacedSlices, PRECOPY_CALL_MS);
+    return this.peer.call('PreCopy', { migrationId: this.id, records, replacedSlices }, PRECOPY_CALL_MS);
   }
 
   private async cancelBeforeTransfer(): Promise<void> {
@@ -299,8 +336,7 @@ export class OutgoingMigration {
       const chunk = await this.scanChunk(cursor, run, tracker);
       cursor = chunk.next;
       return chunk;
-    }, (chunk) => this.peer.call('PreCopy', { migrationId: this.id, records: chunk.records, replacedSlices: EMPTY }, 60_000), PRECOPY_IN_FLIGHT_MAX,
-    PRECOPY_CHUNK_BYTES);
+    }, (chunk) => this.sendPreCopy(chunk.records, EMPTY), PRECOPY_IN_FLIGHT_MAX, PRECOPY_CHUNK_BYTES);
     this.preCopyRounds = 1;
     this.host.startSampling(this.id, this.range, true);
     let previous = Infinity;
@@ -314,8 +350,7 @@ export class OutgoingMigration {
         const chunk = await this.scanSlices(slices, at, run, tracker);
         at += chunk.slices.length;
         return chunk;
-      }, (chunk) => this.peer.call('PreCopy', { migrationId: this.id, records: chunk.records, replacedSlices: encodeSlices(chunk.slices) }, 60_000),
-      PRECOPY_IN_FLIGHT_MAX, PRECOPY_CHUNK_BYTES);
+      }, (chunk) => this.sendPreCopy(chunk.records, encodeSlices(chunk.slices)), PRECOPY_IN_FLIGHT_MAX, PRECOPY_CHUNK_BYTES);
       this.preCopyRounds++;
     }
     this.host.log(`migration ${this.id}: pre-copy done`, {
@@ -447,7 +482,8 @@ export class OutgoingMigration {
       // Only the first round is paced: later rounds are short, and slowing them lets writes outrun them.
       if (this.pacer !== null && this.preCopyRounds === 0 && !this.gaveUp) await this.pacer.pace();
       const throttle = this.throttleBytesPerSecond;
-      if (throttle > 0) await sleep(Math.max(0, (sent.records.length / throttle) * 1000 - (this.host.nowMs() - started)));
+      // Unref'd: a long throttle pause must not keep a stopped pod's process alive.
+      if (throttle > 0) await sleep(Math.max(0, (sent.records.length / throttle) * 1000 - (this.host.nowMs() - started)), undefined, { ref: false });
       if (following === null) return;
       chunk = following;
     }

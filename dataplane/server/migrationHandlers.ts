@@ -8,11 +8,19 @@ import { rangeFromMessage, rangeToMessage, routeFromMessage, type RangeSpecMessa
 import type { Migrations, PeerFactory } from '../migration/migrations.js';
 import type { IncomingMigration, OwnershipData } from '../migration/incomingMigration.js';
 import type { OutgoingMigration } from '../migration/outgoingMigration.js';
+import type { BulkListener } from '../migration/bulkListener.js';
+import type { InstallChunk } from '../migration/bulkReceiver.js';
 
 type Unary<Req> = grpc.handleUnaryCall<Req, object>;
 
+/** This pod's bulk channel listener, for migrations it is the source of (null: none). */
+type BulkSide = () => { readonly address: string; readonly listener: BulkListener } | null;
+
+/** Connects to a source's bulk channel for a migration this pod is the target of; false when it cannot. */
+type OpenBulkReceiver = (address: string, migrationId: string, install: InstallChunk) => Promise<boolean>;
+
 /** Admin clients to other pods, one per address, reused. */
-export function peerFactory(): { peers: PeerFactory; close(): void } {
+export function peerFactory(bulk: BulkSide): { peers: PeerFactory; close(): void } {
   const clients = new Map<string, AdminClient>();
   const clientFor = (address: string): AdminClient => {
     let client = clients.get(address);
@@ -26,6 +34,10 @@ export function peerFactory(): { peers: PeerFactory; close(): void } {
     peers: (address) => ({
       call: (method, request, deadlineMs) => clientFor(address).call(method as Parameters<AdminClient['call']>[0], request, deadlineMs),
       fetchKeys: async (migrationId, keys) => (await clientFor(address).call('FetchKeys', { migrationId, keys }, 10_000)).entries as Buffer,
+      bulk: (() => {
+        const side = bulk();
+        return side === null ? null : { address: side.address, expect: (id: string, timeoutMs: number) => side.listener.expect(id, timeoutMs) };
+      })(),
     }),
     close: () => {
       for (const client of clients.values()) client.close();
@@ -43,7 +55,7 @@ function info(m: OutgoingMigration | IncomingMigration, role: 'SOURCE' | 'TARGET
     return {
       ...common, range: rangeToMessage({ ...outgoing.range, view: outgoing.newView }), peerPod: outgoing.targetPod, lastServedAtMs: outgoing.lastServedAtMs,
       paused: outgoing.paused, throttleBytesPerSecond: String(outgoing.throttleBytesPerSecond),
-      preCopyRounds: outgoing.preCopyRounds, pendingSlices: outgoing.pendingSlices,
+      preCopyRounds: outgoing.preCopyRounds, pendingSlices: outgoing.pendingSlices, preCopyChannel: outgoing.preCopyChannel,
     };
   }
   const incoming = m as IncomingMigration;
@@ -55,7 +67,7 @@ function fail(callback: grpc.sendUnaryData<object>, code: grpc.status, error: un
   callback({ code, details: error instanceof Error ? error.message : String(error) });
 }
 
-export function migrationHandlers(migrations: Migrations): Record<string, Unary<never>> {
+export function migrationHandlers(migrations: Migrations, openBulk: OpenBulkReceiver): Record<string, Unary<never>> {
   const status = (id: string): object => ({
     migrations: [
       ...[...migrations.outgoing.values()].filter((m) => id === '' || m.id === id).map((m) => info(m, 'SOURCE')),
@@ -83,10 +95,13 @@ export function migrationHandlers(migrations: Migrations): Record<string, Unary<
       return status(r.migrationId);
     }),
     MigrationStatus: guarded<{ migrationId: string }>(grpc.status.INVALID_ARGUMENT, (r) => status(r.migrationId)),
-    PrepareMigration: guarded<{ migrationId: string; range: RangeSpecMessage; sourcePod: string; sourceAddress: string; preCopy: boolean }>(
-      grpc.status.FAILED_PRECONDITION, async (r) => ({
-        phase: (await migrations.prepare(r.migrationId, rangeFromMessage(r.range), r.sourcePod, r.sourceAddress, r.preCopy)).phase.phase,
-      })),
+    PrepareMigration: guarded<{ migrationId: string; range: RangeSpecMessage; sourcePod: string; sourceAddress: string; preCopy: boolean;
+      bulkAddress: string; }>(grpc.status.FAILED_PRECONDITION, async (r) => {
+        const migration = await migrations.prepare(r.migrationId, rangeFromMessage(r.range), r.sourcePod, r.sourceAddress, r.preCopy);
+        const bulkConnected = r.preCopy && r.bulkAddress !== ''
+          && await openBulk(r.bulkAddress, r.migrationId, (records, slices) => migrations.preCopy(r.migrationId, records, slices));
+        return { phase: migration.phase.phase, bulkConnected };
+      }),
     PreCopy: guarded<{ migrationId: string; records: Buffer; replacedSlices: Buffer }>(grpc.status.FAILED_PRECONDITION, (r) => {
       migrations.preCopy(r.migrationId, r.records, r.replacedSlices);
       return { phase: 'PREPARE' };

@@ -3,6 +3,7 @@
 // maintenance, lease expiry) runs from a timer in bounded slices.
 
 import * as grpc from '@grpc/grpc-js';
+import type { Socket } from 'node:net';
 import { raiseHttp2ServerWindows } from './http2ServerWindows.js';
 import { RouteTable } from '../../proto/keyspace/routes.js';
 import { DEFAULT_FRAME_LIMITS, type FrameLimits } from '../../proto/wire/index.js';
@@ -22,6 +23,8 @@ import type { WalWriter } from '../durability/walWriter.js';
 import type { RecoveryReport } from '../durability/recovery.js';
 import { Migrations } from '../migration/migrations.js';
 import { migrationHandlers, peerFactory } from './migrationHandlers.js';
+import { BulkListener } from '../migration/bulkListener.js';
+import { openBulkReceiver, type InstallChunk } from '../migration/bulkReceiver.js';
 
 export interface PodConfig {
   readonly podName: string;
@@ -37,6 +40,11 @@ export interface PodConfig {
   readonly clock: Clock;
   /** Write-ahead log and checkpoints on the data dir; absent: durability off (memory only). */
   readonly durability?: DurabilityConfig;
+  /**
+   * Port of the bulk channel listener on the listen host (docs/migration.md, "Bulk channel"):
+   * 0 (default) any free one; null none (pre-copies from this pod go as PreCopy calls).
+   */
+  readonly bulkPort?: number | null;
 }
 
 export const DEFAULT_POD_CONFIG: PodConfig = {
@@ -81,7 +89,10 @@ export class Pod implements SessionHost {
   private maintenanceTimer: NodeJS.Timeout | null = null;
   readonly durability: Durability | null;
   readonly migrations: Migrations;
-  private readonly peerClients = peerFactory();
+  private readonly peerClients = peerFactory(() => this.bulk);
+  /** The bulk channel's listener (this pod as a source) and its connections to sources (as a target). */
+  private bulk: { address: string; listener: BulkListener } | null = null;
+  private readonly bulkReceivers = new Set<Socket>();
   /** Migration phase changes and failures; main.ts points it at the pod's log. */
   migrationLog: (message: string, fields: object) => void = () => undefined;
   /** Set by the metrics module to observe durability events; log lines go to `events.problem` too. */
@@ -142,13 +153,18 @@ export class Pod implements SessionHost {
     });
     this.server.addService(services.Admin.service, {
       AssignRanges: this.assignRanges, SplitRange: this.splitRange, MergeRanges: this.mergeRanges, Stats: this.stats, Health: this.health,
-      Checkpoint: this.checkpoint, RecoverRanges: this.recoverRanges, ...migrationHandlers(this.migrations),
+      Checkpoint: this.checkpoint, RecoverRanges: this.recoverRanges, ...migrationHandlers(this.migrations, this.openBulkReceiver),
     });
     const port = await new Promise<number>((resolve, reject) => {
       this.server.bindAsync(this.config.listen, grpc.ServerCredentials.createInsecure(), (error, bound) => (error ? reject(error) : resolve(bound)));
     });
     const host = this.config.listen.slice(0, this.config.listen.lastIndexOf(':'));
     this.address = this.config.advertise ?? `${host}:${port}`;
+    const bulkPort = this.config.bulkPort === undefined ? 0 : this.config.bulkPort;
+    if (bulkPort !== null) {
+      const listener = await BulkListener.listen(host, bulkPort);
+      this.bulk = { address: `${this.address.slice(0, this.address.lastIndexOf(':'))}:${listener.port}`, listener };
+    }
     this.maintenanceTimer = setInterval(() => this.maintain(), this.config.maintenanceIntervalMs);
     this.maintenanceTimer.unref();
     // Serving starts before recovery ends: the recovering ranges answer UNAVAILABLE meanwhile.
@@ -174,6 +190,7 @@ export class Pod implements SessionHost {
     if (this.maintenanceTimer !== null) clearInterval(this.maintenanceTimer);
     this.migrations.close();
     this.peerClients.close();
+    this.closeBulk();
     // Commits the log (answering the batches waiting for it) before the streams close.
     await this.durability?.close();
     await new Promise<void>((resolve) => {
@@ -187,6 +204,26 @@ export class Pod implements SessionHost {
       });
     });
   }
+
+  /** Closes the bulk channel's listener and this pod's connections to sources (stop; tests' simulated crashes). */
+  closeBulk(): void {
+    this.bulk?.listener.close();
+    for (const socket of this.bulkReceivers) socket.destroy();
+  }
+
+  /** PrepareMigration on this pod as a target: connects to the source's bulk channel; false when it cannot. */
+  private readonly openBulkReceiver = async (address: string, migrationId: string, install: InstallChunk): Promise<boolean> => {
+    try {
+      const socket = await openBulkReceiver(address, migrationId, install);
+      this.bulkReceivers.add(socket);
+      socket.once('close', () => this.bulkReceivers.delete(socket));
+      return true;
+    } catch (error) {
+      this.migrationLog(`migration ${migrationId}: no bulk channel to ${address} (${(error as Error).message}); pre-copy by PreCopy calls`,
+        { migration: migrationId, error: (error as Error).message });
+      return false;
+    }
+  };
 
   private maintain(): void {
     this.store.maintain();

@@ -19,8 +19,9 @@ import { replayHint, seedFromEnvironment } from '../support/environment.js';
 
 const HALF = 1n << 63n;
 
-function pod(name: string): Pod {
-  return new Pod({ ...DEFAULT_POD_CONFIG, podName: name, store: { memoryLimitBytes: 64 * MIB, segmentSizeBytes: MIB, valueLengthMax: 64 * 1024 } });
+/** bulkPort null: no bulk channel listener (a source then pre-copies by PreCopy calls). */
+function pod(name: string, bulkPort: number | null = 0): Pod {
+  return new Pod({ ...DEFAULT_POD_CONFIG, podName: name, bulkPort, store: { memoryLimitBytes: 64 * MIB, segmentSizeBytes: MIB, valueLengthMax: 64 * 1024 } });
 }
 
 async function waitFor<T>(what: string, read: () => Promise<T>, done: (value: T) => boolean, timeoutMs = 20_000): Promise<T> {
@@ -74,15 +75,21 @@ class Workload {
   }
 }
 
-// With pre-copy, paced by the load (yield_to_load); the unpaced pre-copy runs in randomized.test.ts.
-for (const preCopy of [true, false]) {
-  test(`migration${preCopy ? ' (paced pre-copy)' : ' (no pre-copy)'}: a range moves to another pod under load; clients see no failed op and every write arrives`,
-    { timeout: 120_000 }, (t) => liveMigration(t, preCopy));
+// Pre-copy paced by the load (yield_to_load) over the bulk channel; pre-copy by PreCopy calls (the
+// source has no bulk listener); no pre-copy. The unpaced pre-copy runs in randomized.test.ts.
+const VARIANTS = [
+  { name: 'paced pre-copy, bulk channel', preCopy: true, channel: 'bulk' },
+  { name: 'pre-copy by PreCopy calls', preCopy: true, channel: 'calls' },
+  { name: 'no pre-copy', preCopy: false, channel: '' },
+] as const;
+for (const variant of VARIANTS) {
+  test(`migration (${variant.name}): a range moves to another pod under load; clients see no failed op and every write arrives`,
+    { timeout: 120_000 }, (t) => liveMigration(t, variant.preCopy, variant.channel));
 }
 
-async function liveMigration(t: TestContext, preCopy: boolean): Promise<void> {
+async function liveMigration(t: TestContext, preCopy: boolean, channel: '' | 'bulk' | 'calls'): Promise<void> {
   const seed = seedFromEnvironment();
-  const source = pod('pod-src');
+  const source = pod('pod-src', channel === 'calls' ? null : 0);
   const target = pod('pod-dst');
   const sourceAddress = await source.start();
   const targetAddress = await target.start();
@@ -114,15 +121,16 @@ async function liveMigration(t: TestContext, preCopy: boolean): Promise<void> {
   assert.deepEqual(started.migrations, []);
   await admin.call('StartMigration', {
     migrationId: 'm1', range: { start: HALF.toString(), end: '0', view: 2 }, targetPod: 'pod-dst', targetAddress, throttleBytesPerSecond: '0',
-    skipPreCopy: !preCopy, yieldToLoad: preCopy,
+    skipPreCopy: !preCopy, yieldToLoad: channel === 'bulk',
   });
   const final = await waitFor('migration m1 complete', () => admin.call('MigrationStatus', { migrationId: 'm1' }),
     (reply) => ['COMPLETE', 'FAILED'].includes(String((reply.migrations as { phase: string }[])[0]?.phase)));
   await new Promise((resolve) => setTimeout(resolve, 300));
   workload.stopped = true;
   await Promise.all(lanes);
-  const info = (final.migrations as { phase: string; error: string; transitions: string[] }[])[0];
+  const info = (final.migrations as { phase: string; error: string; transitions: string[]; preCopyChannel: string }[])[0];
   assert.equal(info.phase, 'COMPLETE', `migration failed: ${info.error}`);
+  assert.equal(info.preCopyChannel, channel, 'the pre-copy went the way the pods allow');
   assert.deepEqual(info.transitions.map((x) => x.split('@')[0]), ['PREPARE', 'TRANSFER_OWNERSHIP', 'MOVE_DATA', 'CHECKPOINT', 'COMPLETE']);
   assert.deepEqual(workload.failures.map(String), [], `no client op failed (${replayHint(seed)})`);
   assert.ok(workload.ops > 500, `the workload ran (${workload.ops} ops)`);

@@ -26,7 +26,8 @@ test('reconcile: the first round creates Services, the volume claim, pods, the P
   assert.deepEqual(pods.map((p) => p.meta.name).sort(), ['demo-0', 'demo-1', 'demo-2']);
   for (const pod of pods) {
     assert.equal(pod.meta.ownerReferences?.[0].uid, 'cluster-uid-demo');
-    assert.deepEqual(pod.spec.command.slice(0, 7), ['node', '/app/bin/slicekv.js', 'dataplane', '--listen', '$(POD_IP):7000', '--metrics-port', '9100']);
+    assert.deepEqual(pod.spec.command.slice(0, 9), ['node', '/app/bin/slicekv.js', 'dataplane', '--listen', '$(POD_IP):7000', '--metrics-port', '9100',
+    '--bulk-port', '7001']);
     assert.deepEqual(pod.spec.command.slice(-6), ['--data-dir', '/data', '--wal', 'sync', '--fsync-interval-ms', '10']);
     assert.equal(pod.spec.claimName, 'demo-wal');
     assert.ok(pod.spec.command.includes('--lease-name') && pod.spec.command.includes(pod.meta.name));

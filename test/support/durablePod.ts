@@ -20,6 +20,7 @@ export async function abandon(pod: Pod): Promise<void> {
   pod.draining = true;
   // Nor does it go on with its migrations (a source asking its target who owns a range, a target's watchdog).
   pod.migrations.close();
+  pod.closeBulk();
   (pod as unknown as { server: { forceShutdown(): void } }).server.forceShutdown();
   const timer = (pod as unknown as { maintenanceTimer: NodeJS.Timeout | null }).maintenanceTimer;
   if (timer !== null) clearInterval(timer);

@@ -1,0 +1,73 @@
+// The target's end of the bulk channel (docs/migration.md, "Bulk channel"): connects to the
+// source's bulk listener, says HELLO for the migration, then installs each CHUNK as it arrives
+// (`install` is the PreCopy handler) and answers ACK, or ERROR with the reason. Reads go into one
+// reused buffer (Node's `onread`), frames are reassembled in another: no allocation per chunk.
+// A malformed frame or a silent source ends the connection; the source then fails the chunk.
+
+import net from 'node:net';
+import { FrameKind, FrameReader, smallFrame, type Frame } from './bulkFrame.js';
+
+const READ_BUFFER_BYTES = 256 * 1024;
+const CONNECT_TIMEOUT_MS = 3_000;
+/** A source silent this long (between chunks) is gone. */
+const IDLE_TIMEOUT_MS = 120_000;
+
+/** Installs a chunk; throws to refuse it. */
+export type InstallChunk = (records: Buffer, slices: Buffer) => void;
+
+/** Splits "host:port" (host may be a bracketed IPv6 address). */
+export function splitAddress(address: string): { host: string; port: number } {
+  const at = address.lastIndexOf(':');
+  const port = Number(address.slice(at + 1));
+  if (at <= 0 || !Number.isInteger(port) || port <= 0 || port > 65535) throw new RangeError(`not a host:port address: ${address}`);
+  return { host: address.slice(0, at).replace(/^\[(.*)\]$/, '$1'), port };
+}
+
+/** Connects to the source's listener at `address` for `migrationId`; resolves once HELLO is sent. */
+export function openBulkReceiver(address: string, migrationId: string, install: InstallChunk): Promise<net.Socket> {
+  const { host, port } = splitAddress(address);
+  const reader = new FrameReader((frame) => answer(socket, frame, install));
+  const onread = {
+    buffer: Buffer.allocUnsafeSlow(READ_BUFFER_BYTES),
+    callback: (bytes: number, buffer: Uint8Array): boolean => {
+      try {
+        reader.push(buffer, bytes);
+      } catch {
+        socket.destroy();
+      }
+      return true;
+    },
+  };
+  // net.connect hands `onread` to the socket's constructor (Socket#connect alone ignores it).
+  const socket = net.connect({ host, port, noDelay: true, onread });
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new Error(`bulk connection to ${address} not made in ${CONNECT_TIMEOUT_MS} ms`));
+    }, CONNECT_TIMEOUT_MS);
+    socket.once('error', (error) => {
+      clearTimeout(timer);
+      reject(error);
+    });
+    socket.once('connect', () => {
+      clearTimeout(timer);
+      socket.setTimeout(IDLE_TIMEOUT_MS, () => socket.destroy());
+      socket.on('error', () => socket.destroy());
+      socket.write(smallFrame(FrameKind.HELLO, 0, migrationId));
+      resolve(socket);
+    });
+  });
+}
+
+function answer(socket: net.Socket, frame: Frame, install: InstallChunk): void {
+  if (frame.kind !== FrameKind.CHUNK) {
+    socket.destroy();
+    return;
+  }
+  try {
+    install(frame.records, frame.slices);
+    socket.write(smallFrame(FrameKind.ACK, frame.seq, ''));
+  } catch (error) {
+    socket.write(smallFrame(FrameKind.ERROR, frame.seq, '', error instanceof Error ? error.message : String(error)));
+  }
+}

@@ -25,7 +25,7 @@ export class CopyPacer {
   private baselinePerMs = 0;
   private lastOps = -1;
   private lastAtMs = 0;
-  /** Current pause between chunks. */
+  /** Current pause between chunks (see measureBaseline for the first). */
   delayMs = 0;
   /** Sum of the pauses taken, for MigrationStatus. */
   pausedMsTotal = 0;
@@ -39,6 +39,9 @@ export class CopyPacer {
     await sleep(BASELINE_MS);
     const now = this.load.servedOps();
     if (ops >= 0 && now >= ops) this.baselinePerMs = (now - ops) / Math.max(1, this.load.nowMs() - at);
+    // Under load the copy starts slow (the longest pause, halved while the load keeps its rate):
+    // started at full speed, it cost the load a dip before the first window could show it.
+    this.delayMs = this.baselinePerMs > 0 ? DELAY_MS_MAX : 0;
     this.lastOps = now;
     this.lastAtMs = this.load.nowMs();
   }

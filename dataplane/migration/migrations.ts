@@ -82,15 +82,20 @@ export class Migrations implements OutgoingHost {
       yieldToLoad,
     }, this, this.peers(targetAddress));
     this.outgoing.set(id, migration);
-    this.connectHints.push(targetAddress);
     void migration.run().finally(() => {
-      this.connectHints.splice(this.connectHints.indexOf(targetAddress), 1);
+      const hinted = this.connectHints.indexOf(targetAddress);
+      if (hinted >= 0) this.connectHints.splice(hinted, 1);
       forgetOldest(this.outgoing);
       if (this.sampling?.migrationId === id) this.sampling = null;
       this.samplers.delete(id);
       this.stopTracking(id);
     });
     return migration;
+  }
+
+  /** OutgoingHost: the migration asks for its target to be hinted to clients (removed when it ends). */
+  hintClients(targetAddress: string): void {
+    this.connectHints.push(targetAddress);
   }
 
   startSampling(id: string, range: HashRange, hotKeys: boolean): void {

@@ -36,6 +36,8 @@ export interface OutgoingHost {
   stopTracking(id: string): void;
   /** Ops served here on `range` so far (-1: not known). */
   servedOps(range: HashRange): number;
+  /** From now until the migration ends, replies to clients name `targetAddress` as a pod to connect to (BatchReply.connect_hints). */
+  hintClients(targetAddress: string): void;
   /** Every version this pod has given out is below this. */
   versionFloor(): number;
   /** Completion records of the range, as entries. */
@@ -177,6 +179,13 @@ export class OutgoingMigration {
   /** Runs to COMPLETE, CANCELLED or FAILED; never rejects. */
   async run(): Promise<void> {
     try {
+      if (this.pacer !== null) {
+        // The load's rate is measured before anything of the migration starts (clients opening
+        // sessions to the target, the target preparing): the pacer's baseline is the undisturbed rate.
+        this.host.startSampling(this.id, this.range, false);
+        await this.pacer.measureBaseline();
+      }
+      this.host.hintClients(this.targetAddress);
       await this.prepare();
       if (this.preCopyEnabled) await this.preCopy().finally(() => this.closeBulk());
       await this.host.faultPoint('PREPARE');
@@ -330,7 +339,6 @@ export class OutgoingMigration {
     const tracker = this.host.trackWrites(this.id, this.slices);
     this.tracker = tracker;
     this.host.startSampling(this.id, this.range, false);
-    await this.pacer?.measureBaseline();
     let cursor = tracker.bounds.startHi;
     await this.pump(async (run) => {
       const chunk = await this.scanChunk(cursor, run, tracker);

@@ -199,7 +199,10 @@ describe('helm chart: lint, render, schema', { timeout: SUITE_TIMEOUT_MS }, () =
       // client-node's typed models (loadAllYaml) name a rule's `from` `_from`.
       const policy = find(objects, 'NetworkPolicy', 'kv-dataplane', namespace).spec as { ingress: { ports: { port: number }[]; _from?: object[] }[] };
       assert.deepEqual(policy.ingress.map((i) => i.ports[0].port), [8000, 8001, 8002]);
-      assert.deepEqual(policy.ingress[0]._from, [{ namespaceSelector: { matchLabels: { 'slicekv.io/client': 'true' } } }]);
+      // clientFrom, plus the operator and other data-plane pods: Admin gRPC calls (AssignRanges,
+      // pod-to-pod migration calls) share the client port.
+      assert.deepEqual(policy.ingress[0]._from?.[0], { namespaceSelector: { matchLabels: { 'slicekv.io/client': 'true' } } });
+      assert.equal(policy.ingress[0]._from?.length, 3, 'client port: clientFrom, the operator and other data-plane pods');
       assert.equal(policy.ingress[1]._from?.length, 2, 'admin port: the operator and other data-plane pods');
       assert.deepEqual(policy.ingress[2]._from, [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'observability' } } }]);
     }

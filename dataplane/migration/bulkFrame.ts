@@ -21,7 +21,12 @@ export const FRAME_HEADER_BYTES = 24;
 export const FRAME_ID_BYTES_MAX = 256;
 /** Slices part: up to 2^18 slice numbers (RangeSlices' bound) of 4 bytes. */
 export const FRAME_SLICES_BYTES_MAX = 1 << 20;
-export const FRAME_RECORDS_BYTES_MAX = 4 << 20;
+/**
+ * Records part: a 1 MiB pre-copy chunk plus the records of the bucket or slice that crosses it
+ * (values up to the engine's limit); above it a chunk goes as a PreCopy call (the pod's gRPC
+ * messages stop at 8 MiB, so no chunk the calls could carry is refused here).
+ */
+export const FRAME_RECORDS_BYTES_MAX = 16 << 20;
 export const FRAME_ERROR_BYTES_MAX = 4096;
 
 export const enum FrameKind {

@@ -19,6 +19,7 @@ import type { WriteTracker } from './writeTracker.js';
 import { CopyPacer } from './copyPacer.js';
 import { rangeToMessage } from '../../proto/messages.js';
 import type { BulkSender } from './bulkListener.js';
+import { FRAME_RECORDS_BYTES_MAX, FRAME_SLICES_BYTES_MAX } from './bulkFrame.js';
 
 /** What a migration needs from the pod it runs on. */
 export interface OutgoingHost {
@@ -317,9 +318,14 @@ export class OutgoingMigration {
     this.bulkSender = null;
   }
 
-  /** One pre-copy chunk to the target: over the bulk channel when there is one, else a PreCopy call. */
+  /**
+   * One pre-copy chunk to the target: over the bulk channel when there is one and the chunk fits a
+   * frame, else a PreCopy call. Mixing is safe: a round's chunks hold disjoint slices, and a round
+   * ends only when all its chunks are acknowledged.
+   */
   private sendPreCopy(records: Buffer, replacedSlices: Buffer): Promise<unknown> {
-    if (this.bulkSender !== null) return this.bulkSender.send(this.id, records, replacedSlices, PRECOPY_CALL_MS);
+    const fits = records.length <= FRAME_RECORDS_BYTES_MAX && replacedSlices.length <= FRAME_SLICES_BYTES_MAX;
+    if (this.bulkSender !== null && fits) return this.bulkSender.send(this.id, records, replacedSlices, PRECOPY_CALL_MS);
     return this.peer.call('PreCopy', { migrationId: this.id, records, replacedSlices }, PRECOPY_CALL_MS);
   }
 

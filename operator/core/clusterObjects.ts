@@ -78,9 +78,9 @@ export function dataplaneCommand(cluster: KVCluster, name: string): string[] {
     'node', '/app/bin/slicekv.js', 'dataplane',
     '--listen', `$(POD_IP):${spec.clientPort}`,
     '--metrics-port', String(spec.metricsPort),
-    // The bulk channel of live migrations (docs/migration.md): pinned next to the client port so
-    // a NetworkPolicy can name it.
-    '--bulk-port', String(spec.clientPort + 1),
+    // The bulk channel of live migrations (docs/migration.md) on spec.ports.admin, the port the
+    // chart's NetworkPolicy opens to the operator and other data-plane pods only.
+    '--bulk-port', String(spec.adminPort),
     '--memory', String(spec.memoryPerPodBytes),
     '--pod-name', name,
     '--lease-namespace', cluster.meta.namespace,

@@ -63,6 +63,8 @@ export interface KVClusterSpec {
   /** The data-plane pods' self-fencing Lease duration (dataplane/lease/). */
   readonly leaseDurationSeconds: number;
   readonly clientPort: number;
+  /** spec.ports.admin: the pods' pod-to-pod port, the bulk channel of live migrations (docs/migration.md). */
+  readonly adminPort: number;
   readonly metricsPort: number;
 }
 

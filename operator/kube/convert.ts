@@ -79,6 +79,7 @@ export function kvClusterFromApi(object: CustomObject, defaults: AdapterDefaults
     durability: durabilityFromApi(spec.durability as Record<string, unknown> | undefined),
     leaseDurationSeconds: num(spec.leaseDurationSeconds, 15),
     clientPort: num(ports.client, 7000),
+    adminPort: num(ports.admin, 7001),
     metricsPort: num(ports.metrics, 9100),
     ...optional('serviceAccountName', serviceAccountName),
   };

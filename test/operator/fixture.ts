@@ -14,7 +14,7 @@ export function kvCluster(name = 'demo', pods = 3, rangesPerPod = 4): KVCluster 
     meta: { name, namespace: NAMESPACE, uid: `cluster-uid-${name}`, generation: 1, resourceVersion: '1' },
     spec: {
       pods, rangesPerPod, image: 'slicekv:test', memoryPerPodBytes: 64 * 2 ** 20, durability: { mode: 'sync', fsyncIntervalMs: 10, size: '1Gi' },
-      leaseDurationSeconds: 10, clientPort: 7000, metricsPort: 9100,
+      leaseDurationSeconds: 10, clientPort: 7000, adminPort: 7001, metricsPort: 9100,
     },
     status: {},
   };

@@ -29,7 +29,8 @@ test('kvClusterFromApi: reads the CRD fields and applies its defaults', () => {
   }, { image: 'img:1', serviceAccountName: 'dp' });
   assert.deepEqual(cluster.spec, {
     pods: 3, rangesPerPod: 16, image: 'img:1', memoryPerPodBytes: 256 * 2 ** 20,
-    durability: { mode: 'sync', fsyncIntervalMs: 10, size: '2Gi' }, leaseDurationSeconds: 15, clientPort: 7100, metricsPort: 9100, serviceAccountName: 'dp',
+    durability: { mode: 'sync', fsyncIntervalMs: 10, size: '2Gi' }, leaseDurationSeconds: 15, clientPort: 7100, adminPort: 7001, metricsPort: 9100,
+    serviceAccountName: 'dp',
   });
   assert.equal(cluster.meta.generation, 3);
   const off = kvClusterFromApi({ metadata: { name: 'd', namespace: 'ns' }, spec: { pods: 1 } }, { image: 'img:1' });

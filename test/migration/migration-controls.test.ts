@@ -6,13 +6,10 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { createClient } from '../../client/index.js';
 import { adminClient, type AdminClient } from '../../proto/adminClient.js';
-import type { Pod } from '../../dataplane/server/pod.js';
 import { abandon, durablePod } from '../support/durablePod.js';
+import { twoDurablePods, type TwoPods } from '../support/twoDurablePods.js';
 import { keyHash64 } from '../../proto/keyspace/hash.js';
 import { Status } from '../../dataplane/store/index.js';
 
@@ -35,22 +32,8 @@ async function until(admin: AdminClient, id: string, ok: (i: Info) => boolean, t
 }
 
 /** Two durable pods; the source owns [0, 2^63) and [2^63, 2^64) at view 2 with `keys` keys of 100 B. */
-async function twoPods(t: { after(fn: () => unknown): void }, keys: number): Promise<{ source: Pod; target: Pod; admin: AdminClient; dataDir: string }> {
-  const dataDir = mkdtempSync(join(tmpdir(), 'slicekv-migrate-'));
-  t.after(() => rmSync(dataDir, { recursive: true, force: true }));
-  const source = durablePod(dataDir, 'pod-s');
-  const target = durablePod(dataDir, 'pod-t');
-  const sourceAddress = await source.start();
-  await target.start();
-  const admin = adminClient(sourceAddress);
-  t.after(() => admin.close());
-  const whole = { start: '0', end: '0', view: 1 };
-  await admin.call('AssignRanges', { owned: [whole], routes: [{ ...whole, owner: 'pod-s', address: sourceAddress }] });
-  await admin.call('SplitRange', { range: whole, at: HALF });
-  const client = createClient({ seeds: [sourceAddress] });
-  await client.mput([...Array(keys).keys()].map((i) => [`k${i}`, `v${i}-`.padEnd(100, '.')]));
-  client.close();
-  return { source, target, admin, dataDir };
+function twoPods(t: { after(fn: () => unknown): void }, keys: number): Promise<TwoPods> {
+  return twoDurablePods(t, keys, (i) => `v${i}-`.padEnd(100, '.'));
 }
 
 test('migration: pause holds the data copy, resume and a new throttle finish it', { timeout: 60_000 }, async (t) => {

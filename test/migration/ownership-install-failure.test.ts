@@ -7,16 +7,12 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { createClient } from '../../client/index.js';
 import { adminClient, type AdminClient } from '../../proto/adminClient.js';
 import { keyHash64 } from '../../proto/keyspace/hash.js';
 import { KEYSPACE_END } from '../../proto/keyspace/range.js';
-import type { Pod } from '../../dataplane/server/pod.js';
 import { Status, type Store } from '../../dataplane/store/index.js';
-import { durablePod } from '../support/durablePod.js';
+import { twoDurablePods, type TwoPods } from '../support/twoDurablePods.js';
 
 const HALF = (1n << 63n).toString();
 const UPPER = { start: HALF, end: '0', view: 2 };
@@ -51,22 +47,8 @@ function fillLowerHalf(store: Store): void {
   }
 }
 
-async function twoPods(t: { after(fn: () => unknown): void }): Promise<{ source: Pod; target: Pod; admin: AdminClient }> {
-  const dataDir = mkdtempSync(join(tmpdir(), 'slicekv-install-'));
-  t.after(() => rmSync(dataDir, { recursive: true, force: true }));
-  const source = durablePod(dataDir, 'pod-s');
-  const target = durablePod(dataDir, 'pod-t');
-  const sourceAddress = await source.start();
-  await target.start();
-  const admin = adminClient(sourceAddress);
-  t.after(() => admin.close());
-  const whole = { start: '0', end: '0', view: 1 };
-  await admin.call('AssignRanges', { owned: [whole], routes: [{ ...whole, owner: 'pod-s', address: sourceAddress }] });
-  await admin.call('SplitRange', { range: whole, at: HALF });
-  const client = createClient({ seeds: [sourceAddress] });
-  await client.mput([...Array(KEY_COUNT).keys()].map((i) => [`k${i}`, `v${i}`]));
-  client.close();
-  return { source, target, admin };
+function twoPods(t: { after(fn: () => unknown): void }): Promise<TwoPods> {
+  return twoDurablePods(t, KEY_COUNT, (i) => `v${i}`);
 }
 
 test('migration: installing ownership runs out of memory at the target; it refuses the range, drops what it got, and the source takes the range back at a new view with every acknowledged write', { timeout: 90_000 }, async (t) => {

@@ -39,9 +39,9 @@ export class BulkSender {
     return done;
   }
 
+  /** Ends the channel (failAll destroys the socket; nothing is unacknowledged when a pre-copy closes it). */
   close(): void {
     this.failAll(new Error('bulk channel closed'));
-    this.socket.end();
   }
 
   private answer(frame: Frame): void {

@@ -320,9 +320,8 @@ export class Migrations implements OutgoingHost {
    * again) are dropped first, so nothing stale outlives the copy — a key deleted at the source
    * since is never sent, and its old record here would come back. A delete that fails fails the
    * call and cancels the migration here (the source then fails it and keeps the range).
-   * (`_preCopy`, the request's flag, no longer changes anything here.)
    */
-  async prepare(id: string, range: OwnedRange, sourcePod: string, sourceAddress: string, _preCopy: boolean): Promise<IncomingMigration> {
+  async prepare(id: string, range: OwnedRange, sourcePod: string, sourceAddress: string): Promise<IncomingMigration> {
     const known = this.incoming.get(id);
     if (known !== undefined) return known;
     const migration = this.prepareNow(id, range, sourcePod, sourceAddress);

@@ -106,7 +106,7 @@ test('Migrations.prepare: records of the range left from before are dropped also
   for (const key of left) put(store, key, 'left by an earlier copy');
   const { migrations } = podWithout(store);
   t.after(() => migrations.close());
-  await migrations.prepare('m1', UPPER, 'pod-s', '127.0.0.1:2', false);
+  await migrations.prepare('m1', UPPER, 'pod-s', '127.0.0.1:2');
   // The copy after ownership never sends a key the source deleted: a record left here would come back.
   for (const key of left) assert.equal(store.get(key, 0, key.length), Status.NOT_FOUND, `${key.toString()} dropped`);
 });
@@ -118,7 +118,7 @@ test('Migrations.prepare: a record left from before that cannot be deleted fails
   fillSoDeletesFail(store, UPPER);
   const { migrations } = podWithout(store);
   t.after(() => migrations.close());
-  await assert.rejects(migrations.prepare('m1', UPPER, 'pod-s', '127.0.0.1:2', true), /could not be dropped: deleting key .*OUT_OF_MEMORY/);
+  await assert.rejects(migrations.prepare('m1', UPPER, 'pod-s', '127.0.0.1:2'), /could not be dropped: deleting key .*OUT_OF_MEMORY/);
   assert.equal(migrations.incoming.get('m1')?.phase.phase, 'CANCELLED', 'a late pre-copy or ownership is refused');
   assert.deepEqual(await migrations.resolve('m1', UPPER), { targetOwns: false, phase: 'CANCELLED' });
 });

@@ -13,6 +13,7 @@ import type { Store } from '../store/index.js';
 import { rangeId } from './checkpointFile.js';
 import { writeCheckpoint, type CheckpointResult } from './checkpointWriter.js';
 import { readManifest, writeManifest, type ManifestRange, type ReplaySource } from './manifest.js';
+import { presizeIndexAhead } from './faultAhead.js';
 import { loadRanges, walDirOf, type LoadOptions, type RangeSources, type RecoveryReport } from './recovery.js';
 import { listWalFiles } from './walFiles.js';
 import { readWal, type WalProblem } from './walReader.js';
@@ -95,8 +96,9 @@ export class Durability {
       this.events.problem(`${taken.length} ranges of this pod were recovered by other pods while it was down; it no longer owns them`);
     }
     this.target.ranges.assign(this.manifest.map((r) => ({ start: r.start, end: r.end, view: r.view, recovering: true })));
-    presizeFor(this.target.store, this.manifest);
-    const report = await loadRanges(this.target, this.config.dataDir, this.manifest);
+    const presize = presizeArgs(this.manifest);
+    const indexReady = presize === null ? undefined : presizeIndexAhead(this.target.store, presize.records, presize.hashFraction);
+    const report = await loadRanges(this.target, this.config.dataDir, this.manifest, indexReady === undefined ? {} : { indexReady });
     const own = report.walResults.get(this.config.podName) ?? (await this.logEnd(this.config.podName));
     if (own.problem !== null) await this.repairTail(own.problem);
     this.wal = WalWriter.open({ ...DEFAULT_WAL_CONFIG, dir: walDirOf(this.config.dataDir, this.config.podName), mode: this.config.mode,
@@ -406,9 +408,15 @@ export class Durability {
 
 /** Sizes an empty engine's index for the records the ranges' checkpoints held. */
 function presizeFor(store: Store, ranges: readonly (HashRange & { readonly records?: number })[]): void {
+  const args = presizeArgs(ranges);
+  if (args !== null) store.presizeIndex(args.records, args.hashFraction);
+}
+
+/** The records the ranges' checkpoints held and the share of the hash space they cover; null without records. */
+function presizeArgs(ranges: readonly (HashRange & { readonly records?: number })[]): { records: number; hashFraction: number } | null {
   const records = ranges.reduce((sum, r) => sum + (r.records ?? 0), 0);
   const width = ranges.reduce((sum, r) => sum + (r.end - r.start), 0n);
-  if (records > 0) store.presizeIndex(records, Number(width) / Number(KEYSPACE_END));
+  return records > 0 ? { records, hashFraction: Number(width) / Number(KEYSPACE_END) } : null;
 }
 
 /** A dead pod's own replay window ends where its log ends now (it may come back and write more). */

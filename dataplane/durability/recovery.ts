@@ -57,6 +57,8 @@ const YIELD_EVERY_ENTRIES = 16_384;
 export interface LoadOptions {
   /** Entries whose key this returns true for keep the state already here (completion records still load). */
   readonly skipKey?: (bytes: Buffer, keyOffset: number, keyLength: number, hi: number) => boolean;
+  /** Awaited before anything goes into the index (a restart's presized index is faulted in meanwhile: faultAhead.ts). */
+  readonly indexReady?: Promise<void>;
 }
 
 export async function loadRanges(target: RecoveryTarget, dataDir: string, ranges: readonly RangeSources[], options: LoadOptions = {}): Promise<RecoveryReport> {
@@ -76,6 +78,8 @@ export async function loadRanges(target: RecoveryTarget, dataDir: string, ranges
     for (const pod of pods) await replayLog(applier, dataDir, pod, sorted, report, pod === pods[0] ? prefetched : null, redo);
     redo.seal();
   }
+  // Up to here only the log was read (merged redo queues its data entries): nothing was indexed.
+  await options.indexReady;
   const bulk = target.store.beginBulkLoad();
   try {
     await loadCheckpoints(applier, bulk, dataDir, sorted, report, order === null || redo === null ? null : { ...order, redo });

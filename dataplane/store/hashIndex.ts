@@ -18,6 +18,7 @@ import {
   BUCKET_BITS_MAX, BUCKET_BITS_MIN, ENTRY_TOMBSTONE, ENTRY_USED, SEGMENT_ID_MASK, SHARD_BITS, SHARD_COUNT, type KeyHashSource,
 } from './indexTable.js';
 import { IndexShard, type ResizeCounter } from './indexShard.js';
+import { IndexTable } from './indexTable.js';
 
 export {
   BUCKET_WORDS, ENTRIES_PER_BUCKET, ENTRY_TOMBSTONE, ENTRY_USED, SEGMENT_ID_MASK, SHARD_BITS, SHARD_COUNT, TAG_MASK, TAG_SHIFT,
@@ -173,10 +174,34 @@ export class HashIndex implements ResizeCounter {
    * bucket they use) instead of doubling ~8 times on the way. No-op unless the index is empty.
    */
   presize(entryCountExpected: number, hashFraction: number): void {
-    if (this.entryCount !== 0 || this.resizingShardCount !== 0 || !(hashFraction > 0)) return;
+    const tables = this.presizedTables(entryCountExpected, hashFraction);
+    if (tables !== null) this.adoptPresized(tables);
+  }
+
+  /**
+   * The tables presize() would install, made but not installed, so that a caller can fault their
+   * memory in first, off the event loop (a restart reads zeros into them on the thread pool while
+   * it reads its log: docs/durability.md "Restart time"), and install them with adoptPresized().
+   * Null when the index is not empty or its tables are already as large.
+   */
+  presizedTables(entryCountExpected: number, hashFraction: number): IndexTable[] | null {
+    if (this.entryCount !== 0 || this.resizingShardCount !== 0 || !(hashFraction > 0)) return null;
     const bucketsWanted = entryCountExpected / (4 * Math.min(1, hashFraction) * SHARD_COUNT);
     const bits = Math.min(PRESIZE_BUCKET_BITS_MAX, Math.ceil(Math.log2(Math.max(1, bucketsWanted))));
-    for (const shard of this.shards) shard.presize(bits);
+    if (this.shards.every((shard) => shard.table.bucketBits >= bits)) return null;
+    return this.shards.map((shard) => new IndexTable(Math.max(bits, shard.table.bucketBits), shard.shard));
+  }
+
+  /**
+   * Installs tables from presizedTables() if the index is still empty and not doubling; returns
+   * whether it did (an insert since then keeps the tables in use, and these are dropped: the index
+   * then grows by doubling as usual). The tables must be unused: nothing but zeros written.
+   */
+  adoptPresized(tables: readonly IndexTable[]): boolean {
+    assert(tables.length === SHARD_COUNT, 'a table per shard');
+    if (this.entryCount !== 0 || this.resizingShardCount !== 0) return false;
+    this.shards.forEach((shard, i) => shard.adoptEmpty(tables[i]));
     this.foundTable = this.found.foundTable;
+    return true;
   }
 }

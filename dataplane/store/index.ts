@@ -1,5 +1,5 @@
 // Public surface of the storage engine.
-export { Store, ANY_VERSION, type StoreStats, type CompletionTracker } from './store.js';
+export { Store, ANY_VERSION, type StoreStats, type CompletionTracker, type PresizedIndex } from './store.js';
 export { Status, ErrorDetail, statusName, errorDetailMessage } from './status.js';
 export { resolveStoreConfig, DEFAULT_STORE_CONFIG, StoreConfigError, MIB, type StoreConfig } from './config.js';
 export { RecordRef, SCAN_DONE, type ScanOptions } from './scan.js';

@@ -176,13 +176,14 @@ export class IndexShard {
     return this.table.usedBytes + (this.oldTable === null ? 0 : this.oldTable.usedBytes);
   }
 
-  /** Replaces the table of an empty shard by one of 2^bucketBits buckets (recovery's presize). */
-  presize(bucketBits: number): void {
+  /** Replaces the table of an empty shard by a larger, empty one of the same shard (recovery's presize). */
+  adoptEmpty(table: IndexTable): void {
     assert(this.entryCount === 0 && this.oldTable === null, 'only an empty shard is presized');
-    if (bucketBits <= this.table.bucketBits) return;
+    assert(table.shard === this.shard && table.overflowNext === table.bucketCount, 'an unused table of this shard');
+    if (table.bucketBits <= this.table.bucketBits) return;
     this.spare = null;
     this.spareMoved = null;
-    this.table = new IndexTable(bucketBits, this.shard);
+    this.table = table;
     this.foundTable = this.table.words;
   }
 

@@ -73,7 +73,7 @@ export class IndexTable {
   /** ...and this is the number of the shard's first bucket. */
   private readonly firstBucket: number;
 
-  constructor(bucketBits: number, shard: number) {
+  constructor(bucketBits: number, readonly shard: number) {
     assert(bucketBits >= BUCKET_BITS_MIN && bucketBits <= BUCKET_BITS_MAX, `bucket bits ${bucketBits} out of range`);
     assert(Number.isInteger(shard) && shard >= 0 && shard < SHARD_COUNT, `shard ${shard} out of range`);
     this.bucketBits = bucketBits;
@@ -83,6 +83,11 @@ export class IndexTable {
     this.words = new Uint32Array(this.overflowEnd * BUCKET_WORDS);
     this.shift = 32 - SHARD_BITS - bucketBits;
     this.firstBucket = shard * this.bucketCount;
+  }
+
+  /** The memory of the home buckets (the overflow area after them is used only as chains grow). */
+  homeBucketBytes(): Uint8Array {
+    return new Uint8Array(this.words.buffer, this.words.byteOffset, this.bucketCount * BUCKET_WORDS * 4);
   }
 
   /** The bucket of a hash in this shard; outside [0, bucketCount) for a hash of another shard. */

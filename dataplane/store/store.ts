@@ -10,7 +10,7 @@ import { assert } from './assert.js';
 import { BulkLoad, type BulkLoadHost } from './bulkLoad.js';
 import { Cleaner, type CleanerHost } from './cleaner.js';
 import { resolveStoreConfig, type StoreConfig } from './config.js';
-import { ENTRY_TOMBSTONE, HashIndex, SEGMENT_ID_MASK, type KeyHashSource } from './hashIndex.js';
+import { ENTRY_TOMBSTONE, HashIndex, SEGMENT_ID_MASK, type IndexTable, type KeyHashSource } from './hashIndex.js';
 import { INTEGER_TEXT_BYTES_MAX, addInt64, formatInt64, parseInt64 } from './integerValue.js';
 import {
   HEADER_BYTES, RecordKind, VERSION_MAX, WORD_CHECKSUM, WORD_KEY_LENGTH_KIND_FLAGS, WORD_VALUE_LENGTH,
@@ -41,6 +41,13 @@ const TOMBSTONE_PURGE_RECORDS_PER_TICK = 2048;
 const RESIZE_INSERTS_PER_BUCKET = 4;
 
 /** Decides which completion records are still needed; implemented by the RIFL layer. */
+/** Index tables made for an expected load, not installed yet (Store.presizedIndexTables). */
+export interface PresizedIndex {
+  readonly tables: readonly IndexTable[];
+  /** Their home buckets' memory, to fault in before adoptPresizedIndex(); nothing but zeros may be written there. */
+  readonly memory: readonly Uint8Array[];
+}
+
 export interface CompletionTracker {
   /** Whether the completion record `record` (payload = its value) is still needed. */
   isLive(record: RecordRef): boolean;
@@ -407,6 +414,20 @@ export class Store implements KeyHashSource, CleanerHost, BulkLoadHost {
   /** Recovery hint to an empty store: about `keyCount` keys are coming, in `hashFraction` of the hash space. */
   presizeIndex(keyCount: number, hashFraction: number): void {
     this.index.presize(keyCount, hashFraction);
+  }
+
+  /**
+   * presizeIndex() in two steps, so the caller can fault the tables' memory in off the event loop
+   * in between (see HashIndex.presizedTables): the tables, not installed (null: nothing to do)...
+   */
+  presizedIndexTables(keyCount: number, hashFraction: number): PresizedIndex | null {
+    const tables = this.index.presizedTables(keyCount, hashFraction);
+    return tables === null ? null : { tables, memory: tables.map((table) => table.homeBucketBytes()) };
+  }
+
+  /** ...and installed, if the store has indexed nothing meanwhile; returns whether they were. */
+  adoptPresizedIndex(presized: PresizedIndex): boolean {
+    return this.index.adoptPresized(presized.tables);
   }
 
   /**

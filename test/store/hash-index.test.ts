@@ -103,3 +103,24 @@ test('hashIndex: remove finds the entry\'s shard; presize sizes every shard of a
   }
   assert.equal(index.entryCount, 0);
 });
+
+test('hashIndex: presized tables are installed only while the index is still empty', () => {
+  const log = new FakeLog();
+  const index = new HashIndex(1024, log);
+  const tables = index.presizedTables(1_000_000, 1);
+  assert.ok(tables !== null && tables.length === SHARD_COUNT);
+  // Made, not installed: the index keeps its tables until adoptPresized().
+  for (const shard of index.shards) assert.ok(shard.table.bucketBits < tables[0].bucketBits);
+  assert.ok(index.adoptPresized(tables));
+  for (const [i, shard] of index.shards.entries()) assert.equal(shard.table, tables[i]);
+  assert.equal(index.presizedTables(1_000_000, 1), null, 'already as large');
+
+  // An insert between making and installing keeps the tables in use (the entry stays findable).
+  const busy = new HashIndex(1024, log);
+  const late = busy.presizedTables(1_000_000, 1);
+  assert.ok(late !== null);
+  const address = insert(busy, log, 0x1234_5678);
+  assert.equal(busy.adoptPresized(late), false);
+  assert.ok(finds(busy, 0x1234_5678, address));
+  assert.ok(busy.shards.every((shard) => shard.table !== late[shard.shard]));
+});

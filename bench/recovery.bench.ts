@@ -18,7 +18,10 @@
 //    ASYNC_COMMIT_WAIT_MS (so the async log has written the tail; its loss window is the crash test's
 //    subject, not this one's) killed with SIGKILL. Its data dir is copied twice for phase 2, then it
 //    is restarted on the same dir and port: recoverSeconds1Pod is the `seconds` of its `recovered`
-//    log line (checkpoints read and log replayed); spawn-to-listening is reported too.
+//    log line (checkpoints read and log replayed); spawn-to-listening is reported too. Then the pod
+//    is started once more, checkpoints everything (tail included) and is killed again, and restarts
+//    from that checkpoint with next to no log: recoverSeconds1PodCheckpointOnly, a snapshot load like
+//    redis's RDB load (the tail case is reported against both the RDB and the AOF load).
 // 2. Partitioned recovery: on a copy of the dead pod's data dir, three fresh pods each RecoverRanges
 //    two of its six ranges, in parallel: recoverSeconds3Pods is the wall time from sending the three
 //    RPCs to the last reply. For comparison, on the other copy one fresh pod recovers all six.
@@ -197,6 +200,12 @@ interface RestartFigures {
   dataDirBytes: number;
   /** One per restart, each after a kill -9 of the one before (a SIGTERM when profiling). */
   rounds: RestartRound[];
+  /**
+   * Then the pod checkpoints everything it recovered and is killed again: restarts from a
+   * checkpoint with (almost) no log after it. That is what redis's RDB load is (a snapshot);
+   * `rounds` (checkpoint + a 100k-write log tail) is the harder case, closer to its AOF load.
+   */
+  checkpointOnlyRounds: RestartRound[];
 }
 
 /** The dead pod: loaded, checkpointed, given the tail, then SIGKILLed; returns what it took. */
@@ -226,14 +235,35 @@ async function phaseRestart(plan: Plan, data: RecoveryData, work: WorkDirs, cpuP
   // Phase 2 recovers exactly what this crash left, from copies made before anything reads it.
   cpSync(work.restart, work.partitioned3, { recursive: true });
   cpSync(work.restart, work.partitioned1, { recursive: true });
-  const figures: RestartFigures = { wal: 'async', fsyncIntervalMs: FSYNC_INTERVAL_MS, ...crashed, dataDirBytes: directoryBytes(work.restart), rounds: [] };
+  const figures: RestartFigures = {
+    wal: 'async', fsyncIntervalMs: FSYNC_INTERVAL_MS, ...crashed, dataDirBytes: directoryBytes(work.restart), rounds: [], checkpointOnlyRounds: [],
+  };
+  await restartRounds(plan, data, work.restart, port, { cpuProfileDir, name: 'restart' }, figures.rounds);
+  await checkpointAndCrash(plan, work.restart, port);
+  console.log('  the restarted pod checkpointed everything and was killed again (kill -9): restarts from that checkpoint');
+  await restartRounds(plan, data, work.restart, port, { cpuProfileDir, name: 'restart-checkpoint-only' }, figures.checkpointOnlyRounds);
+  return figures;
+}
+
+async function restartRounds(plan: Plan, data: RecoveryData, dataDir: string, port: number, profile: { cpuProfileDir: string | null; name: string },
+  into: RestartRound[]): Promise<void> {
   for (let r = 1; r <= plan.rounds; r++) {
-    const restarted = await restartOnce(plan, data, work.restart, port, profileArgs(cpuProfileDir, `restart-pod-${r}`));
-    figures.rounds.push(restarted);
-    console.log(`  restart ${r}: recovered ${restarted.recovered.checkpointRecords} checkpoint + ${restarted.recovered.logRecords} log records in ` +
+    const restarted = await restartOnce(plan, data, dataDir, port, profileArgs(profile.cpuProfileDir, `${profile.name}-pod-${r}`));
+    into.push(restarted);
+    console.log(`  ${profile.name} ${r}: recovered ${restarted.recovered.checkpointRecords} checkpoint + ${restarted.recovered.logRecords} log records in ` +
       `${restarted.recovered.seconds.toFixed(3)} s (spawn to listening ${restarted.spawnToListeningSeconds} s); ${describeSample(restarted.sample)}`);
   }
-  return figures;
+}
+
+/** Restarts the dead pod, has it checkpoint every range it recovered, and kills it (kill -9). */
+async function checkpointAndCrash(plan: Plan, dataDir: string, port: number): Promise<void> {
+  const pod = await startDurablePod(durablePodOptions(plan, DEAD_POD, dataDir, port, []));
+  try {
+    await pod.admin.call('Checkpoint', {}, plan.rpcDeadlineMs);
+    await sleep(ASYNC_COMMIT_WAIT_MS);
+  } finally {
+    await pod.kill9();
+  }
 }
 
 /** Restarts the dead pod on its data dir and port, checks what it recovered, and crashes it again. */
@@ -477,17 +507,21 @@ interface Results {
 
 function checkRestart(r: RestartFigures, plan: Plan, failures: string[]): void {
   if (r.checkpoint.records !== plan.keyCount) failures.push(`restart: the checkpoint wrote ${r.checkpoint.records} records, expected ${plan.keyCount}`);
-  if (r.rounds.length !== plan.rounds) failures.push(`restart: ${r.rounds.length} restarts measured, expected ${plan.rounds}`);
-  r.rounds.forEach((round, i) => {
-    const what = `restart ${i + 1}`;
-    const rec = round.recovered;
-    if (rec.problems.length > 0) failures.push(`${what}: recovery reported problems: ${rec.problems.join(' | ')}`);
-    // Checkpoints also hold the RIFL completion records of the load's puts, so more than the keys.
-    if (rec.checkpointRecords < plan.keyCount) failures.push(`${what}: ${rec.checkpointRecords} checkpoint records recovered, expected at least ${plan.keyCount}`);
-    if (rec.logRecords < plan.tailCount) failures.push(`${what}: ${rec.logRecords} log records replayed, expected at least the ${plan.tailCount}-put tail`);
-    if (round.keyCountAfter !== plan.keyCount) failures.push(`${what}: the pod holds ${round.keyCountAfter} keys after recovery, expected ${plan.keyCount}`);
-    if (!sampleOk(round.sample, plan.sampleCount)) failures.push(`${what}: ${describeSample(round.sample)}`);
-  });
+  for (const [name, rounds, tailExpected] of [['restart', r.rounds, true], ['restart from a checkpoint only', r.checkpointOnlyRounds, false]] as const) {
+    if (rounds.length !== plan.rounds) failures.push(`${name}: ${rounds.length} restarts measured, expected ${plan.rounds}`);
+    rounds.forEach((round, i) => checkRestartRound(`${name} ${i + 1}`, round, plan, tailExpected, failures));
+  }
+}
+
+function checkRestartRound(what: string, round: RestartRound, plan: Plan, tailExpected: boolean, failures: string[]): void {
+  const rec = round.recovered;
+  if (rec.problems.length > 0) failures.push(`${what}: recovery reported problems: ${rec.problems.join(' | ')}`);
+  // Checkpoints also hold the RIFL completion records of the load's puts, so more than the keys.
+  if (rec.checkpointRecords < plan.keyCount) failures.push(`${what}: ${rec.checkpointRecords} checkpoint records recovered, expected at least ${plan.keyCount}`);
+  if (tailExpected && rec.logRecords < plan.tailCount) failures.push(`${what}: ${rec.logRecords} log records replayed, expected at least the ${plan.tailCount}-put tail`);
+  if (!tailExpected && rec.logRecords >= plan.tailCount) failures.push(`${what}: ${rec.logRecords} log records replayed, expected the checkpoint to cover the tail`);
+  if (round.keyCountAfter !== plan.keyCount) failures.push(`${what}: the pod holds ${round.keyCountAfter} keys after recovery, expected ${plan.keyCount}`);
+  if (!sampleOk(round.sample, plan.sampleCount)) failures.push(`${what}: ${describeSample(round.sample)}`);
 }
 
 function checkPartitioned(p: PartitionedFigures, plan: Plan, failures: string[]): void {
@@ -532,6 +566,7 @@ function headline(results: Results): Record<string, unknown> {
     return value === null ? null : round(value);
   };
   const recoverSeconds1Pod = secondsMedian(restart?.rounds.map((r) => r.recovered.seconds));
+  const checkpointOnlySeconds = secondsMedian(restart?.checkpointOnlyRounds.map((r) => r.recovered.seconds));
   const rdbSeconds = secondsMedian(redis?.rdb.map((r) => r.loadSeconds));
   const aofSeconds = secondsMedian(redis?.aof.map((r) => r.loadSeconds));
   return {
@@ -540,6 +575,7 @@ function headline(results: Results): Record<string, unknown> {
     putOpsPerSec: { off: put('off'), async: put('async'), sync: put('sync') },
     redisSetOpsPerSec: { no: set('no'), everysec: set('everysec'), always: set('always') },
     recover1PodVsRdb: ratio(recoverSeconds1Pod, rdbSeconds), recover1PodVsAof: ratio(recoverSeconds1Pod, aofSeconds),
+    recoverSeconds1PodCheckpointOnly: checkpointOnlySeconds, recoverCheckpointOnlyVsRdb: ratio(checkpointOnlySeconds, rdbSeconds),
     syncVsAlways: ratio(put('sync'), set('always')), asyncVsEverysec: ratio(put('async'), set('everysec')), offVsNo: ratio(put('off'), set('no')),
     recoverRangesSeconds1Pod: partitioned1 === null ? null : partitioned1.seconds,
     recover3PodsSpeedup: ratio(partitioned1?.seconds, partitioned3?.seconds),
@@ -554,6 +590,7 @@ function headline(results: Results): Record<string, unknown> {
 function runsOf(results: Results): Record<string, unknown> {
   return {
     recoverSeconds1Pod: (results.restart?.rounds ?? []).map((r) => round(r.recovered.seconds)),
+    recoverSeconds1PodCheckpointOnly: (results.restart?.checkpointOnlyRounds ?? []).map((r) => round(r.recovered.seconds)),
     redisRdbLoadSeconds: (results.redis?.rdb ?? []).map((r) => r.loadSeconds),
     redisAofLoadSeconds: (results.redis?.aof ?? []).map((r) => r.loadSeconds),
     putOpsPerSec: Object.fromEntries(WAL_MODES.map((mode) => [mode, (results.slicekvCells[mode] ?? []).map((cell) => cell.opsPerSec)])),
@@ -583,6 +620,7 @@ function buildReport(plan: Plan, results: Results, versions: Record<string, stri
       `${machine.cpuCount} cores: the 3 recovering pods share them, so 3 pods cannot be 3x one pod here`,
       'slicekv recoverSeconds = the pod\'s `recovered` log line (checkpoints + log replay); redis = its "DB loaded" log line; both from a warm page cache',
       `phases 1-2 pod: --wal async --fsync-interval-ms ${FSYNC_INTERVAL_MS}, ${RANGE_COUNT} ranges, one Admin Checkpoint after the load, then the tail`,
+      'recoverSeconds1PodCheckpointOnly: the same pod after it checkpointed everything (tail included) and was killed again: a snapshot load, as the RDB is',
     ],
     versions, machine,
   };

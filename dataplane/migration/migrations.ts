@@ -21,6 +21,7 @@ import { describeDropFailure, dropRecords } from './dropRecords.js';
 import type { MigrationPhase } from './migrationPhase.js';
 import type { RangeSlices } from './rangeSlices.js';
 import { OutgoingMigration, type OutgoingHost, type OutgoingPeer } from './outgoingMigration.js';
+import { MigrationRefusedError, REFUSED_PREFIX } from './migrationRefusedError.js';
 
 export interface MigrationPod {
   readonly podName: string;
@@ -335,7 +336,7 @@ export class Migrations implements OutgoingHost {
   }
 
   private prepareNow(id: string, range: OwnedRange, sourcePod: string, sourceAddress: string): IncomingMigration {
-    if (this.ownsAny(range)) throw new Error(`range [${range.start}, ${range.end}) overlaps a range this pod owns`);
+    this.refuseOverlap(id, range);
     this.sourceAddresses.set(id, sourceAddress);
     const migration = new IncomingMigration({ id, range, sourcePod, peer: this.peers(sourceAddress), store: this.pod.store, clients: this.pod.clients },
       (from, to) => {
@@ -356,6 +357,22 @@ export class Migrations implements OutgoingHost {
     this.incoming.set(id, migration);
     this.startWatchdog();
     return migration;
+  }
+
+  /**
+   * A migration into this pod is refused (before anything changes here) when its range overlaps a
+   * range owned here, or one still arriving by another migration that has not finished: that
+   * one's records (pre-copied, or installed with ownership) would be dropped by this one's
+   * clearing, and two sources would copy into one hash range.
+   */
+  private refuseOverlap(id: string, range: OwnedRange): void {
+    const where = `range [${range.start}, ${range.end})`;
+    if (this.ownsAny(range)) throw new MigrationRefusedError(`${REFUSED_PREFIX}${where} overlaps a range this pod owns`);
+    for (const other of this.incoming.values()) {
+      if (other.id === id || other.phase.finished || !(other.range.start < range.end && range.start < other.range.end)) continue;
+      throw new MigrationRefusedError(`${REFUSED_PREFIX}${where} overlaps range [${other.range.start}, ${other.range.end}) of migration ` +
+        `${other.id}, still arriving here (${other.phase.phase})`);
+    }
   }
 
   /** The source died mid-copy and the target loaded the rest from disk: checkpoint, complete. */

@@ -20,6 +20,7 @@ import { CopyPacer } from './copyPacer.js';
 import { rangeToMessage } from '../../proto/messages.js';
 import type { BulkSender } from './bulkListener.js';
 import { FRAME_RECORDS_BYTES_MAX, FRAME_SLICES_BYTES_MAX } from './bulkFrame.js';
+import { MigrationRefusedError, REFUSED_PREFIX } from './migrationRefusedError.js';
 
 /** What a migration needs from the pod it runs on. */
 export interface OutgoingHost {
@@ -203,20 +204,22 @@ export class OutgoingMigration {
     } catch (error) {
       this.error = (error as Error).message;
       this.host.log(`migration ${this.id} failed in ${this.phase.phase}: ${this.error}`, { migration: this.id, error: this.error });
-      await this.abort();
+      await this.abort(error instanceof MigrationRefusedError);
     }
   }
 
   /**
-   * A failure before this pod gave the range up leaves it serving the range: FAILED. After it,
-   * the target's answer decides (resolve()). See docs/migration.md, "Failures".
+   * A failure before this pod gave the range up leaves it serving the range: FAILED (also when
+   * the target refused the migration at PrepareMigration). After it, the target's answer decides
+   * (resolve()). See docs/migration.md, "Failures".
    */
-  private async abort(): Promise<void> {
+  private async abort(refused: boolean): Promise<void> {
     if (this.phase.finished) return;
     if (!this.gaveUp) {
       this.host.stopTracking(this.id);
-      // The target drops what was copied to it (if it is there to hear it).
-      if (this.preCopyEnabled) await this.peer.call('FinishMigration', { migrationId: this.id }).catch(() => undefined);
+      // The target drops what was copied to it (if it is there to hear it; a target that refused
+      // the migration holds nothing of it).
+      if (this.preCopyEnabled && !refused) await this.peer.call('FinishMigration', { migrationId: this.id }).catch(() => undefined);
       this.phase.transitionTo(['PREPARE', 'TRANSFER_OWNERSHIP'], 'FAILED', this.host.nowMs());
       return;
     }
@@ -303,6 +306,8 @@ export class OutgoingMigration {
     const reply = await this.peer.call('PrepareMigration', {
       migrationId: this.id, range: rangeToMessage(rangeAtNewView), sourcePod: this.selfPod, sourceAddress: this.selfAddress,
       preCopy: this.preCopyEnabled, bulkAddress: bulk?.address ?? '',
+    }).catch((error: Error & { details?: string }) => {
+      throw error.details?.startsWith(REFUSED_PREFIX) === true ? new MigrationRefusedError(`${this.targetPod}: ${error.details}`) : error;
     });
     if (bulk !== null && reply.bulkConnected === true) {
       this.bulkSender = await bulk.expect(this.id, BULK_HELLO_WAIT_MS).catch((error: Error) => {

@@ -44,6 +44,14 @@ export function dropRecords(store: Store, range: HashRange, cursor: number, reco
   return { next, keysDeleted: keys.length, status: Status.OK, failedKey: NO_KEY };
 }
 
+/**
+ * Records of a range this pod is about to own (AssignRanges, RecoverRanges, PrepareMigration)
+ * that it could not drop: the range is not taken, since the record left would be served.
+ */
+export class LeftoverRecordsError extends Error {
+  override readonly name = 'LeftoverRecordsError';
+}
+
 /** A failed drop for errors and logs: the status, the engine's reason and the key. */
 export function describeDropFailure(outcome: DropOutcome, store: Store): string {
   assert(outcome.status !== Status.OK, 'only a failed drop is described');

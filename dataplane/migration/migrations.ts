@@ -17,7 +17,7 @@ import { HotKeySampler } from './hotKeySampler.js';
 import { RecordRun } from './recordRun.js';
 import { IncomingMigration, type IncomingPeer, type OwnershipData } from './incomingMigration.js';
 import { WriteTracker } from './writeTracker.js';
-import { describeDropFailure, dropRecords } from './dropRecords.js';
+import { LeftoverRecordsError, describeDropFailure, dropRecords } from './dropRecords.js';
 import type { MigrationPhase } from './migrationPhase.js';
 import type { RangeSlices } from './rangeSlices.js';
 import { OutgoingMigration, type OutgoingHost, type OutgoingPeer } from './outgoingMigration.js';
@@ -271,6 +271,21 @@ export class Migrations implements OutgoingHost {
     this.dropFailureCount++;
     this.log(`dropping the records of range [${range.start}, ${range.end}) stopped: ${failure}; the rest stay here unserved until a later copy of the range drops them`,
       { range: String(range.start), error: failure });
+  }
+
+  /**
+   * Before this pod takes `ranges` it does not own now (AssignRanges, RecoverRanges): drops any
+   * records it still holds there — of a range it gave away whose background drop stopped at a
+   * failed delete, or that an assignment took away — after any drop under way, so that none is
+   * served once the range is owned here (an assigned range starts empty; a recovered one holds
+   * exactly what the dead pod's files hold). A delete the engine refuses rejects with
+   * LeftoverRecordsError, and the caller must not take the range (docs/migration.md, "Dropping a range").
+   */
+  async clearBeforeTaking(ranges: readonly HashRange[]): Promise<void> {
+    for (const range of ranges) {
+      const failure = await this.queueDrop(range);
+      if (failure !== '') throw new LeftoverRecordsError(`records of range [${range.start}, ${range.end}) left here could not be dropped: ${failure}`);
+    }
   }
 
   /** Background drops that stopped at a failed delete since this pod started. */

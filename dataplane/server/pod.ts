@@ -8,7 +8,8 @@ import { raiseHttp2ServerWindows } from './http2ServerWindows.js';
 import { RouteTable } from '../../proto/keyspace/routes.js';
 import { DEFAULT_FRAME_LIMITS, type FrameLimits } from '../../proto/wire/index.js';
 import { systemClock, type Clock } from '../clock.js';
-import { OwnedRanges } from '../ranges/ownedRanges.js';
+import { OwnedRanges, type OwnedRange } from '../ranges/ownedRanges.js';
+import { sortedDisjoint } from '../../proto/keyspace/rangeSearch.js';
 import { ClientTable, DEFAULT_CLIENT_TABLE_CONFIG, type ClientTableConfig } from '../rifl/clientTable.js';
 import { Store, type StoreConfig } from '../store/index.js';
 import { BatchExecutor } from './batchExecutor.js';
@@ -25,6 +26,8 @@ import { Migrations } from '../migration/migrations.js';
 import { migrationHandlers, peerFactory } from './migrationHandlers.js';
 import { BulkListener } from '../migration/bulkListener.js';
 import { openBulkReceiver, type InstallChunk } from '../migration/bulkReceiver.js';
+import { uncoveredParts } from '../ranges/uncoveredParts.js';
+import type { HashRange } from '../../proto/keyspace/range.js';
 
 export interface PodConfig {
   readonly podName: string;
@@ -234,22 +237,43 @@ export class Pod implements SessionHost {
     callback(null, { routes: (this.routeTable?.routes ?? []).map(routeToMessage), pod: this.podName });
   };
 
+  /**
+   * Hash space of the assignment not owned here now starts empty: records this pod still holds
+   * there (of a range it gave away) are dropped first; if one cannot be, nothing is assigned.
+   */
   private readonly assignRanges: Unary<{ owned: RangeSpecMessage[]; routes: RouteMessage[] }, object> = (call, callback) => {
+    let owned, routes: RouteTable | null;
     try {
-      const routes = call.request.routes.length > 0 ? new RouteTable(call.request.routes.map(routeFromMessage)) : this.routeTable;
-      // A range still arriving by migration (or being recovered) keeps that state when the
-      // assignment names it again unchanged: an operator push must not cut a migration short.
-      const current = this.ranges.list();
-      this.ranges.assign(call.request.owned.map(rangeFromMessage).map((r) => {
-        const same = current.find((c) => c.start === r.start && c.end === r.end && c.view === r.view);
-        return same === undefined ? r : same;
-      }));
-      this.routeTable = routes;
-      this.afterRangeChange(callback);
+      owned = sortedDisjoint(call.request.owned.map(rangeFromMessage));
+      routes = call.request.routes.length > 0 ? new RouteTable(call.request.routes.map(routeFromMessage)) : this.routeTable;
     } catch (error) {
-      callback({ code: grpc.status.INVALID_ARGUMENT, details: (error as Error).message });
+      return callback({ code: grpc.status.INVALID_ARGUMENT, details: (error as Error).message });
     }
+    this.clearBeforeTaking(owned).then(() => {
+      try {
+        this.assignNow(owned, routes);
+      } catch (error) {
+        return callback({ code: grpc.status.INVALID_ARGUMENT, details: (error as Error).message });
+      }
+      this.afterRangeChange(callback);
+    }, (error: Error) => callback({ code: grpc.status.FAILED_PRECONDITION, details: error.message }));
   };
+
+  private assignNow(owned: readonly OwnedRange[], routes: RouteTable | null): void {
+    // A range still arriving by migration (or being recovered) keeps that state when the
+    // assignment names it again unchanged: an operator push must not cut a migration short.
+    const current = this.ranges.list();
+    this.ranges.assign(owned.map((r) => {
+      const same = current.find((c) => c.start === r.start && c.end === r.end && c.view === r.view);
+      return same === undefined ? r : same;
+    }));
+    this.routeTable = routes;
+  }
+
+  /** Drops this pod's records in the parts of `ranges` it does not own now (Migrations.clearBeforeTaking). */
+  private async clearBeforeTaking(ranges: readonly HashRange[]): Promise<void> {
+    await this.migrations.clearBeforeTaking(uncoveredParts(ranges, this.ranges.list()));
+  }
 
   /**
    * After a split or merge here: the routing table this pod hands out shows its own ranges as they
@@ -288,7 +312,9 @@ export class Pod implements SessionHost {
     } catch (error) {
       return callback({ code: grpc.status.INVALID_ARGUMENT, details: (error as Error).message });
     }
-    this.durability.recoverFrom(call.request.deadPod, ranges).then((report) => callback(null, {
+    // The recovered ranges hold exactly what the dead pod's files hold: records left here first go.
+    const durability = this.durability;
+    this.clearBeforeTaking(ranges).then(() => durability.recoverFrom(call.request.deadPod, ranges)).then((report) => callback(null, {
       owned: this.ranges.list().map(rangeToMessage), checkpointRecords: String(report.checkpointEntries),
       logRecords: String(report.walEntriesReplayed), seconds: report.seconds, problems: report.problems,
     }), (error: Error) => callback({ code: grpc.status.FAILED_PRECONDITION, details: error.message }));

@@ -1,6 +1,7 @@
 // Deletes that fail while a migration drops records (dataplane/migration/dropRecords.ts): the
 // target's purge of slices the source re-sends, PrepareMigration clearing what an earlier copy
-// left, and the background drop of a range given away. Driven on IncomingMigration and
+// left, the background drop of a range given away, and AssignRanges / RecoverRanges clearing
+// what a pod still holds of a range it is about to take. Driven on IncomingMigration and
 // Migrations directly with a real engine: a delete fails only when it must write a tombstone
 // (the key's hash lies in a tombstone-retaining range) and the log is full, and nothing reachable
 // through the pods' gRPC interface turns retention on, so the failure cannot be provoked there.
@@ -13,6 +14,7 @@ import { keyHash64 } from '../../proto/keyspace/hash.js';
 import { IncomingMigration, MigrationInstallError, type IncomingPeer } from '../../dataplane/migration/incomingMigration.js';
 import { Migrations, type MigrationPod } from '../../dataplane/migration/migrations.js';
 import { RangeSlices, encodeSlices } from '../../dataplane/migration/rangeSlices.js';
+import { LeftoverRecordsError } from '../../dataplane/migration/dropRecords.js';
 import type { OwnedRange, OwnedRanges } from '../../dataplane/ranges/ownedRanges.js';
 import type { ClientTable } from '../../dataplane/rifl/clientTable.js';
 
@@ -138,4 +140,20 @@ test('Migrations.dropRange: a delete that fails stops the background drop, which
   await migrations.dropRange(UPPER);
   assert.equal(migrations.dropFailureCount, 1);
   for (const key of given) assert.equal(store.get(key, 0, key.length), Status.NOT_FOUND, `${key.toString()} dropped`);
+});
+
+test('Migrations.clearBeforeTaking (AssignRanges, RecoverRanges): leftovers are dropped; one that cannot be deleted rejects, so the range is not taken', async (t) => {
+  const store = smallStore();
+  const left = upperKeys('left', 30);
+  for (const key of left) put(store, key, 'of a range given away');
+  const { migrations } = podWithout(store);
+  t.after(() => migrations.close());
+  await migrations.clearBeforeTaking([UPPER]);
+  for (const key of left) assert.equal(store.get(key, 0, key.length), Status.NOT_FOUND, `${key.toString()} dropped`);
+  const [stuck] = upperKeys('stuck', 1);
+  put(store, stuck, 'cannot be deleted');
+  fillSoDeletesFail(store, UPPER);
+  await assert.rejects(migrations.clearBeforeTaking([UPPER]),
+    (error: Error) => error instanceof LeftoverRecordsError && /could not be dropped: deleting key .*OUT_OF_MEMORY/.test(error.message));
+  assert.equal(migrations.dropFailureCount, 0, 'not a background drop: the caller gets the failure');
 });

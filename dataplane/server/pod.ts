@@ -240,24 +240,37 @@ export class Pod implements SessionHost {
   /**
    * Hash space of the assignment not owned here now starts empty: records this pod still holds
    * there (of a range it gave away) are dropped first; if one cannot be, nothing is assigned.
+   * Assignments take effect in the order they arrived: one that waits for such a drop holds back
+   * those after it (an older assignment must never replace a newer one).
    */
   private readonly assignRanges: Unary<{ owned: RangeSpecMessage[]; routes: RouteMessage[] }, object> = (call, callback) => {
-    let owned, routes: RouteTable | null;
+    let owned: OwnedRange[], routes: RouteTable | null;
     try {
       owned = sortedDisjoint(call.request.owned.map(rangeFromMessage));
       routes = call.request.routes.length > 0 ? new RouteTable(call.request.routes.map(routeFromMessage)) : this.routeTable;
     } catch (error) {
       return callback({ code: grpc.status.INVALID_ARGUMENT, details: (error as Error).message });
     }
-    this.clearBeforeTaking(owned).then(() => {
+    const apply = (): void => {
       try {
         this.assignNow(owned, routes);
       } catch (error) {
         return callback({ code: grpc.status.INVALID_ARGUMENT, details: (error as Error).message });
       }
       this.afterRangeChange(callback);
-    }, (error: Error) => callback({ code: grpc.status.FAILED_PRECONDITION, details: error.message }));
+    };
+    if (this.assignQueue === null && uncoveredParts(owned, this.ranges.list()).length === 0) return apply();
+    const step = (this.assignQueue ?? Promise.resolve()).then(() => this.clearBeforeTaking(owned))
+      .then(apply, (error: Error) => callback({ code: grpc.status.FAILED_PRECONDITION, details: error.message }))
+      .catch((error: Error) => callback({ code: grpc.status.INTERNAL, details: error.message }));
+    this.assignQueue = step;
+    void step.then(() => {
+      if (this.assignQueue === step) this.assignQueue = null;
+    });
   };
+
+  /** Assignments waiting for drops of records in hash space they give this pod (null: none). */
+  private assignQueue: Promise<void> | null = null;
 
   private assignNow(owned: readonly OwnedRange[], routes: RouteTable | null): void {
     // A range still arriving by migration (or being recovered) keeps that state when the

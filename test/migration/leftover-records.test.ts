@@ -56,6 +56,15 @@ test('AssignRanges: a range given back to a pod that still holds records of it s
   assert.ok([...Array(KEYS).keys()].filter((i) => !isUpper(i)).every((i) => holds(source, `k${i}`)), 'the lower half is untouched');
 });
 
+test('AssignRanges: assignments take effect in the order they arrived, also when the first waits for leftovers to be dropped', { timeout: 60_000 }, async (t) => {
+  const { source, target, admin } = await upperLeftAtSource(t);
+  t.after(() => Promise.all([source.stop(), target.stop()]));
+  // The first gives the upper half back (its leftovers are dropped first), the second, newer, only the lower half at a new view.
+  const routes = [{ ...LOWER, view: 3, owner: 'pod-s', address: source.address }, { ...UPPER, view: 3, owner: 'pod-t', address: target.address }];
+  await Promise.all([admin.call('AssignRanges', backAtSource(source.address, 4)), admin.call('AssignRanges', { owned: [{ ...LOWER, view: 3 }], routes })]);
+  assert.deepEqual(source.ranges.list().map((r) => [String(r.start), r.view]), [['0', 3]], 'the newer assignment is in effect');
+});
+
 test('RecoverRanges: a range recovered by a pod that still holds records of it holds exactly the dead owner\'s data', { timeout: 60_000 }, async (t) => {
   const { source, target, admin } = await upperLeftAtSource(t);
   t.after(() => source.stop());

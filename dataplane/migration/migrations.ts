@@ -78,6 +78,8 @@ export class Migrations implements OutgoingHost {
     const owned = this.pod.ranges.list().find((r) => r.start === range.start && r.end === range.end);
     if (owned === undefined || owned.view !== range.view) throw new Error(`range [${range.start}, ${range.end}) at view ${range.view} is not owned here`);
     if (targetPod === this.pod.podName) throw new Error('source and target are the same pod');
+    const moving = [...this.outgoing.values()].find((m) => !m.phase.finished && m.range.start < range.end && range.start < m.range.end);
+    if (moving !== undefined) throw new Error(`range [${range.start}, ${range.end}) overlaps range [${moving.range.start}, ${moving.range.end}) of migration ${moving.id}, still moving out (${moving.phase.phase})`);
     const migration = new OutgoingMigration({
       id, range: owned, targetPod, targetAddress, throttleBytesPerSecond, selfPod: this.pod.podName, selfAddress: this.pod.address, preCopy,
       yieldToLoad,
@@ -126,6 +128,11 @@ export class Migrations implements OutgoingHost {
 
   stopTracking(id: string): void {
     for (let i = this.trackers.length - 1; i >= 0; i--) if (this.trackers[i].migrationId === id) this.trackers.splice(i, 1);
+  }
+
+  /** OutgoingHost: whether `range` is owned here exactly (bounds and view). */
+  ownsExactly(range: OwnedRange): boolean {
+    return this.pod.ranges.list().some((r) => r.start === range.start && r.end === range.end && r.view === range.view);
   }
 
   servedOps(range: HashRange): number {

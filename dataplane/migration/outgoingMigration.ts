@@ -36,6 +36,8 @@ export interface OutgoingHost {
   trackWrites(id: string, slices: RangeSlices): WriteTracker;
   /** Stops recording (the migration ended before the transfer). */
   stopTracking(id: string): void;
+  /** Whether `range` is owned here exactly, at its view (a split, merge or assignment since changes that). */
+  ownsExactly(range: OwnedRange): boolean;
   /** Ops served here on `range` so far (-1: not known). */
   servedOps(range: HashRange): number;
   /** From now until the migration ends, replies to clients name `targetAddress` as a pod to connect to (BatchReply.connect_hints). */
@@ -387,6 +389,7 @@ export class OutgoingMigration {
       this.host.startSampling(this.id, this.range, true);
       await sleep(SAMPLE_MS);
     }
+    this.checkStillOwned();
     this.phase.transitionTo(['PREPARE'], 'TRANSFER_OWNERSHIP', this.host.nowMs());
     const durableSources = this.host.durableSources(this.range);
     this.durableSources = durableSources;
@@ -413,6 +416,17 @@ export class OutgoingMigration {
     });
     this.phase.transitionTo(['TRANSFER_OWNERSHIP'], 'MOVE_DATA', this.host.nowMs());
     return final?.pending ?? null;
+  }
+
+  /**
+   * The range must still be owned here as it was when the migration started: split, merged or
+   * assigned away since, giving it up would hand over what this pod no longer serves (or keep
+   * serving part of it). Checked just before giving up: the migration fails, and this pod keeps
+   * what it owns.
+   */
+  private checkStillOwned(): void {
+    if (this.host.ownsExactly(this.range)) return;
+    throw new Error(`range [${this.range.start}, ${this.range.end}) at view ${this.range.view} is no longer owned here as such (split, merged or reassigned since)`);
   }
 
   /** The hot records to send: all sampled (no pre-copy), those in pending slices, or none (nothing pending). */

@@ -2,6 +2,8 @@
 // PrepareMigration while the first is still arriving (its pre-copied records would be dropped by
 // the second's clearing of the range), the second's source fails it and keeps its range, and the
 // first completes with every record. A repeat of the first's PrepareMigration stays idempotent.
+// The source, too, refuses a second migration of a range moving out, and fails one whose range
+// was split before the transfer (giving it up then would hand over what it no longer owns as such).
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -72,6 +74,35 @@ test('migration: a second migration into a pod whose range overlaps one still ar
   const done = await until(admin, 'm1', (i) => ['FAILED', 'CANCELLED', 'COMPLETE', 'ABORTED'].includes(i.phase));
   assert.equal(done.phase, 'COMPLETE', done.error);
   const reader = createClient({ seeds: [target.address] });
+  t.after(() => reader.close());
+  const values = await reader.mget([...Array(KEYS).keys()].map((i) => `k${i}`));
+  values.forEach((entry, i) => assert.equal(entry?.value.toString(), valueOf(i), `k${i}`));
+});
+
+test('migration: the source refuses a second migration of a range already moving out, and fails one whose range was split before the transfer', { timeout: 90_000 }, async (t) => {
+  const { source, target, admin } = await twoDurablePods(t, KEYS, valueOf);
+  t.after(() => Promise.all([source.stop(), target.stop()]));
+  const targetAdmin = adminClient(target.address);
+  t.after(() => targetAdmin.close());
+  await admin.call('StartMigration', { migrationId: 's1', range: UPPER, targetPod: 'pod-t', targetAddress: target.address, throttleBytesPerSecond: '400000' });
+  await until(admin, 's1', (i) => Number(i.bytesMoved) > 0);
+  await assert.rejects(admin.call('StartMigration', { migrationId: 's2', range: UPPER, targetPod: 'pod-x', targetAddress: '127.0.0.1:1', throttleBytesPerSecond: '0' }),
+    /overlaps range \[\d+, \d+\) of migration s1, still moving out \(PREPARE\)/);
+  assert.deepEqual(await infos(admin, 's2'), [], 'no second migration was started');
+
+  // Split while it pre-copies: giving "the range" up now would leave both halves served here.
+  await admin.call('SplitRange', { range: UPPER, at: TOP_QUARTER.start });
+  await admin.call('ControlMigration', { migrationId: 's1', action: 'THROTTLE', throttleBytesPerSecond: '0' });
+  const failed = await until(admin, 's1', (i) => ['FAILED', 'CANCELLED', 'COMPLETE', 'ABORTED'].includes(i.phase));
+  assert.equal(failed.phase, 'FAILED');
+  assert.match(failed.error, /no longer owned here as such/);
+  assert.deepEqual(source.ranges.list().map((r) => [String(r.start), r.view]), [['0', 2], [HALF, 3], [TOP_QUARTER.start, 3]], 'the source owns all it owned');
+  assert.deepEqual(target.ranges.list(), [], 'the target owns nothing');
+  assert.equal((await infos(targetAdmin, 's1'))[0].phase, 'CANCELLED');
+  const deadline = Date.now() + 10_000;
+  while (target.store.stats().keyCount > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+  assert.equal(target.store.stats().keyCount, 0, 'the target dropped what was pre-copied');
+  const reader = createClient({ seeds: [source.address] });
   t.after(() => reader.close());
   const values = await reader.mget([...Array(KEYS).keys()].map((i) => `k${i}`));
   values.forEach((entry, i) => assert.equal(entry?.value.toString(), valueOf(i), `k${i}`));

@@ -10,6 +10,9 @@
 //                     [--test-fault-delay POINT=MS ...]     (tests only: the migration waits MS at POINT — PREPARE,
 //                                                          TRANSFER_OWNERSHIP, CHECKPOINT on a source, RECEIVE_OWNERSHIP on a
 //                                                          target — after logging it, so a test can kill -9 the pod there)
+//                     [--test-fault-fail POINT=COUNT ...]   (tests only: the next COUNT writes at POINT fail with EIO — ADOPT_HOLD,
+//                                                          ADOPT_MANIFEST_WRITE, ADOPT_MANIFEST_RENAME, ADOPT_MANIFEST_DIR_FSYNC
+//                                                          of a migration target's adoption; dataplane/durability/writeFaults.ts)
 
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';
@@ -17,6 +20,7 @@ import { DEFAULT_POD_CONFIG, Pod } from './server/pod.js';
 import { podRegistry, serveMetrics } from './server/metrics.js';
 import { DEFAULT_DURABILITY_CONFIG, type DurabilityConfig } from './durability/durability.js';
 import { SELF_FENCING_OPTIONS, startSelfFencing } from './lease/selfFencing.js';
+import { WRITE_FAULT_POINTS, isWriteFaultPoint } from './durability/writeFaults.js';
 
 const UNITS: Record<string, number> = { '': 1, b: 1, kib: 1024, mib: 1024 ** 2, gib: 1024 ** 3, kb: 1e3, mb: 1e6, gb: 1e9 };
 
@@ -55,6 +59,21 @@ function bulkPortOption(text: string): number | null {
   return port;
 }
 
+/** --test-fault-delay POINT=MS and --test-fault-fail POINT=COUNT (tests only; none by default). */
+function applyTestFaults(pod: Pod, delays: readonly string[], failures: readonly string[]): void {
+  for (const fault of delays) {
+    const [point, delayMs] = fault.split('=');
+    if (point === '' || !Number.isInteger(Number(delayMs))) throw new RangeError(`--test-fault-delay takes POINT=MS, not ${fault}`);
+    pod.migrations.faultDelaysMs.set(point, Number(delayMs));
+  }
+  for (const fault of failures) {
+    const [point, count] = fault.split('=');
+    if (!isWriteFaultPoint(point) || !Number.isInteger(Number(count))) throw new RangeError(`--test-fault-fail takes POINT=COUNT (POINT one of ${WRITE_FAULT_POINTS.join(', ')}), not ${fault}`);
+    if (pod.durability === null) throw new RangeError('--test-fault-fail needs durability (--data-dir)');
+    pod.durability.writeFaults.set(point, Number(count));
+  }
+}
+
 export async function runDataplane(argv: readonly string[]): Promise<void> {
   const { values } = parseArgs({
     args: [...argv],
@@ -72,6 +91,7 @@ export async function runDataplane(argv: readonly string[]): Promise<void> {
       'checkpoint-interval-ms': { type: 'string', default: '60000' },
       'checkpoint-wal-bytes': { type: 'string', default: '256MiB' },
       'test-fault-delay': { type: 'string', multiple: true },
+      'test-fault-fail': { type: 'string', multiple: true },
       ...SELF_FENCING_OPTIONS,
     },
   });
@@ -83,7 +103,7 @@ export async function runDataplane(argv: readonly string[]): Promise<void> {
     ...(values.advertise === undefined ? {} : { advertise: values.advertise }),
     bulkPort: bulkPortOption(values['bulk-port']),
     store: { memoryLimitBytes: parseBytes(values.memory), segmentSizeBytes: parseBytes(values['segment-size']) },
-    ...durabilityOptions({ ...values, 'test-fault-delay': undefined }, values['pod-name']),
+    ...durabilityOptions({ ...values, 'test-fault-delay': undefined, 'test-fault-fail': undefined }, values['pod-name']),
   });
   pod.durabilityEvents = {
     recovered: (report, what) => log.info({ event: 'recovered', what, ranges: report.ranges, checkpointRecords: report.checkpointEntries,
@@ -93,11 +113,7 @@ export async function runDataplane(argv: readonly string[]): Promise<void> {
   };
   const fencing = await startSelfFencing(values, values['pod-name'], pod, log);
   pod.migrationLog = (message, fields) => log.info({ event: 'migration', ...fields }, message);
-  for (const fault of values['test-fault-delay'] ?? []) {
-    const [point, delayMs] = fault.split('=');
-    if (point === '' || !Number.isInteger(Number(delayMs))) throw new RangeError(`--test-fault-delay takes POINT=MS, not ${fault}`);
-    pod.migrations.faultDelaysMs.set(point, Number(delayMs));
-  }
+  applyTestFaults(pod, values['test-fault-delay'] ?? [], values['test-fault-fail'] ?? []);
   const address = await pod.start();
   const host = values.listen.slice(0, values.listen.lastIndexOf(':'));
   const metrics = await serveMetrics(podRegistry(pod), host, Number(values['metrics-port']));

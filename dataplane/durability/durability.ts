@@ -3,7 +3,7 @@
 // ranges. Manifest changes run one at a time (a promise chain), each ending in an atomic
 // replace of the manifest. See docs/durability.md.
 
-import { mkdir, readFile, readdir, rm, unlink, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rename, rm, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Route } from '../../proto/keyspace/routes.js';
 import { KEYSPACE_END, type HashRange } from '../../proto/keyspace/range.js';
@@ -12,7 +12,7 @@ import type { ClientTable } from '../rifl/clientTable.js';
 import type { Store } from '../store/index.js';
 import { rangeId } from './checkpointFile.js';
 import { writeCheckpoint, type CheckpointResult } from './checkpointWriter.js';
-import { readManifest, writeManifest, type ManifestRange, type ReplaySource } from './manifest.js';
+import { readManifest, writeManifest, type ManifestRange, type ManifestStep, type ReplaySource } from './manifest.js';
 import { presizeIndexAhead } from './faultAhead.js';
 import { loadRanges, walDirOf, type LoadOptions, type RangeSources, type RecoveryReport } from './recovery.js';
 import { listWalFiles } from './walFiles.js';
@@ -21,6 +21,8 @@ import { DEFAULT_WAL_CONFIG, WalWriter, type WalMode } from './walWriter.js';
 import { repairWalTail } from './walRepair.js';
 import { sourcesFor } from './rangeSources.js';
 import { markTaken, readTaken, withoutTaken } from './takenRanges.js';
+import { WriteFaults, type WriteFaultPoint } from './writeFaults.js';
+import { ManifestWriteError } from './manifestWriteError.js';
 import { forgetOutgoing, readOutgoing, recordOutgoing, type OutgoingTransfer } from './outgoingTransfers.js';
 
 export interface DurabilityConfig {
@@ -69,6 +71,8 @@ export class Durability {
   private checkpointing = false;
   checkpointsWritten = 0;
   lastRecovery: RecoveryReport | null = null;
+  /** Test seam: injected write failures (writeFaults.ts); none by default. */
+  readonly writeFaults = new WriteFaults();
 
   constructor(readonly config: DurabilityConfig, private readonly target: DurabilityTarget, private readonly events: DurabilityEvents) {}
 
@@ -119,8 +123,10 @@ export class Durability {
     this.events.problem(message);
   }
 
-  private saveManifest(): Promise<void> {
-    return writeManifest(this.manifestPath, { pod: this.config.podName, ranges: this.manifest, routes: this.routes });
+  /** `adopting`: a migration target's adoption, where the test faults ADOPT_MANIFEST_* apply. */
+  private saveManifest(adopting = false): Promise<void> {
+    const beforeStep = adopting ? (step: ManifestStep) => this.writeFaults.check(`ADOPT_MANIFEST_${step}` as const) : undefined;
+    return writeManifest(this.manifestPath, { pod: this.config.podName, ranges: this.manifest, routes: this.routes }, beforeStep);
   }
 
   /** Runs `step` after every earlier manifest change. */
@@ -205,6 +211,11 @@ export class Durability {
    * Migration target: `range` is served here from now on. Until this pod checkpoints it, its
    * state is the source's durable state (`sourcesJson` from there) plus this pod's log from
    * `fromLsn` (its end when the range began to be served here).
+   *
+   * Failure-atomic in memory: when it fails, the manifest and routes kept here are as they were
+   * (a later manifest write does not persist the range), and it rejects with a ManifestWriteError
+   * saying whether the new manifest may be on disk nevertheless. When it cannot be, the hold on
+   * the source's files is put back as it was too. See docs/migration.md, "Failures".
    */
   adopt(range: OwnedRange, fromPod: string, sourcesJson: string, ranges: readonly OwnedRange[], routes: readonly Route[], fromLsn: number): Promise<void> {
     const wal = this.wal;
@@ -213,16 +224,55 @@ export class Durability {
       // From `fromLsn`, taken when the range began to be served here: writes served before this
       // step ran (it may wait behind other manifest changes) are in the window.
       const fresh: ReplaySource = { pod: this.config.podName, fromLsn, toLsn: null };
-      const given = sourcesJson === '' ? { checkpoints: [], replays: [] } : (JSON.parse(sourcesJson) as { checkpoints: string[]; replays: ReplaySource[] });
-      const sources: RangeSources = { start: range.start, end: range.end, checkpoints: given.checkpoints, replays: given.replays };
-      await this.hold(fromPod, [sources]);
+      const given = parseGivenSources(sourcesJson);
+      const heldBefore = await this.holdForAdoption(fromPod, { start: range.start, end: range.end, ...given });
       const adopted: ManifestRange = { start: range.start, end: range.end, view: range.view, checkpoints: given.checkpoints, replays: [...given.replays, fresh] };
+      const before = { manifest: this.manifest, routes: this.routes };
       this.manifest = ranges.map((r) => (r.start === range.start && r.end === range.end ? adopted : this.manifest.find((m) => m.start === r.start && m.end === r.end) ?? {
         start: r.start, end: r.end, view: r.view, ...sourcesFor(r, this.manifest, fresh),
       }));
       this.routes = routes;
-      await this.saveManifest();
+      try {
+        await this.saveManifest(true);
+      } catch (error) {
+        this.manifest = before.manifest;
+        this.routes = before.routes;
+        const failure = error instanceof ManifestWriteError ? error : new ManifestWriteError((error as Error).message, true, { cause: error });
+        if (!failure.mayHaveLanded) await this.restoreHold(fromPod, heldBefore);
+        throw failure;
+      }
     });
+  }
+
+  /**
+   * Holds `pod`'s files that `sources` need, for an adoption; resolves with what the hold said
+   * before (null: there was none). A failure rejects with a ManifestWriteError (nothing written),
+   * the hold put back as it was.
+   */
+  private async holdForAdoption(pod: string, sources: RangeSources): Promise<string | null> {
+    const path = this.holdPath(pod);
+    const before = await readFile(path, 'utf8').catch((error: NodeJS.ErrnoException) => {
+      if (error.code === 'ENOENT') return null;
+      throw new ManifestWriteError(`reading ${path} failed, nothing written: ${error.message}`, false, { cause: error });
+    });
+    try {
+      await this.hold(pod, [sources], 'ADOPT_HOLD');
+    } catch (error) {
+      await this.restoreHold(pod, before);
+      throw new ManifestWriteError(`holding ${pod}'s files failed, nothing written: ${(error as Error).message}`, false, { cause: error });
+    }
+    return before;
+  }
+
+  /** Puts this pod's hold on `pod`'s files back to `text` (null: none). A hold left over only keeps files from deletion. */
+  private async restoreHold(pod: string, text: string | null): Promise<void> {
+    const path = this.holdPath(pod);
+    try {
+      if (text === null) await rm(path, { force: true });
+      else await replaceFile(path, text);
+    } catch (error) {
+      this.events.problem(`putting back ${path} failed (${(error as Error).message}); it keeps ${pod}'s files from deletion until this pod releases its hold`);
+    }
   }
 
   /** Migration source: records a range given up whose new owner is not yet confirmed (outgoingTransfers.ts). */
@@ -303,12 +353,16 @@ export class Durability {
     });
   }
 
-  /** Keeps `pod`'s log and checkpoints that `sources` need from being deleted (holds/<this pod>.json). */
-  private async hold(pod: string, sources: readonly RangeSources[]): Promise<void> {
+  /** Keeps `pod`'s log and checkpoints that `sources` need from being deleted (holds/<this pod>.json, replaced atomically). */
+  private async hold(pod: string, sources: readonly RangeSources[], fault: WriteFaultPoint | null = null): Promise<void> {
+    if (fault !== null) this.writeFaults.check(fault);
     const fromLsn = Math.min(...sources.flatMap((s) => s.replays.filter((r) => r.pod === pod).map((r) => r.fromLsn)), Number.MAX_SAFE_INTEGER);
-    const holds = join(this.config.dataDir, 'pods', pod, 'holds');
-    await mkdir(holds, { recursive: true });
-    await writeFile(join(holds, `${this.config.podName}.json`), JSON.stringify({ fromLsn, checkpoints: sources.flatMap((s) => s.checkpoints) }));
+    await mkdir(join(this.config.dataDir, 'pods', pod, 'holds'), { recursive: true });
+    await replaceFile(this.holdPath(pod), JSON.stringify({ fromLsn, checkpoints: sources.flatMap((s) => s.checkpoints) }));
+  }
+
+  private holdPath(pod: string): string {
+    return join(this.config.dataDir, 'pods', pod, 'holds', `${this.config.podName}.json`);
   }
 
   private maybeCheckpoint(): void {
@@ -389,7 +443,8 @@ export class Durability {
     const holds = join(this.podDir, 'holds');
     const result = { fromLsn: Number.MAX_SAFE_INTEGER, checkpoints: new Set<string>() };
     const names = await readdir(holds).catch(() => [] as string[]);
-    for (const name of names) {
+    // Not a hold's temporary file, perhaps half written (replaceFile).
+    for (const name of names.filter((n) => n.endsWith('.json'))) {
       const hold = JSON.parse(await readFile(join(holds, name), 'utf8')) as { fromLsn: number; checkpoints: string[] };
       result.fromLsn = Math.min(result.fromLsn, hold.fromLsn);
       for (const path of hold.checkpoints) result.checkpoints.add(path);
@@ -405,6 +460,28 @@ export class Durability {
   }
 }
 
+
+/** The source's durable state of a range it hands over (`sourcesJson`); unreadable, nothing is written. */
+function parseGivenSources(sourcesJson: string): { checkpoints: string[]; replays: ReplaySource[] } {
+  if (sourcesJson === '') return { checkpoints: [], replays: [] };
+  try {
+    return JSON.parse(sourcesJson) as { checkpoints: string[]; replays: ReplaySource[] };
+  } catch (error) {
+    throw new ManifestWriteError(`the source's durable sources are not JSON, nothing written: ${(error as Error).message}`, false, { cause: error });
+  }
+}
+
+/** Replaces `path` with `text` atomically (temporary file, rename): a failure leaves the old content or none. */
+async function replaceFile(path: string, text: string): Promise<void> {
+  const temporary = `${path}.tmp`;
+  try {
+    await writeFile(temporary, text);
+    await rename(temporary, path);
+  } catch (error) {
+    await unlink(temporary).catch(() => undefined);
+    throw error;
+  }
+}
 
 /** Sizes an empty engine's index for the records the ranges' checkpoints held. */
 function presizeFor(store: Store, ranges: readonly (HashRange & { readonly records?: number })[]): void {

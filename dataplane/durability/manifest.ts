@@ -2,13 +2,15 @@
 // where its state comes from — checkpoint files (each filtered to the range) and then the
 // write-ahead logs to replay, in order. Replacing the manifest (write, fsync, rename, fsync the
 // folder) is the commit point of every durability step: a new checkpoint, an assignment, a
-// recovery. See "Manifest" in docs/durability.md.
+// recovery. A failed replacement says whether the new manifest may be in place (ManifestWriteError).
+// See "Manifest" in docs/durability.md.
 
-import { readFile, rename, writeFile, open } from 'node:fs/promises';
+import { open, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { HashRange } from '../../proto/keyspace/range.js';
 import type { Route } from '../../proto/keyspace/routes.js';
 import { fsyncDirectory } from './fsyncDirectory.js';
+import { ManifestWriteError } from './manifestWriteError.js';
 
 export interface ReplaySource {
   /** Whose write-ahead log. */
@@ -60,7 +62,10 @@ export async function readManifest(path: string): Promise<Manifest | null> {
   };
 }
 
-export async function writeManifest(path: string, manifest: Manifest): Promise<void> {
+/** The steps of replacing the manifest, for a test fault before each (writeFaults.ts). */
+export type ManifestStep = 'WRITE' | 'RENAME' | 'DIR_FSYNC';
+
+export async function writeManifest(path: string, manifest: Manifest, beforeStep: (step: ManifestStep) => void = () => undefined): Promise<void> {
   const json: ManifestJson = {
     format: 1,
     pod: manifest.pod,
@@ -71,13 +76,46 @@ export async function writeManifest(path: string, manifest: Manifest): Promise<v
     routes: manifest.routes.map((r) => ({ start: String(r.start), end: String(r.end), view: r.view, owner: r.owner, address: r.address })),
   };
   const temporary = `${path}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
-  await writeFile(temporary, JSON.stringify(json, null, 1));
-  const handle = await open(temporary, 'r+');
+  try {
+    beforeStep('WRITE');
+    await writeSynced(temporary, JSON.stringify(json, null, 1));
+  } catch (error) {
+    await unlink(temporary).catch(() => undefined);
+    throw new ManifestWriteError(`${path}: writing the new manifest failed, nothing written: ${(error as Error).message}`, false, { cause: error });
+  }
+  await renameIntoPlace(temporary, path, beforeStep);
+  try {
+    beforeStep('DIR_FSYNC');
+    await fsyncDirectory(dirname(path));
+  } catch (error) {
+    throw new ManifestWriteError(`${path}: fsyncing the folder after the rename failed, the new manifest may be in place: ${(error as Error).message}`, true,
+      { cause: error });
+  }
+}
+
+async function writeSynced(path: string, text: string): Promise<void> {
+  await writeFile(path, text);
+  const handle = await open(path, 'r+');
   try {
     await handle.sync();
   } finally {
     await handle.close();
   }
-  await rename(temporary, path);
-  await fsyncDirectory(dirname(path));
+}
+
+/**
+ * A rename that fails did nothing if the temporary file is still there (a rename moves the name
+ * atomically); without it — or if it cannot be told — the rename may have happened (on a network
+ * file system a retried rename can fail after the first went through).
+ */
+async function renameIntoPlace(temporary: string, path: string, beforeStep: (step: ManifestStep) => void): Promise<void> {
+  try {
+    beforeStep('RENAME');
+    await rename(temporary, path);
+  } catch (error) {
+    const stillThere = await stat(temporary).then(() => true, () => false);
+    if (stillThere) await unlink(temporary).catch(() => undefined);
+    const outcome = stillThere ? 'nothing written' : 'the new manifest may be in place';
+    throw new ManifestWriteError(`${path}: renaming the new manifest into place failed, ${outcome}: ${(error as Error).message}`, !stillThere, { cause: error });
+  }
 }

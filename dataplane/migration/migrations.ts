@@ -3,6 +3,7 @@
 // completion records out, giving a range up, dropping a copy, fetching keys for waiting ops.
 // The Admin handlers in server/pod.ts call into this; it never touches gRPC servers itself.
 
+import { setTimeout as sleep } from 'node:timers/promises';
 import { KeyHasher } from '../../proto/keyspace/hash.js';
 import { boundsContain, toBounds, type HashRange, type HashRangeBounds } from '../../proto/keyspace/range.js';
 import { RouteTable, type Route } from '../../proto/keyspace/routes.js';
@@ -13,6 +14,7 @@ import { RecordRef, SCAN_DONE, Status, type Store } from '../store/index.js';
 import { EntryBuffer } from '../durability/entryBuffer.js';
 import { WalEntryKind } from '../durability/walEntry.js';
 import type { Durability } from '../durability/durability.js';
+import { ManifestWriteError } from '../durability/manifestWriteError.js';
 import { HotKeySampler } from './hotKeySampler.js';
 import { RecordRun } from './recordRun.js';
 import { IncomingMigration, type IncomingPeer, type OwnershipData } from './incomingMigration.js';
@@ -35,6 +37,18 @@ export interface MigrationPod {
 
 export interface PeerFactory {
   (address: string): OutgoingPeer & IncomingPeer;
+}
+
+/** A failed durable adoption that may have been written is tried again after this, doubling... */
+const ADOPT_RETRY_FIRST_MS = 50;
+/** ...up to this. */
+const ADOPT_RETRY_MAX_MS = 5000;
+
+/** What a target needs to adopt a range durably (again, after a failure). */
+interface Adoption {
+  readonly durableSources: string;
+  readonly routes: readonly Route[];
+  readonly walLsn: number;
 }
 
 /** Hot records sent with ownership (~300 KB at 16 B keys / 100 B values): ~50% of YCSB zipf 0.99 ops over 1M keys. */
@@ -511,20 +525,81 @@ export class Migrations implements OutgoingHost {
     const startedMs = this.nowMs();
     this.installOwnership(migration, entries, versionFloor, data);
     const installedMs = this.nowMs();
-    const pod = this.pod;
-    const arriving = { ...migration.range, arriving: migration };
-    const table = routes.length > 0 ? new RouteTable(routes) : pod.routes;
-    // Adopted durably before served: a write acknowledged here must lie in a log window this pod's
-    // manifest names, or a crash now would lose it (the restarted pod would not own the range and
-    // the source, told so, would take it back without it).
-    await pod.durability?.adopt(migration.range, migration.sourcePod, durableSources, [...pod.ranges.list(), arriving], table?.routes ?? [], walLsn);
-    pod.ranges.assign([...pod.ranges.list(), arriving]);
-    pod.routes = table;
+    const adoption: Adoption = { durableSources, routes, walLsn };
+    try {
+      await this.adoptAndServe(migration, adoption);
+    } catch (error) {
+      throw this.adoptionFailed(migration, adoption, error as Error);
+    }
     this.log(`migration ${id} (target): serving the range`, { migration: id, installMs: installedMs - startedMs, adoptMs: this.nowMs() - installedMs });
-    migration.releaseOwnershipWaiters();
     migration.phase.transitionTo(['TRANSFER_OWNERSHIP'], 'MOVE_DATA', this.nowMs());
     await this.faultPoint('RECEIVE_OWNERSHIP');
     return walLsn;
+  }
+
+  /**
+   * Adopted durably before served: a write acknowledged here must lie in a log window this pod's
+   * manifest names, or a crash now would lose it (the restarted pod would not own the range and
+   * the source, told so, would take it back without it).
+   */
+  private async adoptAndServe(migration: IncomingMigration, adoption: Adoption): Promise<void> {
+    const pod = this.pod;
+    const arriving = { ...migration.range, arriving: migration };
+    const table = adoption.routes.length > 0 ? new RouteTable(adoption.routes) : pod.routes;
+    await pod.durability?.adopt(migration.range, migration.sourcePod, adoption.durableSources, [...pod.ranges.list(), arriving], table?.routes ?? [],
+      adoption.walLsn);
+    pod.ranges.assign([...pod.ranges.list(), arriving]);
+    pod.routes = table;
+    migration.releaseOwnershipWaiters();
+  }
+
+  /**
+   * The durable adoption of the range failed (Durability.adopt: its in-memory change is undone).
+   * When nothing was written, this pod decides it never took the range, as when installing fails
+   * (installOwnership). When the new manifest may be in place, a restart of this pod could find
+   * the range owned, so it must not refuse it: it stays in TRANSFER_OWNERSHIP (ResolveMigration:
+   * ask again) and adopts again until that is durable (retryAdoption). Returns the error that
+   * fails this ReceiveOwnership (docs/migration.md, "Failures").
+   */
+  private adoptionFailed(migration: IncomingMigration, adoption: Adoption, error: Error): Error {
+    const nothingWritten = error instanceof ManifestWriteError && !error.mayHaveLanded;
+    if (nothingWritten) {
+      migration.error = `adopting the range durably failed, nothing written: ${error.message}; the range is refused`;
+      this.cancelIncoming(migration, ['TRANSFER_OWNERSHIP']);
+    } else {
+      migration.error = `adopting the range durably failed and may have been written: ${error.message}; adopting again until it is durable`;
+      void this.retryAdoption(migration, adoption);
+    }
+    this.log(`migration ${migration.id} (target): ${migration.error}`, { migration: migration.id, error: migration.error });
+    return new Error(`migration ${migration.id}: ${migration.error}`);
+  }
+
+  /**
+   * Adopts the range again, with backoff (ADOPT_RETRY_FIRST_MS doubling to ADOPT_RETRY_MAX_MS),
+   * until that is durable or this pod stops (its restart then decides from its manifest). Once
+   * adopted it serves the range; its source, whose ReceiveOwnership failed, sends nothing more
+   * and asks ResolveMigration, so the rest of the range is loaded from the source's files at once.
+   */
+  private async retryAdoption(migration: IncomingMigration, adoption: Adoption): Promise<void> {
+    let delayMs = ADOPT_RETRY_FIRST_MS;
+    for (let attempt = 2; ; attempt++) {
+      await sleep(delayMs, undefined, { ref: false });
+      if (this.closed || migration.phase.phase !== 'TRANSFER_OWNERSHIP') return;
+      try {
+        // Nothing of the range was served here yet: its log window may start at the log's end now.
+        await this.adoptAndServe(migration, { ...adoption, walLsn: this.pod.durability?.wal?.appendedLsn ?? 0 });
+      } catch (error) {
+        this.log(`migration ${migration.id} (target): adopting again (attempt ${attempt}) failed: ${(error as Error).message}; next in ${delayMs} ms`,
+          { migration: migration.id, attempt });
+        delayMs = Math.min(delayMs * 2, ADOPT_RETRY_MAX_MS);
+        continue;
+      }
+      migration.error += `; adopted on attempt ${attempt}`;
+      this.log(`migration ${migration.id} (target): serving the range (adopted on attempt ${attempt})`, { migration: migration.id, attempt });
+      migration.phase.transitionTo(['TRANSFER_OWNERSHIP'], 'MOVE_DATA', this.nowMs());
+      await migration.sourceLost(new Error('the source broke the copy off (its ReceiveOwnership failed)')).catch(() => undefined);
+      return;
+    }
   }
 
   /**
@@ -580,8 +655,10 @@ export class Migrations implements OutgoingHost {
    * owns it. Answered from this pod's state at this moment, on its event loop (docs/migration.md,
    * "In-doubt transfers"):
    * - PREPARE (ownership never arrived): CANCELLED now, so a late ReceiveOwnership is refused; not owned.
-   * - CANCELLED: also when installing ownership failed before the range was adopted (installOwnership); not owned.
-   * - ownership being installed (until the adoption is durable): an error, the source asks again.
+   * - CANCELLED: also when installing ownership, or adopting the range with nothing written, failed
+   *   (installOwnership, adoptionFailed); not owned.
+   * - ownership being installed (until the adoption is durable, also while an adoption that may
+   *   have been written is tried again: retryAdoption): an error, the source asks again.
    * - MOVE_DATA: the source will send nothing more; the rest is loaded from its durable files
    *   (as when it dies mid-copy) and the migration completes here; owned.
    * - CHECKPOINT / COMPLETE: all data is here; finished; owned.
@@ -616,7 +693,7 @@ export class Migrations implements OutgoingHost {
 
   /**
    * This pod decides it never took the range of `migration` (in PREPARE, or in TRANSFER_OWNERSHIP
-   * before adopting it), for good: CANCELLED, ops waiting for ownership give up, and what arrived
+   * when installing or adopting it failed with nothing written), for good: CANCELLED, ops waiting for ownership give up, and what arrived
    * of the range (pre-copied or partly installed records, also of a chunk that failed half-way)
    * goes, in the background.
    */

@@ -117,8 +117,10 @@ export class MergedRedo {
 
 /**
  * The places [0, count) ordered by his[place], places of equal value in ascending order: a
- * least-significant-digit radix sort, two stable counting passes of 16 bits (~1 ms for 100k
- * entries, against ~9 ms for sorting 100k packed float keys).
+ * least-significant-digit radix sort, two stable counting passes of 16 bits. Stable by
+ * construction, with no bound on the entry count (packed float keys needed one). Warm it sorts
+ * 100k entries in ~1.7 ms; a restart runs it once, cold, and there it costs about what sorting
+ * packed float keys did (7-13 vs 8-16 ms).
  */
 function hashOrder(his: Uint32Array, count: number): Uint32Array {
   const byLow = new Uint32Array(count);

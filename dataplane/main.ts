@@ -117,7 +117,7 @@ export async function runDataplane(argv: readonly string[]): Promise<void> {
   const address = await pod.start();
   const host = values.listen.slice(0, values.listen.lastIndexOf(':'));
   const metrics = await serveMetrics(podRegistry(pod), host, Number(values['metrics-port']));
-  log.info({ event: 'listening', address, metricsPort: metrics.port }, 'data-plane pod serving');
+  log.info({ event: 'listening', address, metricsPort: metrics.port, engineWarmUpMs: Math.round(pod.warmUpMs) }, 'data-plane pod serving');
   const shutdown = (signal: string): void => {
     log.info({ event: 'draining', signal }, 'draining');
     void Promise.all([fencing?.stop(), pod.stop()]).then(() => {

@@ -3,6 +3,7 @@
 // ranges. Manifest changes run one at a time (a promise chain), each ending in an atomic
 // replace of the manifest. See docs/durability.md.
 
+import { existsSync } from 'node:fs';
 import { mkdir, readFile, readdir, rename, rm, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Route } from '../../proto/keyspace/routes.js';
@@ -80,6 +81,11 @@ export class Durability {
     return join(this.config.dataDir, 'pods', this.config.podName);
   }
 
+  /** Whether this pod has a manifest on disk: a restart, whose recovery start() will run. */
+  hasManifest(): boolean {
+    return existsSync(this.manifestPath);
+  }
+
   private get manifestPath(): string {
     return join(this.podDir, 'manifest.json');
   }
@@ -100,8 +106,8 @@ export class Durability {
       this.events.problem(`${taken.length} ranges of this pod were recovered by other pods while it was down; it no longer owns them`);
     }
     this.target.ranges.assign(this.manifest.map((r) => ({ start: r.start, end: r.end, view: r.view, recovering: true })));
-    const presize = presizeArgs(this.manifest);
-    const indexReady = presize === null ? undefined : presizeIndexAhead(this.target.store, presize.records, presize.hashFraction);
+    const records = this.manifest.reduce((sum, r) => sum + (r.records ?? 0), 0);
+    const indexReady = records > 0 ? presizeIndexAhead(this.target.store, records, this.manifest) : undefined;
     const report = await loadRanges(this.target, this.config.dataDir, this.manifest, indexReady === undefined ? {} : { indexReady });
     const own = report.walResults.get(this.config.podName) ?? (await this.logEnd(this.config.podName));
     if (own.problem !== null) await this.repairTail(own.problem);
@@ -485,15 +491,9 @@ async function replaceFile(path: string, text: string): Promise<void> {
 
 /** Sizes an empty engine's index for the records the ranges' checkpoints held. */
 function presizeFor(store: Store, ranges: readonly (HashRange & { readonly records?: number })[]): void {
-  const args = presizeArgs(ranges);
-  if (args !== null) store.presizeIndex(args.records, args.hashFraction);
-}
-
-/** The records the ranges' checkpoints held and the share of the hash space they cover; null without records. */
-function presizeArgs(ranges: readonly (HashRange & { readonly records?: number })[]): { records: number; hashFraction: number } | null {
   const records = ranges.reduce((sum, r) => sum + (r.records ?? 0), 0);
   const width = ranges.reduce((sum, r) => sum + (r.end - r.start), 0n);
-  return records > 0 ? { records, hashFraction: Number(width) / Number(KEYSPACE_END) } : null;
+  if (records > 0) store.presizeIndex(records, Number(width) / Number(KEYSPACE_END));
 }
 
 /** A dead pod's own replay window ends where its log ends now (it may come back and write more). */

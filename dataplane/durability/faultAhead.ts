@@ -11,16 +11,17 @@
 // An optimisation only: if /dev/zero cannot be opened or read, the load faults the pages itself.
 
 import { close, open, read } from 'node:fs';
+import type { HashRange } from '../../proto/keyspace/range.js';
 import type { PresizedIndex, Store } from '../store/index.js';
 
 const ZERO_DEVICE = '/dev/zero';
 
 /**
- * Presizes the store's empty index for `keyCount` keys in `hashFraction` of the hash space, its
- * memory faulted in first. Resolves (never rejects) once the tables are installed or dropped.
+ * Presizes the store's empty index for `keyCount` keys in `ranges`, the memory of the tables those
+ * ranges use faulted in first. Resolves (never rejects) once the tables are installed or dropped.
  */
-export function presizeIndexAhead(store: Store, keyCount: number, hashFraction: number): Promise<void> {
-  const presized = store.presizedIndexTables(keyCount, hashFraction);
+export function presizeIndexAhead(store: Store, keyCount: number, ranges: readonly HashRange[]): Promise<void> {
+  const presized = store.presizedIndexTables(keyCount, ranges);
   if (presized === null) return Promise.resolve();
   return faultIn(presized).then(() => {
     store.adoptPresizedIndex(presized);
@@ -28,6 +29,7 @@ export function presizeIndexAhead(store: Store, keyCount: number, hashFraction: 
 }
 
 function faultIn(presized: PresizedIndex): Promise<void> {
+  if (presized.memory.length === 0) return Promise.resolve();
   return new Promise<void>((resolve) => {
     open(ZERO_DEVICE, 'r', (openError, fd) => {
       if (openError !== null) {

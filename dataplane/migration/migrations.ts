@@ -20,6 +20,7 @@ import { RecordRun } from './recordRun.js';
 import { IncomingMigration, type IncomingPeer, type OwnershipData } from './incomingMigration.js';
 import { WriteTracker } from './writeTracker.js';
 import { LeftoverRecordsError, describeDropFailure, dropRecords } from './dropRecords.js';
+import { presizeIndexAhead } from '../durability/faultAhead.js';
 import type { MigrationPhase } from './migrationPhase.js';
 import type { RangeSlices } from './rangeSlices.js';
 import { OutgoingMigration, type OutgoingHost, type OutgoingPeer } from './outgoingMigration.js';
@@ -155,6 +156,10 @@ export class Migrations implements OutgoingHost {
   /** OutgoingHost: whether `range` is owned here exactly (bounds and view). */
   ownsExactly(range: OwnedRange): boolean {
     return this.pod.ranges.list().some((r) => r.start === range.start && r.end === range.end && r.view === range.view);
+  }
+
+  keyCount(range: HashRange): number {
+    return this.pod.store.rangeFigures([range])[0].keyCount;
   }
 
   servedOps(range: HashRange): number {
@@ -386,7 +391,7 @@ export class Migrations implements OutgoingHost {
    * since is never sent, and its old record here would come back. A delete that fails fails the
    * call and cancels the migration here (the source then fails it and keeps the range).
    */
-  async prepare(id: string, range: OwnedRange, sourcePod: string, sourceAddress: string): Promise<IncomingMigration> {
+  async prepare(id: string, range: OwnedRange, sourcePod: string, sourceAddress: string, expectedKeys = 0): Promise<IncomingMigration> {
     const known = this.incoming.get(id);
     if (known !== undefined) return known;
     const migration = this.prepareNow(id, range, sourcePod, sourceAddress);
@@ -396,6 +401,11 @@ export class Migrations implements OutgoingHost {
       if (migration.phase.phase === 'PREPARE') this.cancelIncoming(migration, ['PREPARE'], false);
       throw new Error(`migration ${id}: ${migration.error}`);
     }
+    // An engine holding nothing (a new pod, the usual target of a scale-out) would double its
+    // index ~8 times while the copy arrives, each doubling moving every entry and allocating
+    // tables: the first ~80 ms of a 1M-key copy kept the target busy. Sized and faulted in now,
+    // before the copy starts; an engine holding keys grows as usual (faultAhead.ts).
+    if (expectedKeys > 0) await presizeIndexAhead(this.pod.store, expectedKeys, [range]);
     return migration;
   }
 

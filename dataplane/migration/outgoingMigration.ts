@@ -38,6 +38,8 @@ export interface OutgoingHost {
   stopTracking(id: string): void;
   /** Whether `range` is owned here exactly, at its view (a split, merge or assignment since changes that). */
   ownsExactly(range: OwnedRange): boolean;
+  /** Keys this pod holds in `range` now (engine accounting). */
+  keyCount(range: HashRange): number;
   /** Ops served here on `range` so far (-1: not known). */
   servedOps(range: HashRange): number;
   /** From now until the migration ends, replies to clients name `targetAddress` as a pod to connect to (BatchReply.connect_hints). */
@@ -307,7 +309,7 @@ export class OutgoingMigration {
     const bulk = this.preCopyEnabled ? this.peer.bulk ?? null : null;
     const reply = await this.peer.call('PrepareMigration', {
       migrationId: this.id, range: rangeToMessage(rangeAtNewView), sourcePod: this.selfPod, sourceAddress: this.selfAddress,
-      preCopy: this.preCopyEnabled, bulkAddress: bulk?.address ?? '',
+      preCopy: this.preCopyEnabled, bulkAddress: bulk?.address ?? '', expectedKeys: String(this.host.keyCount(this.range)),
     }).catch((error: Error & { details?: string }) => {
       throw error.details?.startsWith(REFUSED_PREFIX) === true ? new MigrationRefusedError(`${this.targetPod}: ${error.details}`) : error;
     });

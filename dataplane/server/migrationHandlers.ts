@@ -96,8 +96,9 @@ export function migrationHandlers(migrations: Migrations, openBulk: OpenBulkRece
     }),
     MigrationStatus: guarded<{ migrationId: string }>(grpc.status.INVALID_ARGUMENT, (r) => status(r.migrationId)),
     PrepareMigration: guarded<{ migrationId: string; range: RangeSpecMessage; sourcePod: string; sourceAddress: string; preCopy: boolean;
-      bulkAddress: string; }>(grpc.status.FAILED_PRECONDITION, async (r) => {
-        const migration = await migrations.prepare(r.migrationId, rangeFromMessage(r.range), r.sourcePod, r.sourceAddress);
+      bulkAddress: string; expectedKeys?: string }>(grpc.status.FAILED_PRECONDITION, async (r) => {
+        // A sizing hint only: the engine bounds it by what its memory can hold.
+        const migration = await migrations.prepare(r.migrationId, rangeFromMessage(r.range), r.sourcePod, r.sourceAddress, Number(r.expectedKeys ?? 0));
         const bulkConnected = r.preCopy && r.bulkAddress !== ''
           && await openBulk(r.bulkAddress, r.migrationId, (records, slices) => migrations.preCopy(r.migrationId, records, slices));
         return { phase: migration.phase.phase, bulkConnected };

@@ -11,7 +11,7 @@ import { systemClock, type Clock } from '../clock.js';
 import { OwnedRanges, type OwnedRange } from '../ranges/ownedRanges.js';
 import { sortedDisjoint } from '../../proto/keyspace/rangeSearch.js';
 import { ClientTable, DEFAULT_CLIENT_TABLE_CONFIG, type ClientTableConfig } from '../rifl/clientTable.js';
-import { Store, type StoreConfig } from '../store/index.js';
+import { Store, warmUpEngine, type StoreConfig } from '../store/index.js';
 import { BatchExecutor } from './batchExecutor.js';
 import { slicekvServices } from '../../proto/grpcDefinition.js';
 import {
@@ -99,6 +99,8 @@ export class Pod implements SessionHost {
   /** Migration phase changes and failures; main.ts points it at the pod's log. */
   migrationLog: (message: string, fields: object) => void = () => undefined;
   /** Set by the metrics module to observe durability events; log lines go to `events.problem` too. */
+  /** How long start() spent warming the engine's code (0: it did not: a restart). */
+  warmUpMs = 0;
   durabilityEvents: DurabilityEvents = { recovered: () => undefined, checkpointed: () => undefined, problem: () => undefined };
 
   constructor(private readonly config: PodConfig) {
@@ -145,6 +147,9 @@ export class Pod implements SessionHost {
 
   /** Binds the server; resolves with the address clients should use. */
   async start(): Promise<string> {
+    // A pod with nothing to recover warms the engine's code first (warmUp.ts); a restart's
+    // recovery runs the same code.
+    if (this.durability === null || !this.durability.hasManifest()) this.warmUpMs = warmUpEngine().ms;
     const services = slicekvServices();
     this.server.addService(services.KV.service, {
       Session: (stream: SessionStream) => {

@@ -184,12 +184,14 @@ export class HashIndex implements ResizeCounter {
    * it reads its log: docs/durability.md "Restart time"), and install them with adoptPresized().
    * Null when the index is not empty or its tables are already as large.
    */
-  presizedTables(entryCountExpected: number, hashFraction: number): IndexTable[] | null {
+  presizedTables(entryCountExpected: number, hashFraction: number, shardUsed: (shard: number) => boolean = () => true): IndexTable[] | null {
     if (this.entryCount !== 0 || this.resizingShardCount !== 0 || !(hashFraction > 0)) return null;
     const bucketsWanted = entryCountExpected / (4 * Math.min(1, hashFraction) * SHARD_COUNT);
     const bits = Math.min(PRESIZE_BUCKET_BITS_MAX, Math.ceil(Math.log2(Math.max(1, bucketsWanted))));
-    if (this.shards.every((shard) => shard.table.bucketBits >= bits)) return null;
-    return this.shards.map((shard) => new IndexTable(Math.max(bits, shard.table.bucketBits), shard.shard));
+    const grown = (shard: IndexShard): boolean => shardUsed(shard.shard) && shard.table.bucketBits < bits;
+    if (!this.shards.some(grown)) return null;
+    // Shards the expected keys do not use keep their tables (adoptPresized leaves them as they are).
+    return this.shards.map((shard) => (grown(shard) ? new IndexTable(bits, shard.shard) : shard.table));
   }
 
   /**

@@ -178,6 +178,7 @@ export class IndexShard {
 
   /** Replaces the table of an empty shard by a larger, empty one of the same shard (recovery's presize). */
   adoptEmpty(table: IndexTable): void {
+    if (table === this.table) return;
     assert(this.entryCount === 0 && this.oldTable === null, 'only an empty shard is presized');
     assert(table.shard === this.shard && table.overflowNext === table.bucketCount, 'an unused table of this shard');
     if (table.bucketBits <= this.table.bucketBits) return;

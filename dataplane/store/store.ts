@@ -10,7 +10,7 @@ import { assert } from './assert.js';
 import { BulkLoad, type BulkLoadHost } from './bulkLoad.js';
 import { Cleaner, type CleanerHost } from './cleaner.js';
 import { resolveStoreConfig, type StoreConfig } from './config.js';
-import { ENTRY_TOMBSTONE, HashIndex, SEGMENT_ID_MASK, type IndexTable, type KeyHashSource } from './hashIndex.js';
+import { ENTRY_TOMBSTONE, HashIndex, SEGMENT_ID_MASK, SHARD_BITS, type IndexTable, type KeyHashSource } from './hashIndex.js';
 import { INTEGER_TEXT_BYTES_MAX, addInt64, formatInt64, parseInt64 } from './integerValue.js';
 import {
   HEADER_BYTES, RecordKind, VERSION_MAX, WORD_CHECKSUM, WORD_KEY_LENGTH_KIND_FLAGS, WORD_VALUE_LENGTH,
@@ -21,7 +21,7 @@ import { RangeScanner, RecordRef, SCAN_DONE, type ScanOptions } from './scan.js'
 import { SegmentPool, SegmentState } from './segments.js';
 import { ErrorDetail, Status } from './status.js';
 import { KeyHasher } from '../../proto/keyspace/hash.js';
-import { boundsContain, toBounds, type HashRange, type HashRangeBounds } from '../../proto/keyspace/range.js';
+import { KEYSPACE_END, boundsContain, toBounds, type HashRange, type HashRangeBounds } from '../../proto/keyspace/range.js';
 
 const EMPTY_BYTES = new Uint8Array(0);
 /** Expected-version argument meaning "no condition". */
@@ -418,11 +418,20 @@ export class Store implements KeyHashSource, CleanerHost, BulkLoadHost {
 
   /**
    * presizeIndex() in two steps, so the caller can fault the tables' memory in off the event loop
-   * in between (see HashIndex.presizedTables): the tables, not installed (null: nothing to do)...
+   * in between (see HashIndex.presizedTables), for `keyCount` keys in `ranges`: new tables for
+   * the shards the ranges touch (the others keep theirs), not installed (null: nothing to do),
+   * and their memory...
    */
-  presizedIndexTables(keyCount: number, hashFraction: number): PresizedIndex | null {
-    const tables = this.index.presizedTables(keyCount, hashFraction);
-    return tables === null ? null : { tables, memory: tables.map((table) => table.homeBucketBytes()) };
+  presizedIndexTables(keyCount: number, ranges: readonly HashRange[]): PresizedIndex | null {
+    if (!(keyCount > 0)) return null;
+    const width = ranges.reduce((sum, r) => sum + (r.end - r.start), 0n);
+    // A hint from elsewhere (a migration's source) is no reason to size past what the log can hold.
+    const keysMax = Math.floor(this.config.memoryLimitBytes / recordBytes(1, 0));
+    const touched = new Set(ranges.flatMap((r) => shardsOf(r)));
+    const current = new Set(this.index.shards.map((shard) => shard.table));
+    const tables = this.index.presizedTables(Math.min(keyCount, keysMax), Number(width) / Number(KEYSPACE_END), (shard) => touched.has(shard));
+    if (tables === null) return null;
+    return { tables, memory: tables.filter((table) => !current.has(table)).map((table) => table.homeBucketBytes()) };
   }
 
   /** ...and installed, if the store has indexed nothing meanwhile; returns whether they were. */
@@ -958,4 +967,11 @@ function copyWords(source: Int32Array, sourceIndex: number, target: Int32Array, 
   } else {
     target.set(source.subarray(sourceIndex, sourceIndex + count), targetIndex);
   }
+}
+
+/** The index shards whose hashes a non-empty range holds (a shard holds the hashes of one top-bits prefix). */
+function shardsOf(range: HashRange): number[] {
+  const first = Number(range.start >> BigInt(64 - SHARD_BITS));
+  const last = Number((range.end - 1n) >> BigInt(64 - SHARD_BITS));
+  return Array.from({ length: last - first + 1 }, (_, i) => first + i);
 }

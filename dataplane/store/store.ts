@@ -40,7 +40,6 @@ const TOMBSTONE_PURGE_RECORDS_PER_TICK = 2048;
  */
 const RESIZE_INSERTS_PER_BUCKET = 4;
 
-/** Decides which completion records are still needed; implemented by the RIFL layer. */
 /** Index tables made for an expected load, not installed yet (Store.presizedIndexTables). */
 export interface PresizedIndex {
   readonly tables: readonly IndexTable[];
@@ -48,6 +47,7 @@ export interface PresizedIndex {
   readonly memory: readonly Uint8Array[];
 }
 
+/** Decides which completion records are still needed; implemented by the RIFL layer. */
 export interface CompletionTracker {
   /** Whether the completion record `record` (payload = its value) is still needed. */
   isLive(record: RecordRef): boolean;

@@ -359,12 +359,19 @@ export class Durability {
     });
   }
 
-  /** Keeps `pod`'s log and checkpoints that `sources` need from being deleted (holds/<this pod>.json, replaced atomically). */
+  /**
+   * Keeps `pod`'s log and checkpoints that `sources` need from being deleted (holds/<this pod>.json,
+   * replaced atomically) — and those that ranges of this pod's manifest still need from `pod`
+   * (adopted or recovered from it and not checkpointed here since): there is one hold file per
+   * holder, so a hold naming only the newest range let `pod` delete what an earlier one needed.
+   */
   private async hold(pod: string, sources: readonly RangeSources[], fault: WriteFaultPoint | null = null): Promise<void> {
     if (fault !== null) this.writeFaults.check(fault);
-    const fromLsn = Math.min(...sources.flatMap((s) => s.replays.filter((r) => r.pod === pod).map((r) => r.fromLsn)), Number.MAX_SAFE_INTEGER);
+    const needing = [...sources, ...this.manifest.filter((r) => r.replays.some((s) => s.pod === pod))];
+    const fromLsn = Math.min(...needing.flatMap((s) => s.replays.filter((r) => r.pod === pod).map((r) => r.fromLsn)), Number.MAX_SAFE_INTEGER);
+    const checkpoints = [...new Set(needing.flatMap((s) => s.checkpoints))];
     await mkdir(join(this.config.dataDir, 'pods', pod, 'holds'), { recursive: true });
-    await replaceFile(this.holdPath(pod), JSON.stringify({ fromLsn, checkpoints: sources.flatMap((s) => s.checkpoints) }));
+    await replaceFile(this.holdPath(pod), JSON.stringify({ fromLsn, checkpoints }));
   }
 
   private holdPath(pod: string): string {

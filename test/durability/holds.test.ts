@@ -1,0 +1,34 @@
+// A pod that adopts or recovers ranges from another pod holds that pod's files (log from an LSN,
+// checkpoints) until it has checkpointed the ranges itself: pods/<source>/holds/<holder>.json.
+// There is one hold file per holder and source, so each new hold must keep covering the ranges
+// adopted earlier that still need the source's files — a hold naming only the newest range let
+// the source truncate its log and delete checkpoints an earlier range would be recovered from.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { durablePod } from '../support/durablePod.js';
+
+const HALF = 1n << 63n;
+
+test('holds: a second range adopted from the same source keeps the first range\'s files held', { timeout: 30_000 }, async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'slicekv-holds-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const pod = durablePod(dir, 'pod-t');
+  await pod.start();
+  t.after(() => pod.stop());
+  const durability = pod.durability;
+  assert.ok(durability !== null);
+  const lower = { start: 0n, end: HALF, view: 2 };
+  const upper = { start: HALF, end: 1n << 64n, view: 2 };
+  const sources = (checkpoint: string, fromLsn: number): string => JSON.stringify({ checkpoints: [checkpoint], replays: [{ pod: 'pod-s', fromLsn, toLsn: null }] });
+
+  await durability.adopt(lower, 'pod-s', sources('ranges/lower/checkpoint-1', 100), [lower], [], 0);
+  await durability.adopt(upper, 'pod-s', sources('ranges/upper/checkpoint-7', 500), [lower, upper], [], 0);
+
+  const hold = JSON.parse(readFileSync(join(dir, 'pods', 'pod-s', 'holds', 'pod-t.json'), 'utf8')) as { fromLsn: number; checkpoints: string[] };
+  assert.equal(hold.fromLsn, 100, 'the log is held from where the first range needs it');
+  assert.deepEqual([...hold.checkpoints].sort(), ['ranges/lower/checkpoint-1', 'ranges/upper/checkpoint-7']);
+});

@@ -105,6 +105,7 @@ export class Durability {
       await rm(join(this.podDir, 'taken'), { recursive: true, force: true });
       this.events.problem(`${taken.length} ranges of this pod were recovered by other pods while it was down; it no longer owns them`);
     }
+    await this.releaseStaleHolds();
     this.target.ranges.assign(this.manifest.map((r) => ({ start: r.start, end: r.end, view: r.view, recovering: true })));
     const records = this.manifest.reduce((sum, r) => sum + (r.records ?? 0), 0);
     const indexReady = records > 0 ? presizeIndexAhead(this.target.store, records, this.manifest) : undefined;
@@ -372,6 +373,20 @@ export class Durability {
     const checkpoints = [...new Set(needing.flatMap((s) => s.checkpoints))];
     await mkdir(join(this.config.dataDir, 'pods', pod, 'holds'), { recursive: true });
     await replaceFile(this.holdPath(pod), JSON.stringify({ fromLsn, checkpoints }));
+  }
+
+  /**
+   * At start: releases the holds this pod has on other pods' files that no range of its manifest
+   * needs. A hold is written before the manifest that names its range (adopt, recoverFrom); a
+   * restart in between, or an adoption that failed and was never retried, leaves one that nothing
+   * would release, pinning the other pod's log and checkpoints for good.
+   */
+  private async releaseStaleHolds(): Promise<void> {
+    const podsDir = join(this.config.dataDir, 'pods');
+    for (const pod of await readdir(podsDir).catch(() => [] as string[])) {
+      if (pod === this.config.podName || this.manifest.some((r) => r.replays.some((s) => s.pod === pod))) continue;
+      await rm(this.holdPath(pod), { force: true });
+    }
   }
 
   private holdPath(pod: string): string {

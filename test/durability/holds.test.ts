@@ -6,7 +6,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { durablePod } from '../support/durablePod.js';
@@ -31,4 +31,26 @@ test('holds: a second range adopted from the same source keeps the first range\'
   const hold = JSON.parse(readFileSync(join(dir, 'pods', 'pod-s', 'holds', 'pod-t.json'), 'utf8')) as { fromLsn: number; checkpoints: string[] };
   assert.equal(hold.fromLsn, 100, 'the log is held from where the first range needs it');
   assert.deepEqual([...hold.checkpoints].sort(), ['ranges/lower/checkpoint-1', 'ranges/upper/checkpoint-7']);
+});
+
+test('holds: a restart releases holds no range of its manifest needs, and keeps the others', { timeout: 30_000 }, async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'slicekv-holds-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const first = durablePod(dir, 'pod-t');
+  await first.start();
+  const lower = { start: 0n, end: HALF, view: 2 };
+  // No checkpoint (the restart loads the range from pod-s's log alone: empty here).
+  const sourcesJson = JSON.stringify({ checkpoints: [], replays: [{ pod: 'pod-s', fromLsn: 0, toLsn: null }] });
+  await first.durability?.adopt(lower, 'pod-s', sourcesJson, [lower], [], 0);
+  await first.stop();
+  // A hold on pod-x's files whose range never reached pod-t's manifest (a crash between the two writes).
+  const stale = join(dir, 'pods', 'pod-x', 'holds', 'pod-t.json');
+  mkdirSync(join(dir, 'pods', 'pod-x', 'holds'), { recursive: true });
+  writeFileSync(stale, JSON.stringify({ fromLsn: 0, checkpoints: [] }));
+
+  const restarted = durablePod(dir, 'pod-t');
+  await restarted.start();
+  t.after(() => restarted.stop());
+  assert.equal(existsSync(stale), false, 'the stale hold on pod-x is released');
+  assert.ok(existsSync(join(dir, 'pods', 'pod-s', 'holds', 'pod-t.json')), 'the hold the adopted range needs stays');
 });

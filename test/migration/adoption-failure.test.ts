@@ -11,7 +11,8 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createClient, type SlicekvClient as Client } from '../../client/index.js';
-import { adminClient, type AdminClient } from '../../proto/adminClient.js';
+import { adminClient } from '../../proto/adminClient.js';
+import { untilMigration } from '../support/migrationStatus.js';
 import { keyHash64 } from '../../proto/keyspace/hash.js';
 import type { WriteFaultPoint } from '../../dataplane/durability/writeFaults.js';
 import { HALF, twoDurablePods, type TwoPods } from '../support/twoDurablePods.js';
@@ -21,17 +22,7 @@ import { DEFAULT_DURABILITY_CONFIG } from '../../dataplane/durability/durability
 const UPPER = { start: HALF, end: '0', view: 2 };
 const KEY_COUNT = 2000;
 const FINISHED = ['ABORTED', 'FAILED', 'COMPLETE', 'CANCELLED'];
-type Info = { phase: string; error: string; preCopyRounds?: number };
 
-async function until(admin: AdminClient, id: string, ok: (i: Info) => boolean, timeoutMs = 30_000): Promise<Info> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const current = ((await admin.call('MigrationStatus', { migrationId: id })).migrations as Info[])[0];
-    if (current !== undefined && ok(current)) return current;
-    if (Date.now() > deadline) throw new Error(`migration ${id}: ${JSON.stringify(current)}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
 
 /** The ranges of `pod`'s manifest on disk, as [start, view]. */
 function manifestRanges(dataDir: string, pod: string): [string, number][] {
@@ -49,7 +40,7 @@ async function migrateWithFault(t: { after(fn: () => unknown): void }, id: strin
   t.after(() => Promise.all([source.stop(), target.stop()]));
   source.migrations.faultDelaysMs.set('PREPARE', 1500);
   await admin.call('StartMigration', { migrationId: id, range: UPPER, targetPod: 'pod-t', targetAddress: target.address, throttleBytesPerSecond: '0' });
-  await until(admin, id, (i) => (i.preCopyRounds ?? 0) >= 1);
+  await untilMigration(admin, id, (i) => (i.preCopyRounds ?? 0) >= 1);
   const client = createClient({ seeds: [source.address], timeoutMs: 30_000, attemptsMax: 400 });
   t.after(() => client.close());
   const upper = [...Array(KEY_COUNT).keys()].filter((i) => keyHash64(Buffer.from(`k${i}`)) >= 1n << 63n);
@@ -69,14 +60,14 @@ async function assertValues(client: Client, late: Set<number>): Promise<void> {
 for (const fault of ['ADOPT_HOLD', 'ADOPT_MANIFEST_WRITE', 'ADOPT_MANIFEST_RENAME'] as const) {
   test(`migration: the target's adoption fails at ${fault}, nothing written; it refuses the range and the source takes it back at a new view with every acknowledged write`, { timeout: 90_000 }, async (t) => {
     const { pods: { source, target, admin, dataDir }, client, late } = await migrateWithFault(t, `a-${fault}`, fault, 1);
-    const done = await until(admin, `a-${fault}`, (i) => FINISHED.includes(i.phase));
+    const done = await untilMigration(admin, `a-${fault}`, (i) => FINISHED.includes(i.phase));
     assert.equal(done.phase, 'ABORTED', done.error);
     assert.match(done.error, /adopting the range durably failed, nothing written/);
     assert.equal(source.ranges.list().find((r) => String(r.start) === HALF)?.view, 4, 'the range is back at the source at a new view');
     assert.deepEqual(target.ranges.list(), [], 'the target owns nothing');
     const targetAdmin = adminClient(target.address);
     t.after(() => targetAdmin.close());
-    const there = await until(targetAdmin, `a-${fault}`, () => true);
+    const there = await untilMigration(targetAdmin, `a-${fault}`, () => true);
     assert.equal(there.phase, 'CANCELLED', 'the target decided it never took the range');
     assert.match(there.error, new RegExp(`fault injected at ${fault}`));
     // The adoption's in-memory change was undone: the target's next manifest write does not name the range.
@@ -91,13 +82,13 @@ for (const fault of ['ADOPT_HOLD', 'ADOPT_MANIFEST_WRITE', 'ADOPT_MANIFEST_RENAM
 
 test('migration: the target\'s manifest fsync fails after the rename, so its adoption may have landed; it keeps the range undecided, adopts again until durable, then serves it and completes', { timeout: 90_000 }, async (t) => {
   const { pods: { source, target, admin, dataDir }, client, late } = await migrateWithFault(t, 'm1', 'ADOPT_MANIFEST_DIR_FSYNC', 3);
-  const done = await until(admin, 'm1', (i) => FINISHED.includes(i.phase));
+  const done = await untilMigration(admin, 'm1', (i) => FINISHED.includes(i.phase));
   assert.equal(done.phase, 'COMPLETE', done.error);
   assert.deepEqual(source.ranges.list().map((r) => String(r.start)), ['0'], 'the source kept only the lower half');
   assert.deepEqual(target.ranges.list().map((r) => [String(r.start), r.view]), [[HALF, 3]], 'the target owns the range at the new view');
   const targetAdmin = adminClient(target.address);
   t.after(() => targetAdmin.close());
-  const there = await until(targetAdmin, 'm1', (i) => i.phase === 'COMPLETE');
+  const there = await untilMigration(targetAdmin, 'm1', (i) => i.phase === 'COMPLETE');
   assert.match(there.error, /may have been written.*adopted on attempt 4/s);
   assert.deepEqual(manifestRanges(dataDir, 'pod-t'), [[HALF, 3]]);
   await assertValues(client, late);
@@ -107,10 +98,10 @@ test('migration: the target keeps failing to make an adoption durable that may h
   const { pods: { source, target, admin, dataDir }, client, late } = await migrateWithFault(t, 'm2', 'ADOPT_MANIFEST_DIR_FSYNC', 1_000_000);
   const targetAdmin = adminClient(target.address);
   t.after(() => targetAdmin.close());
-  const stuck = await until(targetAdmin, 'm2', (i) => /may have been written/.test(i.error));
+  const stuck = await untilMigration(targetAdmin, 'm2', (i) => /may have been written/.test(i.error));
   assert.equal(stuck.phase, 'TRANSFER_OWNERSHIP', 'undecided: ResolveMigration gets "ask again"');
   await new Promise((resolve) => setTimeout(resolve, 500));
-  assert.equal((await until(admin, 'm2', () => true)).phase, 'TRANSFER_OWNERSHIP', 'the source still asks');
+  assert.equal((await untilMigration(admin, 'm2', () => true)).phase, 'TRANSFER_OWNERSHIP', 'the source still asks');
   assert.deepEqual(target.ranges.list(), [], 'the target serves nothing of the range meanwhile');
   assert.ok(source.ranges.list().every((r) => String(r.start) !== HALF), 'nor does the source');
 
@@ -118,7 +109,7 @@ test('migration: the target keeps failing to make an adoption durable that may h
   const again = durablePod(dataDir, 'pod-t', 'sync', DEFAULT_DURABILITY_CONFIG.walFileBytesMax, target.address);
   t.after(() => again.stop());
   await again.start();
-  const done = await until(admin, 'm2', (i) => FINISHED.includes(i.phase));
+  const done = await untilMigration(admin, 'm2', (i) => FINISHED.includes(i.phase));
   assert.equal(done.phase, 'COMPLETE', done.error);
   assert.deepEqual(again.ranges.list().map((r) => [String(r.start), r.view]), [[HALF, 3]], 'the restarted target owns the range its manifest names');
   assert.deepEqual(manifestRanges(dataDir, 'pod-t'), [[HALF, 3]]);

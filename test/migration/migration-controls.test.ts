@@ -8,27 +8,18 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createClient } from '../../client/index.js';
 import { adminClient, type AdminClient } from '../../proto/adminClient.js';
+import { migrationInfo, untilMigration, type MigrationInfo } from '../support/migrationStatus.js';
 import { abandon, durablePod } from '../support/durablePod.js';
-import { twoDurablePods, type TwoPods } from '../support/twoDurablePods.js';
+import { HALF, twoDurablePods, type TwoPods } from '../support/twoDurablePods.js';
 import { keyHash64 } from '../../proto/keyspace/hash.js';
 import { Status } from '../../dataplane/store/index.js';
 
-const HALF = (1n << 63n).toString();
 const UPPER = { start: HALF, end: '0', view: 2 };
-type Info = { phase: string; paused: boolean; bytesMoved: string; recordsMoved: string; error: string };
+/** This file's waits are shorter than the shared default. */
+const UNTIL_MS = 20_000;
 
-async function info(admin: AdminClient, id: string): Promise<Info> {
-  return ((await admin.call('MigrationStatus', { migrationId: id })).migrations as Info[])[0];
-}
-
-async function until(admin: AdminClient, id: string, ok: (i: Info) => boolean, timeoutMs = 20_000): Promise<Info> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const current = await info(admin, id);
-    if (ok(current)) return current;
-    if (Date.now() > deadline) throw new Error(`migration ${id}: ${JSON.stringify(current)}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
+function until(admin: AdminClient, id: string, ok: (i: MigrationInfo) => boolean): Promise<MigrationInfo> {
+  return untilMigration(admin, id, ok, UNTIL_MS);
 }
 
 /** Two durable pods; the source owns [0, 2^63) and [2^63, 2^64) at view 2 with `keys` keys of 100 B. */
@@ -44,7 +35,7 @@ test('migration: pause holds the data copy, resume and a new throttle finish it'
   await admin.call('ControlMigration', { migrationId: 'p1', action: 'PAUSE' });
   const paused = await until(admin, 'p1', (i) => i.paused);
   await new Promise((resolve) => setTimeout(resolve, 600));
-  const still = await info(admin, 'p1');
+  const still = await migrationInfo(admin, 'p1');
   assert.equal(still.phase, 'MOVE_DATA');
   assert.ok(Number(still.bytesMoved) - Number(paused.bytesMoved) <= 256 * 1024 + 4096, 'at most the chunk in flight moved while paused');
   await admin.call('ControlMigration', { migrationId: 'p1', action: 'THROTTLE', throttleBytesPerSecond: '0' });
@@ -74,7 +65,7 @@ test('migration: a cancel in the middle of a pre-copy leaves the range at the so
   t.after(() => Promise.all([source.stop(), target.stop()]));
   await admin.call('StartMigration', { migrationId: 'pc1', range: UPPER, targetPod: 'pod-t', targetAddress: target.address, throttleBytesPerSecond: '500000' });
   await until(admin, 'pc1', (i) => Number(i.bytesMoved) > 0);
-  const copying = await info(admin, 'pc1');
+  const copying = await migrationInfo(admin, 'pc1');
   assert.equal(copying.phase, 'PREPARE', 'the pre-copy runs before ownership moves');
   assert.ok(target.store.stats().keyCount > 0, 'the target holds pre-copied records');
   const writer = createClient({ seeds: [source.address] });
@@ -103,7 +94,7 @@ test('migration: clients of the source connect to the target during the pre-copy
   await client.get('k2'); // its reply carries the hint
   const deadline = Date.now() + 5000;
   while (target.sessionsOpen === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
-  assert.equal((await info(admin, 'h1')).phase, 'PREPARE', 'still copying: no op was sent to the target');
+  assert.equal((await migrationInfo(admin, 'h1')).phase, 'PREPARE', 'still copying: no op was sent to the target');
   assert.equal(target.sessionsOpen, 1, 'the client opened a session to the target ahead of the switch');
   await admin.call('ControlMigration', { migrationId: 'h1', action: 'CANCEL' });
 });
@@ -153,7 +144,7 @@ test('migration: the target dies mid-copy and comes back; the source waits for i
     acknowledged.set(`late-${i}`, `late-${i}`);
   });
   await new Promise((resolve) => setTimeout(resolve, 300));
-  assert.equal((await info(admin, 'a1')).phase, 'MOVE_DATA', 'the source does not decide alone while the target does not answer');
+  assert.equal((await migrationInfo(admin, 'a1')).phase, 'MOVE_DATA', 'the source does not decide alone while the target does not answer');
   const again = durablePod(dataDir, 'pod-t', 'sync', undefined, target.address);
   await again.start();
   t.after(() => again.stop());

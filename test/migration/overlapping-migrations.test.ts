@@ -9,6 +9,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createClient } from '../../client/index.js';
 import { adminClient, type AdminClient } from '../../proto/adminClient.js';
+import { untilMigration, type MigrationInfo } from '../support/migrationStatus.js';
 import { durablePod } from '../support/durablePod.js';
 import { HALF, twoDurablePods } from '../support/twoDurablePods.js';
 
@@ -16,22 +17,11 @@ const KEYS = 20_000;
 const UPPER = { start: HALF, end: '0', view: 2 };
 /** The upper quarter of the keyspace: inside UPPER. */
 const TOP_QUARTER = { start: (3n << 62n).toString(), end: '0', view: 5 };
-type Info = { migrationId: string; role: string; phase: string; error: string; bytesMoved: string; preCopyBytes: string };
 
 const valueOf = (i: number): string => `v${i}-`.padEnd(100, '.');
 
-async function infos(admin: AdminClient, id: string): Promise<Info[]> {
-  return (await admin.call('MigrationStatus', { migrationId: id })).migrations as Info[];
-}
-
-async function until(admin: AdminClient, id: string, ok: (i: Info) => boolean, timeoutMs = 30_000): Promise<Info> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const [current] = await infos(admin, id);
-    if (current !== undefined && ok(current)) return current;
-    if (Date.now() > deadline) throw new Error(`migration ${id}: ${JSON.stringify(current)}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
+async function infos(admin: AdminClient, id: string): Promise<MigrationInfo[]> {
+  return (await admin.call('MigrationStatus', { migrationId: id })).migrations as MigrationInfo[];
 }
 
 test('migration: a second migration into a pod whose range overlaps one still arriving there is refused; the first completes intact', { timeout: 90_000 }, async (t) => {
@@ -53,13 +43,13 @@ test('migration: a second migration into a pod whose range overlaps one still ar
   });
 
   await admin.call('StartMigration', { migrationId: 'm1', range: UPPER, targetPod: 'pod-t', targetAddress: target.address, throttleBytesPerSecond: '400000' });
-  await until(admin, 'm1', (i) => Number(i.bytesMoved) > 0);
+  await untilMigration(admin, 'm1', (i) => Number(i.bytesMoved) > 0);
   assert.equal((await infos(admin, 'm1'))[0].phase, 'PREPARE', 'm1 is pre-copying');
   const copied = target.store.stats().keyCount;
   assert.ok(copied > 0, 'the target holds pre-copied records of m1');
 
   await otherAdmin.call('StartMigration', { migrationId: 'm2', range: TOP_QUARTER, targetPod: 'pod-t', targetAddress: target.address, throttleBytesPerSecond: '0' });
-  const refused = await until(otherAdmin, 'm2', (i) => ['FAILED', 'CANCELLED', 'COMPLETE', 'ABORTED'].includes(i.phase));
+  const refused = await untilMigration(otherAdmin, 'm2', (i) => ['FAILED', 'CANCELLED', 'COMPLETE', 'ABORTED'].includes(i.phase));
   assert.equal(refused.phase, 'FAILED');
   assert.match(refused.error, /pod-t: migration refused: range \[\d+, \d+\) overlaps range \[\d+, \d+\) of migration m1, still arriving here \(PREPARE\)/);
   assert.deepEqual(other.ranges.list().map((r) => [String(r.start), r.view]), [[TOP_QUARTER.start, 5]], 'pod-x still owns its range, at its view');
@@ -71,7 +61,7 @@ test('migration: a second migration into a pod whose range overlaps one still ar
   assert.equal(again.phase, 'PREPARE');
 
   await admin.call('ControlMigration', { migrationId: 'm1', action: 'THROTTLE', throttleBytesPerSecond: '0' });
-  const done = await until(admin, 'm1', (i) => ['FAILED', 'CANCELLED', 'COMPLETE', 'ABORTED'].includes(i.phase));
+  const done = await untilMigration(admin, 'm1', (i) => ['FAILED', 'CANCELLED', 'COMPLETE', 'ABORTED'].includes(i.phase));
   assert.equal(done.phase, 'COMPLETE', done.error);
   const reader = createClient({ seeds: [target.address] });
   t.after(() => reader.close());
@@ -85,7 +75,7 @@ test('migration: the source refuses a second migration of a range already moving
   const targetAdmin = adminClient(target.address);
   t.after(() => targetAdmin.close());
   await admin.call('StartMigration', { migrationId: 's1', range: UPPER, targetPod: 'pod-t', targetAddress: target.address, throttleBytesPerSecond: '400000' });
-  await until(admin, 's1', (i) => Number(i.bytesMoved) > 0);
+  await untilMigration(admin, 's1', (i) => Number(i.bytesMoved) > 0);
   await assert.rejects(admin.call('StartMigration', { migrationId: 's2', range: UPPER, targetPod: 'pod-x', targetAddress: '127.0.0.1:1', throttleBytesPerSecond: '0' }),
     /overlaps range \[\d+, \d+\) of migration s1, still moving out \(PREPARE\)/);
   assert.deepEqual(await infos(admin, 's2'), [], 'no second migration was started');
@@ -93,7 +83,7 @@ test('migration: the source refuses a second migration of a range already moving
   // Split while it pre-copies: giving "the range" up now would leave both halves served here.
   await admin.call('SplitRange', { range: UPPER, at: TOP_QUARTER.start });
   await admin.call('ControlMigration', { migrationId: 's1', action: 'THROTTLE', throttleBytesPerSecond: '0' });
-  const failed = await until(admin, 's1', (i) => ['FAILED', 'CANCELLED', 'COMPLETE', 'ABORTED'].includes(i.phase));
+  const failed = await untilMigration(admin, 's1', (i) => ['FAILED', 'CANCELLED', 'COMPLETE', 'ABORTED'].includes(i.phase));
   assert.equal(failed.phase, 'FAILED');
   assert.match(failed.error, /no longer owned here as such/);
   assert.deepEqual(source.ranges.list().map((r) => [String(r.start), r.view]), [['0', 2], [HALF, 3], [TOP_QUARTER.start, 3]], 'the source owns all it owned');

@@ -8,26 +8,16 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createClient } from '../../client/index.js';
-import { adminClient, type AdminClient } from '../../proto/adminClient.js';
+import { adminClient } from '../../proto/adminClient.js';
+import { untilMigration } from '../support/migrationStatus.js';
 import { keyHash64 } from '../../proto/keyspace/hash.js';
 import { KEYSPACE_END } from '../../proto/keyspace/range.js';
 import { Status, type Store } from '../../dataplane/store/index.js';
-import { twoDurablePods, type TwoPods } from '../support/twoDurablePods.js';
+import { HALF, twoDurablePods, type TwoPods } from '../support/twoDurablePods.js';
 
-const HALF = (1n << 63n).toString();
 const UPPER = { start: HALF, end: '0', view: 2 };
 const KEY_COUNT = 2000;
-type Info = { phase: string; error: string; preCopyRounds?: number };
 
-async function until(admin: AdminClient, id: string, ok: (i: Info) => boolean, timeoutMs = 30_000): Promise<Info> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const current = ((await admin.call('MigrationStatus', { migrationId: id })).migrations as Info[])[0];
-    if (current !== undefined && ok(current)) return current;
-    if (Date.now() > deadline) throw new Error(`migration ${id}: ${JSON.stringify(current)}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
 
 /** Live keys of the upper half in `store`. */
 function upperKeyCount(store: Store): number {
@@ -57,7 +47,7 @@ test('migration: installing ownership runs out of memory at the target; it refus
   source.migrations.faultDelaysMs.set('PREPARE', 2000);
   await admin.call('StartMigration', { migrationId: 'i1', range: UPPER, targetPod: 'pod-t', targetAddress: target.address, throttleBytesPerSecond: '0' });
   // Pre-copied: the source waits at PREPARE, still serving the range.
-  await until(admin, 'i1', (i) => (i.preCopyRounds ?? 0) >= 1);
+  await untilMigration(admin, 'i1', (i) => (i.preCopyRounds ?? 0) >= 1);
   assert.ok(upperKeyCount(target.store) > 0, 'the target holds pre-copied records');
   const client = createClient({ seeds: [source.address], timeoutMs: 30_000, attemptsMax: 200 });
   t.after(() => client.close());
@@ -67,14 +57,14 @@ test('migration: installing ownership runs out of memory at the target; it refus
   for (const i of late) await client.put(`k${i}`, `late-${i}`);
   fillLowerHalf(target.store);
 
-  const done = await until(admin, 'i1', (i) => ['ABORTED', 'FAILED', 'COMPLETE'].includes(i.phase));
+  const done = await untilMigration(admin, 'i1', (i) => ['ABORTED', 'FAILED', 'COMPLETE'].includes(i.phase));
   assert.equal(done.phase, 'ABORTED', done.error);
   assert.match(done.error, /installing ownership failed/);
   assert.equal(source.ranges.list().find((r) => String(r.start) === HALF)?.view, 4, 'the range is back at the source at a new view');
   assert.deepEqual(target.ranges.list(), [], 'the target owns nothing');
   const targetAdmin = adminClient(target.address);
   t.after(() => targetAdmin.close());
-  const there = await until(targetAdmin, 'i1', () => true);
+  const there = await untilMigration(targetAdmin, 'i1', () => true);
   assert.equal(there.phase, 'CANCELLED', 'the target decided it never took the range');
   assert.match(there.error, /installing ownership failed: .*status 3/);
   const deadline = Date.now() + 10_000;

@@ -107,7 +107,7 @@ export class Durability {
     }
     await this.releaseStaleHolds();
     this.target.ranges.assign(this.manifest.map((r) => ({ start: r.start, end: r.end, view: r.view, recovering: true })));
-    const records = this.manifest.reduce((sum, r) => sum + (r.records ?? 0), 0);
+    const records = checkpointRecords(this.manifest);
     const indexReady = records > 0 ? presizeIndexAhead(this.target.store, records, this.manifest) : undefined;
     const report = await loadRanges(this.target, this.config.dataDir, this.manifest, indexReady === undefined ? {} : { indexReady });
     const own = report.walResults.get(this.config.podName) ?? (await this.logEnd(this.config.podName));
@@ -513,7 +513,7 @@ async function replaceFile(path: string, text: string): Promise<void> {
 
 /** Sizes an empty engine's index for the records the ranges' checkpoints held. */
 function presizeFor(store: Store, ranges: readonly (HashRange & { readonly records?: number })[]): void {
-  const records = ranges.reduce((sum, r) => sum + (r.records ?? 0), 0);
+  const records = checkpointRecords(ranges);
   const width = ranges.reduce((sum, r) => sum + (r.end - r.start), 0n);
   if (records > 0) store.presizeIndex(records, Number(width) / Number(KEYSPACE_END));
 }
@@ -521,4 +521,9 @@ function presizeFor(store: Store, ranges: readonly (HashRange & { readonly recor
 /** A dead pod's own replay window ends where its log ends now (it may come back and write more). */
 function withLogEnd(range: ManifestRange, pod: string, endLsn: number): ManifestRange {
   return { ...range, replays: range.replays.map((r) => (r.pod === pod && r.toLsn === null ? { ...r, toLsn: endLsn } : r)) };
+}
+
+/** Records the ranges' checkpoints held when written (index sizing only). */
+function checkpointRecords(ranges: readonly { readonly records?: number }[]): number {
+  return ranges.reduce((sum, r) => sum + (r.records ?? 0), 0);
 }

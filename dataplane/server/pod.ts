@@ -145,8 +145,22 @@ export class Pod implements SessionHost {
     this.histograms?.observe(opCount, durationSeconds);
   }
 
-  /** Binds the server; resolves with the address clients should use. */
+  /**
+   * Binds the server and restores this pod's ranges; resolves with the address clients should use.
+   * A start that fails (its recovery, most likely) releases everything it opened — the gRPC server,
+   * the bulk listener, the timers, the log — and rejects with the error that stopped it: a caller
+   * that gives up on the pod, an in-process test above all, must not be kept alive by it.
+   */
   async start(): Promise<string> {
+    try {
+      return await this.startServing();
+    } catch (error) {
+      await this.stop(0).catch((release: Error) => this.durabilityEvents.problem(`releasing what a failed start opened failed: ${release.message}`));
+      throw error;
+    }
+  }
+
+  private async startServing(): Promise<string> {
     // A pod with nothing to recover warms the engine's code first (warmUp.ts); a restart's
     // recovery runs the same code.
     if (this.durability === null || !this.durability.hasManifest()) this.warmUpMs = warmUpEngine().ms;

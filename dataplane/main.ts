@@ -12,7 +12,8 @@
 //                                                          target — after logging it, so a test can kill -9 the pod there)
 //                     [--test-fault-fail POINT=COUNT ...]   (tests only: the next COUNT writes at POINT fail with EIO — ADOPT_HOLD,
 //                                                          ADOPT_MANIFEST_WRITE, ADOPT_MANIFEST_RENAME, ADOPT_MANIFEST_DIR_FSYNC
-//                                                          of a migration target's adoption; dataplane/durability/writeFaults.ts)
+//                                                          of a migration target's adoption, MANIFEST_WRITE, MANIFEST_RENAME,
+//                                                          MANIFEST_DIR_FSYNC of every manifest write; dataplane/durability/writeFaults.ts)
 
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';

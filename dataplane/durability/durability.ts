@@ -1,7 +1,7 @@
 // A pod's durability: its write-ahead log, its manifest, periodic per-range checkpoints with log
 // truncation, recovery of its own ranges at start, and partitioned recovery of a dead pod's
 // ranges. Manifest changes run one at a time (a promise chain), each ending in an atomic
-// replace of the manifest. See docs/durability.md.
+// replace of the manifest, failure-atomic in memory (commitManifest). See docs/durability.md.
 
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, readdir, rename, rm, unlink, writeFile } from 'node:fs/promises';
@@ -130,10 +130,36 @@ export class Durability {
     this.events.problem(message);
   }
 
-  /** `adopting`: a migration target's adoption, where the test faults ADOPT_MANIFEST_* apply. */
+  /** Test faults MANIFEST_* apply to every write; ADOPT_MANIFEST_* only when `adopting` (a migration target's adoption). */
   private saveManifest(adopting = false): Promise<void> {
-    const beforeStep = adopting ? (step: ManifestStep) => this.writeFaults.check(`ADOPT_MANIFEST_${step}` as const) : undefined;
+    const beforeStep = (step: ManifestStep): void => {
+      this.writeFaults.check(`MANIFEST_${step}`);
+      if (adopting) this.writeFaults.check(`ADOPT_MANIFEST_${step}`);
+    };
     return writeManifest(this.manifestPath, { pod: this.config.podName, ranges: this.manifest, routes: this.routes }, beforeStep);
+  }
+
+  /**
+   * Makes `ranges` and `routes` the manifest and writes it. Failure-atomic in memory: when the write
+   * fails, the manifest and routes kept here are put back as they were — so no later manifest write
+   * (of another, unrelated change) persists this one — `undo` puts back what the caller changed
+   * besides (it learns whether the new manifest may be on disk nevertheless), and it rejects with a
+   * ManifestWriteError saying so. Every manifest change goes through here (docs/durability.md, "Manifest").
+   */
+  private async commitManifest(ranges: ManifestRange[], routes: readonly Route[],
+    options: { readonly adopting?: boolean; readonly undo?: (failure: ManifestWriteError) => Promise<void> } = {}): Promise<void> {
+    const before = { manifest: this.manifest, routes: this.routes };
+    this.manifest = ranges;
+    this.routes = routes;
+    try {
+      await this.saveManifest(options.adopting);
+    } catch (error) {
+      this.manifest = before.manifest;
+      this.routes = before.routes;
+      const failure = error instanceof ManifestWriteError ? error : new ManifestWriteError((error as Error).message, true, { cause: error });
+      await options.undo?.(failure);
+      throw failure;
+    }
   }
 
   /** Runs `step` after every earlier manifest change. */
@@ -152,9 +178,7 @@ export class Durability {
     if (wal === null) return Promise.resolve();
     return this.serially(async () => {
       const fresh: ReplaySource = { pod: this.config.podName, fromLsn: wal.appendedLsn, toLsn: null };
-      this.manifest = ranges.map((range) => ({ start: range.start, end: range.end, view: range.view, ...sourcesFor(range, this.manifest, fresh) }));
-      this.routes = routes;
-      await this.saveManifest();
+      await this.commitManifest(ranges.map((range) => ({ start: range.start, end: range.end, view: range.view, ...sourcesFor(range, this.manifest, fresh) })), routes);
     });
   }
 
@@ -175,15 +199,19 @@ export class Durability {
       const sources: RangeSources[] = ranges.map((range) => ({
         start: range.start, end: range.end, ...sourcesFor(range, dead.ranges.map((r) => withLogEnd(r, deadPod, deadLogEnd)), null),
       }));
-      await this.hold(deadPod, sources);
+      const heldBefore = await this.holdRestorably(deadPod, sources, null);
       const current = this.target.ranges.list();
       this.target.ranges.assign([...current, ...ranges.map((r) => ({ ...r, recovering: true }))]);
       presizeFor(this.target.store, sources);
       const report = await loadRanges(this.target, this.config.dataDir, sources);
       const fresh: ReplaySource = { pod: this.config.podName, fromLsn: wal.appendedLsn, toLsn: null };
       const added = sources.map((s, i) => ({ start: s.start, end: s.end, view: ranges[i].view, checkpoints: s.checkpoints, replays: [...s.replays, fresh] }));
-      this.manifest = [...this.manifest, ...added];
-      await this.saveManifest();
+      // Not recorded: the ranges are not this pod's (they served nothing yet); what was loaded of
+      // them stays unserved until a later taking of that hash space drops it (clearBeforeTaking).
+      await this.commitManifest([...this.manifest, ...added], this.routes, { undo: async (failure) => {
+        this.target.ranges.assign(this.target.ranges.list().filter((r) => !ranges.some((g) => g.start === r.start && g.end === r.end)));
+        if (!failure.mayHaveLanded) await this.restoreHold(deadPod, heldBefore);
+      } });
       await markTaken(join(this.config.dataDir, 'pods', deadPod), ranges, this.config.podName);
       this.target.ranges.assign([...current, ...ranges]);
       this.lastRecovery = report;
@@ -232,38 +260,38 @@ export class Durability {
       // step ran (it may wait behind other manifest changes) are in the window.
       const fresh: ReplaySource = { pod: this.config.podName, fromLsn, toLsn: null };
       const given = parseGivenSources(sourcesJson);
-      const heldBefore = await this.holdForAdoption(fromPod, { start: range.start, end: range.end, ...given });
+      const heldBefore = await this.holdRestorably(fromPod, [{ start: range.start, end: range.end, ...given }], 'ADOPT_HOLD');
       const adopted: ManifestRange = { start: range.start, end: range.end, view: range.view, checkpoints: given.checkpoints, replays: [...given.replays, fresh] };
-      const before = { manifest: this.manifest, routes: this.routes };
-      this.manifest = ranges.map((r) => (r.start === range.start && r.end === range.end ? adopted : this.manifest.find((m) => m.start === r.start && m.end === r.end) ?? {
-        start: r.start, end: r.end, view: r.view, ...sourcesFor(r, this.manifest, fresh),
-      }));
-      this.routes = routes;
-      try {
-        await this.saveManifest(true);
-      } catch (error) {
-        this.manifest = before.manifest;
-        this.routes = before.routes;
-        const failure = error instanceof ManifestWriteError ? error : new ManifestWriteError((error as Error).message, true, { cause: error });
+      await this.commitManifest(this.withEntry(ranges, adopted, fresh), routes, { adopting: true, undo: async (failure) => {
         if (!failure.mayHaveLanded) await this.restoreHold(fromPod, heldBefore);
-        throw failure;
-      }
+      } });
     });
   }
 
   /**
-   * Holds `pod`'s files that `sources` need, for an adoption; resolves with what the hold said
-   * before (null: there was none). A failure rejects with a ManifestWriteError (nothing written),
-   * the hold put back as it was.
+   * The manifest for owned `ranges`: `entry` for its range, the entries kept here for the others, and
+   * for a range new here what it overlaps here (its own log from `fresh` on where nothing does).
    */
-  private async holdForAdoption(pod: string, sources: RangeSources): Promise<string | null> {
+  private withEntry(ranges: readonly OwnedRange[], entry: ManifestRange, fresh: ReplaySource): ManifestRange[] {
+    return ranges.map((r) => (r.start === entry.start && r.end === entry.end ? entry : this.manifest.find((m) => m.start === r.start && m.end === r.end) ?? {
+      start: r.start, end: r.end, view: r.view, ...sourcesFor(r, this.manifest, fresh),
+    }));
+  }
+
+  /**
+   * Holds `pod`'s files that `sources` need, before a manifest change naming them (an adoption, a
+   * recovery); resolves with what the hold said before (null: there was none), for restoreHold if
+   * the change fails. A failure rejects with a ManifestWriteError (nothing written), the hold put
+   * back as it was.
+   */
+  private async holdRestorably(pod: string, sources: readonly RangeSources[], fault: WriteFaultPoint | null): Promise<string | null> {
     const path = this.holdPath(pod);
     const before = await readFile(path, 'utf8').catch((error: NodeJS.ErrnoException) => {
       if (error.code === 'ENOENT') return null;
       throw new ManifestWriteError(`reading ${path} failed, nothing written: ${error.message}`, false, { cause: error });
     });
     try {
-      await this.hold(pod, [sources], 'ADOPT_HOLD');
+      await this.hold(pod, sources, fault);
     } catch (error) {
       await this.restoreHold(pod, before);
       throw new ManifestWriteError(`holding ${pod}'s files failed, nothing written: ${(error as Error).message}`, false, { cause: error });
@@ -326,11 +354,7 @@ export class Durability {
       }
       const entry: ManifestRange = { start: range.start, end: range.end, view: range.view, checkpoints: given.checkpoints, replays };
       const fresh: ReplaySource = { pod: this.config.podName, fromLsn: wal.appendedLsn, toLsn: null };
-      this.manifest = ranges.map((r) => (r.start === range.start && r.end === range.end ? entry : this.manifest.find((m) => m.start === r.start && m.end === r.end) ?? {
-        start: r.start, end: r.end, view: r.view, ...sourcesFor(r, this.manifest, fresh),
-      }));
-      this.routes = routes;
-      await this.saveManifest();
+      await this.commitManifest(this.withEntry(ranges, entry, fresh), routes);
     });
   }
 
@@ -431,8 +455,10 @@ export class Durability {
         }
         const before = this.manifest;
         // Ranges assigned while checkpointing keep their entries (assigned() runs after us in the chain).
-        this.manifest = next;
-        await this.saveManifest();
+        // A failed write keeps the old checkpoints named; the new files go unless the manifest naming them may be on disk.
+        await this.commitManifest(next, this.routes, { undo: async (failure) => {
+          if (!failure.mayHaveLanded) for (const result of results) await unlink(result.path).catch(() => undefined);
+        } });
         await this.collectGarbage(before);
         this.lastCheckpointLsn = startLsn;
         this.lastCheckpointAtMs = Date.now();

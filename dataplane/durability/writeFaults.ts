@@ -1,10 +1,14 @@
 // Test seam (`--test-fault-fail POINT=COUNT`, or `Durability.writeFaults` in-process): the next
-// COUNT writes at POINT fail as if the disk refused them. Empty, and so off, by default. The points
-// are the steps of a migration target's durable adoption of a range (Durability.adopt): the hold
-// on the source's files, then the manifest's temporary file, its rename into place, and the
-// folder's fsync after the rename (the one step whose failure leaves the new manifest maybe in place).
+// COUNT writes at POINT fail as if the disk refused them. Empty, and so off, by default. The ADOPT_
+// points are the steps of a migration target's durable adoption of a range (Durability.adopt): the
+// hold on the source's files, then the manifest's temporary file, its rename into place, and the
+// folder's fsync after the rename (the one step whose failure leaves the new manifest maybe in
+// place). The MANIFEST_ points are the same three steps of every manifest replacement (assignment,
+// split, merge, checkpoint, recovery, a range taken back, an adoption).
 
-export const WRITE_FAULT_POINTS = ['ADOPT_HOLD', 'ADOPT_MANIFEST_WRITE', 'ADOPT_MANIFEST_RENAME', 'ADOPT_MANIFEST_DIR_FSYNC'] as const;
+export const WRITE_FAULT_POINTS = [
+  'ADOPT_HOLD', 'ADOPT_MANIFEST_WRITE', 'ADOPT_MANIFEST_RENAME', 'ADOPT_MANIFEST_DIR_FSYNC', 'MANIFEST_WRITE', 'MANIFEST_RENAME', 'MANIFEST_DIR_FSYNC',
+] as const;
 
 export type WriteFaultPoint = (typeof WRITE_FAULT_POINTS)[number];
 

@@ -232,11 +232,21 @@ export class Migrations implements OutgoingHost {
     // A restart between writing the in-doubt record and the manifest finds the range still owned here.
     if (this.ownsAny(range)) return;
     const taken: OwnedRange = { start: range.start, end: range.end, view };
+    const before = { ranges: pod.ranges.list(), routes: pod.routes };
     if (load) pod.ranges.assign([...pod.ranges.list(), { ...taken, recovering: true }]);
     else pod.ranges.assign([...pod.ranges.list(), taken]);
     const routes = (pod.routes?.routes ?? []).filter((r) => !(r.start < range.end && range.start < r.end));
     pod.routes = new RouteTable([...routes, { start: range.start, end: range.end, view, owner: pod.podName, address: pod.address }]);
-    await pod.durability?.reclaim(taken, durableSources, load, pod.ranges.list(), pod.routes.routes);
+    try {
+      await pod.durability?.reclaim(taken, durableSources, load, pod.ranges.list(), pod.routes.routes);
+    } catch (error) {
+      // Not recorded (Durability.reclaim undid its manifest change): served on, the range would be
+      // named by the next manifest write with none of its earlier state. It stays unserved; the
+      // in-doubt record stays too, and the next restart asks the target again.
+      pod.ranges.assign(pod.ranges.list().filter((r) => !(r.start === range.start && r.end === range.end)));
+      pod.routes = before.routes;
+      throw error;
+    }
     if (load) pod.ranges.assign(pod.ranges.list().map((r) => (r.start === range.start && r.end === range.end ? taken : r)));
     this.log(`range [${range.start}, ${range.end}) taken back at view ${view}: the target never took it`, { range: String(range.start), view });
   }

@@ -1,0 +1,130 @@
+// Every manifest change is failure-atomic in memory (Durability.commitManifest): when the manifest
+// write fails, the manifest kept in memory is put back as it was, so no later, unrelated manifest
+// write persists a change its caller was told had failed. Before, only a migration target's
+// adoption did so; an assignment (here a split), a checkpoint, a partitioned recovery and an
+// in-doubt range taken back left the change in memory for the next write to persist. The failures
+// are injected with the write-fault seam (writeFaults.ts, MANIFEST_* points).
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createClient } from '../../client/index.js';
+import { adminClient } from '../../proto/adminClient.js';
+import { ManifestWriteError } from '../../dataplane/durability/manifestWriteError.js';
+import type { Pod } from '../../dataplane/server/pod.js';
+import type { Durability } from '../../dataplane/durability/durability.js';
+import { assignWholeKeyspace } from '../support/assignRanges.js';
+import { abandon, durablePod } from '../support/durablePod.js';
+
+const KEYS = 1000;
+const HALF = (1n << 63n).toString();
+const WHOLE = { start: '0', end: '0', view: 1 };
+
+interface DiskManifest {
+  ranges: { start: string; view: number; checkpoints: string[] }[];
+}
+
+function diskManifest(dataDir: string, pod: string): DiskManifest {
+  return JSON.parse(readFileSync(join(dataDir, 'pods', pod, 'manifest.json'), 'utf8')) as DiskManifest;
+}
+
+/** A durable pod owning the whole keyspace at view 1 with KEYS keys k<i> = `valueOf(i)`. */
+async function loadedPod(t: { after(fn: () => unknown): void }, podName: string, valueOf: (i: number) => string): Promise<{ pod: Pod; dataDir: string }> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'slicekv-manifest-fail-'));
+  t.after(() => rmSync(dataDir, { recursive: true, force: true }));
+  const pod = durablePod(dataDir, podName);
+  const address = await pod.start();
+  await assignWholeKeyspace(address, podName);
+  const client = createClient({ seeds: [address] });
+  await client.mput([...Array(KEYS).keys()].map((i) => [`k${i}`, valueOf(i)]));
+  client.close();
+  return { pod, dataDir };
+}
+
+async function assertValues(address: string, valueOf: (i: number) => string): Promise<void> {
+  const reader = createClient({ seeds: [address], attemptsMax: 200 });
+  try {
+    const values = await reader.mget([...Array(KEYS).keys()].map((i) => `k${i}`));
+    values.forEach((entry, i) => assert.equal(entry?.value.toString(), valueOf(i), `k${i}`));
+  } finally {
+    reader.close();
+  }
+}
+
+function faults(pod: Pod): Durability {
+  assert.ok(pod.durability !== null);
+  return pod.durability;
+}
+
+test('manifest write fails: a split\'s manifest change is undone in memory, and a later checkpoint does not persist it', { timeout: 30_000 }, async (t) => {
+  const { pod, dataDir } = await loadedPod(t, 'pod-m', (i) => `v${i}`);
+  t.after(() => pod.stop());
+  const admin = adminClient(pod.address);
+  t.after(() => admin.close());
+  faults(pod).writeFaults.set('MANIFEST_WRITE', 1);
+  await assert.rejects(admin.call('SplitRange', { range: WHOLE, at: HALF }), /not recorded durably: .*writing the new manifest failed, nothing written/);
+  await admin.call('Checkpoint', {});
+  assert.deepEqual(diskManifest(dataDir, 'pod-m').ranges.map((r) => [r.start, r.view]), [['0', 1]], 'the manifest still names the range as it was before the split');
+});
+
+test('manifest write fails: a checkpoint\'s manifest change is undone (its new file deleted); the next manifest names the old checkpoint and a restart has every write', { timeout: 60_000 }, async (t) => {
+  const { pod, dataDir } = await loadedPod(t, 'pod-c', (i) => `v${i}`);
+  const admin = adminClient(pod.address);
+  t.after(() => admin.close());
+  await admin.call('Checkpoint', {});
+  const [first] = diskManifest(dataDir, 'pod-c').ranges[0].checkpoints;
+  const client = createClient({ seeds: [pod.address] });
+  await client.mput([...Array(KEYS).keys()].filter((i) => i % 2 === 0).map((i) => [`k${i}`, `w${i}`]));
+  client.close();
+  faults(pod).writeFaults.set('MANIFEST_RENAME', 1);
+  await assert.rejects(admin.call('Checkpoint', {}), /renaming the new manifest into place failed, nothing written/);
+  const rangeDir = join(dataDir, first, '..');
+  assert.deepEqual(readdirSync(rangeDir).filter((name) => name.endsWith('.ckpt')), [first.split('/').pop()], 'the failed checkpoint\'s file is gone');
+  await admin.call('SplitRange', { range: WHOLE, at: HALF });
+  assert.deepEqual(diskManifest(dataDir, 'pod-c').ranges.map((r) => r.checkpoints), [[first], [first]], 'the split halves inherit the checkpoint that was recorded');
+  await abandon(pod);
+  const again = durablePod(dataDir, 'pod-c');
+  t.after(() => again.stop());
+  await again.start();
+  await assertValues(again.address, (i) => (i % 2 === 0 ? `w${i}` : `v${i}`));
+});
+
+test('manifest write fails: a partitioned recovery is undone — ranges, hold and manifest — and a retry recovers everything', { timeout: 60_000 }, async (t) => {
+  const { pod: dead, dataDir } = await loadedPod(t, 'pod-d', (i) => `d${i}`);
+  await abandon(dead);
+  const live = durablePod(dataDir, 'pod-r');
+  await live.start();
+  t.after(() => live.stop());
+  const admin = adminClient(live.address);
+  t.after(() => admin.close());
+  faults(live).writeFaults.set('MANIFEST_WRITE', 1);
+  const ranges = [{ ...WHOLE, view: 2 }];
+  await assert.rejects(admin.call('RecoverRanges', { deadPod: 'pod-d', ranges }, 30_000), /writing the new manifest failed, nothing written/);
+  assert.deepEqual(live.ranges.list(), [], 'the ranges are not left recovering here');
+  assert.equal(existsSync(join(dataDir, 'pods', 'pod-d', 'holds', 'pod-r.json')), false, 'the hold on the dead pod\'s files is put back (none)');
+  assert.equal(existsSync(join(dataDir, 'pods', 'pod-d', 'taken')), false, 'nothing is marked taken');
+  await admin.call('Checkpoint', {});
+  assert.deepEqual(diskManifest(dataDir, 'pod-r').ranges, [], 'a later manifest names no recovered range');
+
+  await admin.call('RecoverRanges', { deadPod: 'pod-d', ranges }, 30_000);
+  const routes = [{ ...WHOLE, view: 2, owner: 'pod-r', address: live.address }];
+  await admin.call('AssignRanges', { owned: ranges, routes });
+  await assertValues(live.address, (i) => `d${i}`);
+});
+
+test('manifest write fails: a range taken back after an in-doubt transfer is not owned, nor in the manifest, after the failure', { timeout: 30_000 }, async (t) => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'slicekv-manifest-fail-'));
+  t.after(() => rmSync(dataDir, { recursive: true, force: true }));
+  const pod = durablePod(dataDir, 'pod-s');
+  await pod.start();
+  t.after(() => pod.stop());
+  faults(pod).writeFaults.set('MANIFEST_WRITE', 1);
+  await assert.rejects(pod.migrations.reclaim({ start: 0n, end: 1n << 64n }, 3, '', false),
+    (error: Error) => error instanceof ManifestWriteError && !error.mayHaveLanded);
+  assert.deepEqual(pod.ranges.list(), [], 'the range taken back is not served');
+  assert.equal(pod.routes, null, 'the routing table is as it was');
+  await faults(pod).checkpoint();
+  assert.deepEqual(diskManifest(dataDir, 'pod-s').ranges, [], 'a later manifest does not name it');
+});

@@ -4,7 +4,7 @@
 // replace of the manifest, failure-atomic in memory (commitManifest). See docs/durability.md.
 
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, readdir, rename, rm, unlink, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rm, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Route } from '../../proto/keyspace/routes.js';
 import { KEYSPACE_END, type HashRange } from '../../proto/keyspace/range.js';
@@ -24,6 +24,7 @@ import { sourcesFor } from './rangeSources.js';
 import { markTaken, readTaken, withoutTaken } from './takenRanges.js';
 import { WriteFaults, type WriteFaultPoint } from './writeFaults.js';
 import { ManifestWriteError } from './manifestWriteError.js';
+import { replaceFileDurably } from './durableReplace.js';
 import { forgetOutgoing, readOutgoing, recordOutgoing, type OutgoingTransfer } from './outgoingTransfers.js';
 
 export interface DurabilityConfig {
@@ -304,7 +305,7 @@ export class Durability {
     const path = this.holdPath(pod);
     try {
       if (text === null) await rm(path, { force: true });
-      else await replaceFile(path, text);
+      else await replaceFileDurably(path, text, 'hold');
     } catch (error) {
       this.events.problem(`putting back ${path} failed (${(error as Error).message}); it keeps ${pod}'s files from deletion until this pod releases its hold`);
     }
@@ -386,7 +387,7 @@ export class Durability {
 
   /**
    * Keeps `pod`'s log and checkpoints that `sources` need from being deleted (holds/<this pod>.json,
-   * replaced atomically) — and those that ranges of this pod's manifest still need from `pod`
+   * replaced atomically and durably, as the manifest is: durableReplace.ts) — and those that ranges of this pod's manifest still need from `pod`
    * (adopted or recovered from it and not checkpointed here since): there is one hold file per
    * holder, so a hold naming only the newest range let `pod` delete what an earlier one needed.
    */
@@ -396,7 +397,7 @@ export class Durability {
     const fromLsn = Math.min(...needing.flatMap((s) => s.replays.filter((r) => r.pod === pod).map((r) => r.fromLsn)), Number.MAX_SAFE_INTEGER);
     const checkpoints = [...new Set(needing.flatMap((s) => s.checkpoints))];
     await mkdir(join(this.config.dataDir, 'pods', pod, 'holds'), { recursive: true });
-    await replaceFile(this.holdPath(pod), JSON.stringify({ fromLsn, checkpoints }));
+    await replaceFileDurably(this.holdPath(pod), JSON.stringify({ fromLsn, checkpoints }), 'hold');
   }
 
   /**
@@ -497,7 +498,7 @@ export class Durability {
     const holds = join(this.podDir, 'holds');
     const result = { fromLsn: Number.MAX_SAFE_INTEGER, checkpoints: new Set<string>() };
     const names = await readdir(holds).catch(() => [] as string[]);
-    // Not a hold's temporary file, perhaps half written (replaceFile).
+    // Not a hold's temporary file, perhaps half written (replaceFileDurably).
     for (const name of names.filter((n) => n.endsWith('.json'))) {
       const hold = JSON.parse(await readFile(join(holds, name), 'utf8')) as { fromLsn: number; checkpoints: string[] };
       result.fromLsn = Math.min(result.fromLsn, hold.fromLsn);
@@ -522,18 +523,6 @@ function parseGivenSources(sourcesJson: string): { checkpoints: string[]; replay
     return JSON.parse(sourcesJson) as { checkpoints: string[]; replays: ReplaySource[] };
   } catch (error) {
     throw new ManifestWriteError(`the source's durable sources are not JSON, nothing written: ${(error as Error).message}`, false, { cause: error });
-  }
-}
-
-/** Replaces `path` with `text` atomically (temporary file, rename): a failure leaves the old content or none. */
-async function replaceFile(path: string, text: string): Promise<void> {
-  const temporary = `${path}.tmp`;
-  try {
-    await writeFile(temporary, text);
-    await rename(temporary, path);
-  } catch (error) {
-    await unlink(temporary).catch(() => undefined);
-    throw error;
   }
 }
 

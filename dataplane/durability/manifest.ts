@@ -5,12 +5,10 @@
 // recovery. A failed replacement says whether the new manifest may be in place (ManifestWriteError).
 // See "Manifest" in docs/durability.md.
 
-import { open, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { readFile } from 'node:fs/promises';
 import type { HashRange } from '../../proto/keyspace/range.js';
 import type { Route } from '../../proto/keyspace/routes.js';
-import { fsyncDirectory } from './fsyncDirectory.js';
-import { ManifestWriteError } from './manifestWriteError.js';
+import { replaceFileDurably, type ReplaceStep } from './durableReplace.js';
 
 export interface ReplaySource {
   /** Whose write-ahead log. */
@@ -63,8 +61,9 @@ export async function readManifest(path: string): Promise<Manifest | null> {
 }
 
 /** The steps of replacing the manifest, for a test fault before each (writeFaults.ts). */
-export type ManifestStep = 'WRITE' | 'RENAME' | 'DIR_FSYNC';
+export type ManifestStep = ReplaceStep;
 
+/** Replaces the manifest at `path` atomically and durably (durableReplace.ts); a failure is a ManifestWriteError. */
 export async function writeManifest(path: string, manifest: Manifest, beforeStep: (step: ManifestStep) => void = () => undefined): Promise<void> {
   const json: ManifestJson = {
     format: 1,
@@ -75,47 +74,5 @@ export async function writeManifest(path: string, manifest: Manifest, beforeStep
     })),
     routes: manifest.routes.map((r) => ({ start: String(r.start), end: String(r.end), view: r.view, owner: r.owner, address: r.address })),
   };
-  const temporary = `${path}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
-  try {
-    beforeStep('WRITE');
-    await writeSynced(temporary, JSON.stringify(json, null, 1));
-  } catch (error) {
-    await unlink(temporary).catch(() => undefined);
-    throw new ManifestWriteError(`${path}: writing the new manifest failed, nothing written: ${(error as Error).message}`, false, { cause: error });
-  }
-  await renameIntoPlace(temporary, path, beforeStep);
-  try {
-    beforeStep('DIR_FSYNC');
-    await fsyncDirectory(dirname(path));
-  } catch (error) {
-    throw new ManifestWriteError(`${path}: fsyncing the folder after the rename failed, the new manifest may be in place: ${(error as Error).message}`, true,
-      { cause: error });
-  }
-}
-
-async function writeSynced(path: string, text: string): Promise<void> {
-  await writeFile(path, text);
-  const handle = await open(path, 'r+');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}
-
-/**
- * A rename that fails did nothing if the temporary file is still there (a rename moves the name
- * atomically); without it — or if it cannot be told — the rename may have happened (on a network
- * file system a retried rename can fail after the first went through).
- */
-async function renameIntoPlace(temporary: string, path: string, beforeStep: (step: ManifestStep) => void): Promise<void> {
-  try {
-    beforeStep('RENAME');
-    await rename(temporary, path);
-  } catch (error) {
-    const stillThere = await stat(temporary).then(() => true, () => false);
-    if (stillThere) await unlink(temporary).catch(() => undefined);
-    const outcome = stillThere ? 'nothing written' : 'the new manifest may be in place';
-    throw new ManifestWriteError(`${path}: renaming the new manifest into place failed, ${outcome}: ${(error as Error).message}`, !stillThere, { cause: error });
-  }
+  await replaceFileDurably(path, JSON.stringify(json, null, 1), 'manifest', beforeStep);
 }

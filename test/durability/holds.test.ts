@@ -3,10 +3,12 @@
 // There is one hold file per holder and source, so each new hold must keep covering the ranges
 // adopted earlier that still need the source's files — a hold naming only the newest range let
 // the source truncate its log and delete checkpoints an earlier range would be recovered from.
+// A hold is replaced as durably as the manifest that relies on it (file and folder fsynced).
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { durablePod } from '../support/durablePod.js';
@@ -53,4 +55,46 @@ test('holds: a restart releases holds no range of its manifest needs, and keeps 
   t.after(() => restarted.stop());
   assert.equal(existsSync(stale), false, 'the stale hold on pod-x is released');
   assert.ok(existsSync(join(dir, 'pods', 'pod-s', 'holds', 'pod-t.json')), 'the hold the adopted range needs stays');
+});
+
+/**
+ * Records the path of every file or folder fsynced through a `fs/promises` FileHandle (how the
+ * durability code fsyncs the manifest, its folder, checkpoints) until the returned function is
+ * called. The path is read from /proc/self/fd at the time of the fsync (Linux).
+ */
+async function recordFsyncs(): Promise<{ paths: string[]; stop: () => void }> {
+  const probe = await open(tmpdir(), 'r');
+  const prototype = Object.getPrototypeOf(probe) as { sync(this: { fd: number }): Promise<void> };
+  await probe.close();
+  const original = prototype.sync;
+  const paths: string[] = [];
+  prototype.sync = function sync(this: { fd: number }): Promise<void> {
+    paths.push(readlinkSync(`/proc/self/fd/${this.fd}`));
+    return original.call(this);
+  };
+  return { paths, stop: () => { prototype.sync = original; } };
+}
+
+test('holds: a hold is replaced durably (its file and its folder fsynced) before the manifest that needs it is written', { timeout: 30_000 }, async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'slicekv-holds-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const pod = durablePod(dir, 'pod-t');
+  await pod.start();
+  t.after(() => pod.stop());
+  const lower = { start: 0n, end: HALF, view: 2 };
+  const sourcesJson = JSON.stringify({ checkpoints: [], replays: [{ pod: 'pod-s', fromLsn: 0, toLsn: null }] });
+  const fsyncs = await recordFsyncs();
+  try {
+    await pod.durability?.adopt(lower, 'pod-s', sourcesJson, [lower], [], 0);
+  } finally {
+    fsyncs.stop();
+  }
+  const holds = join(dir, 'pods', 'pod-s', 'holds');
+  const holdFile = fsyncs.paths.findIndex((path) => path.startsWith(join(holds, 'pod-t.json')));
+  const holdFolder = fsyncs.paths.indexOf(holds);
+  const manifest = fsyncs.paths.findIndex((path) => path.startsWith(join(dir, 'pods', 'pod-t', 'manifest.json')));
+  assert.ok(holdFile >= 0, `the hold's new content is fsynced (fsyncs: ${fsyncs.paths.join(', ')})`);
+  assert.ok(holdFolder > holdFile, 'then its folder, after the rename');
+  assert.ok(manifest > holdFolder, 'before the manifest naming the adopted range is written');
+  assert.deepEqual(readdirSync(holds), ['pod-t.json'], 'no temporary file is left');
 });

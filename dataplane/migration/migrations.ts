@@ -25,6 +25,7 @@ import type { MigrationPhase } from './migrationPhase.js';
 import type { RangeSlices } from './rangeSlices.js';
 import { OutgoingMigration, type OutgoingHost, type OutgoingPeer } from './outgoingMigration.js';
 import { MigrationRefusedError, REFUSED_PREFIX } from './migrationRefusedError.js';
+import { ARRIVING_PREFIX, RangeArrivingError } from './rangeArrivingError.js';
 
 export interface MigrationPod {
   readonly podName: string;
@@ -329,6 +330,23 @@ export class Migrations implements OutgoingHost {
     for (const range of ranges) {
       const failure = await this.queueDrop(range, true);
       if (failure !== '') throw new LeftoverRecordsError(`records of range [${range.start}, ${range.end}) left here could not be dropped: ${failure}`);
+    }
+  }
+
+  /**
+   * Before AssignRanges or RecoverRanges gives this pod hash space `parts` it does not own now:
+   * throws RangeArrivingError if any of it overlaps a range a migration into this pod is still
+   * copying and has not decided (not finished and not yet adopted here: an adopted range is owned,
+   * so not in `parts`). Taking it would drop the migration's copy (clearBeforeTaking) and serve
+   * hash space the migration copies into; the migration stays as it is.
+   */
+  refuseTakingArriving(parts: readonly HashRange[], call: string): void {
+    for (const part of parts) {
+      for (const migration of this.incoming.values()) {
+        if (migration.phase.finished || !(migration.range.start < part.end && part.start < migration.range.end)) continue;
+        throw new RangeArrivingError(`${ARRIVING_PREFIX}${call} refused: range [${part.start}, ${part.end}) overlaps range ` +
+          `[${migration.range.start}, ${migration.range.end}) of migration ${migration.id}, still arriving here (${migration.phase.phase})`);
+      }
     }
   }
 

@@ -279,7 +279,7 @@ export class Pod implements SessionHost {
       this.afterRangeChange(callback);
     };
     if (this.assignQueue === null && uncoveredParts(owned, this.ranges.list()).length === 0) return apply();
-    const step = (this.assignQueue ?? Promise.resolve()).then(() => this.clearBeforeTaking(owned))
+    const step = (this.assignQueue ?? Promise.resolve()).then(() => this.clearBeforeTaking(owned, 'AssignRanges'))
       .then(apply, (error: Error) => callback({ code: grpc.status.FAILED_PRECONDITION, details: error.message }))
       .catch((error: Error) => callback({ code: grpc.status.INTERNAL, details: error.message }));
     this.assignQueue = step;
@@ -302,9 +302,17 @@ export class Pod implements SessionHost {
     this.routeTable = routes;
   }
 
-  /** Drops this pod's records in the parts of `ranges` it does not own now (Migrations.clearBeforeTaking). */
-  private async clearBeforeTaking(ranges: readonly HashRange[]): Promise<void> {
-    await this.migrations.clearBeforeTaking(uncoveredParts(ranges, this.ranges.list()));
+  /**
+   * Drops this pod's records in the parts of `ranges` it does not own now (Migrations.clearBeforeTaking).
+   * Refuses (RangeArrivingError) when those parts overlap a range a migration is still copying
+   * here, before dropping anything and again after the drops (a PrepareMigration may have come
+   * meanwhile): the copy must not be dropped, nor the range served while it arrives.
+   */
+  private async clearBeforeTaking(ranges: readonly HashRange[], call: string): Promise<void> {
+    const parts = uncoveredParts(ranges, this.ranges.list());
+    this.migrations.refuseTakingArriving(parts, call);
+    await this.migrations.clearBeforeTaking(parts);
+    this.migrations.refuseTakingArriving(uncoveredParts(ranges, this.ranges.list()), call);
   }
 
   /**
@@ -346,7 +354,7 @@ export class Pod implements SessionHost {
     }
     // The recovered ranges hold exactly what the dead pod's files hold: records left here first go.
     const durability = this.durability;
-    this.clearBeforeTaking(ranges).then(() => durability.recoverFrom(call.request.deadPod, ranges)).then((report) => callback(null, {
+    this.clearBeforeTaking(ranges, 'RecoverRanges').then(() => durability.recoverFrom(call.request.deadPod, ranges)).then((report) => callback(null, {
       owned: this.ranges.list().map(rangeToMessage), checkpointRecords: String(report.checkpointEntries),
       logRecords: String(report.walEntriesReplayed), seconds: report.seconds, problems: report.problems,
     }), (error: Error) => callback({ code: grpc.status.FAILED_PRECONDITION, details: error.message }));

@@ -23,20 +23,21 @@ const NO_KEY = Buffer.alloc(0);
 
 /**
  * Deletes the live records of `range` from `cursor` on, in scan order, stopping after the bucket
- * in which `recordCountMax` records were seen. The keys are collected first and deleted after the
- * scan (a delete during the scan would change the buckets under it); a failed delete stops at
- * once — later ones would fail the same way (the engine's reasons are a full log or a bad key) —
- * and is reported with its key, the cursor then being `cursor` again so that a retry covers the
- * keys not deleted. NOT_FOUND counts as deleted: nothing of the key is left.
+ * in which `recordCountMax` records were seen; keys `spare` accepts stay. The keys are collected
+ * first and deleted after the scan (a delete during the scan would change the buckets under it);
+ * a failed delete stops at once — later ones would fail the same way (the engine's reasons are a
+ * full log or a bad key) — and is reported with its key, the cursor then being `cursor` again so
+ * that a retry covers the keys not deleted. NOT_FOUND counts as deleted: nothing of the key is left.
  */
-export function dropRecords(store: Store, range: HashRange, cursor: number, recordCountMax: number): DropOutcome {
+export function dropRecords(store: Store, range: HashRange, cursor: number, recordCountMax: number, spare: ((key: Buffer) => boolean) | null = null): DropOutcome {
   assert(cursor !== SCAN_DONE, 'a drop starts from a cursor inside the range');
-  const keys: Buffer[] = [];
+  const found: Buffer[] = [];
   const next = store.scan(range, cursor, { recordCountMax, includeTombstones: false }, (record) => {
     // A record whose header is implausible comes without its key: no lookup can reach it, so it
     // can never be served, and there is no key to delete it by.
-    if (record.keyLength > 0) keys.push(Buffer.from(record.key()));
+    if (record.keyLength > 0) found.push(Buffer.from(record.key()));
   });
+  const keys = spare === null ? found : found.filter((key) => !spare(key));
   for (let i = 0; i < keys.length; i++) {
     const status = store.delete(keys[i], 0, keys[i].length);
     if (status !== Status.OK && status !== Status.NOT_FOUND) return { next: cursor, keysDeleted: i, status, failedKey: keys[i] };

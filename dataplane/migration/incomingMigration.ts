@@ -18,6 +18,7 @@ import { WalEntryCursor, WalEntryKind } from '../durability/walEntry.js';
 import { PhaseMachine } from './migrationPhase.js';
 import { RangeSlices, SliceSet, decodeSlices } from './rangeSlices.js';
 import { describeDropFailure, dropRecords } from './dropRecords.js';
+import { StaleSlices } from './staleSlices.js';
 
 export interface IncomingPeer {
   /** FetchKeys on the source: PUT entries of the keys that exist there. */
@@ -87,6 +88,8 @@ export class IncomingMigration {
   private bulk: BulkLoad | null = null;
   /** Set once ownership arrived after a pre-copy: the slices still to come (all others are here, current). */
   private pending: SliceSet | null = null;
+  /** Pending slices whose pre-copied (stale) records are still here: dropped as their data comes (staleSlices.ts). */
+  private stale: StaleSlices | null = null;
   private readonly slices: RangeSlices;
   private readonly resolved = new Set<string>();
   /** Top hash words of the resolved keys: most records and ops are told apart without a string. */
@@ -195,6 +198,7 @@ export class IncomingMigration {
   private fetchBatch(keys: Buffer[]): Promise<void> {
     return this.peer.fetchKeys(this.id, keys).then((entries) => {
       this.lastHeardMs = Date.now();
+      this.dropStaleKeys(keys);
       this.install(entries, false);
       for (const key of keys) this.resolve(key, 0, key.length);
       this.keysFetched += keys.length;
@@ -210,6 +214,11 @@ export class IncomingMigration {
     const load = this.loadRestFromDisk;
     if (load === null) return Promise.reject(error);
     this.endBulkLoad();
+    try {
+      this.dropStaleBelow(Infinity);
+    } catch (dropError) {
+      return Promise.reject(dropError as Error);
+    }
     this.diskLoad ??= load((bytes, keyOffset, keyLength, hi) => hi >>> 0 < this.sentBelowHi || this.preCopiedCurrent(hi)
       || this.resolved.has(keyString(bytes, keyOffset, keyLength)))
       .then(() => {
@@ -226,44 +235,76 @@ export class IncomingMigration {
   receivePreCopy(records: Buffer, replacedSlices: Buffer): void {
     this.lastHeardMs = Date.now();
     this.mayHoldRecords = true;
-    this.purge(decodeSlices(replacedSlices, this.slices.count));
+    this.purge(decodeSlices(replacedSlices, this.slices.count), null);
     this.copyIn(records, ALL);
     this.preCopyBytes += records.length;
   }
 
   /**
    * Completion records and hot records sent with ownership: installed, hot keys resolved. After a
-   * pre-copy, the slices written since are dropped here first; the records of those sent along are
-   * installed, and the rest are pending (resolved as they arrive).
+   * pre-copy, the slices written since whose records came along replace what is here; the rest are
+   * pending (resolved as they arrive), and their stale copies here are dropped as their data
+   * comes, not now (staleSlices.ts): ownership is taken without that work.
    */
   receiveOwnership(entries: Buffer, data: OwnershipData): void {
     this.mayHoldRecords = true;
     if (data.preCopied) {
       const replaced = decodeSlices(data.replacedSlices, this.slices.count);
       const pending = decodeSlices(data.pendingSlices, this.slices.count);
-      this.purge(replaced);
-      this.purge(pending);
+      this.purge(replaced, null);
       this.copyIn(data.sliceRecords, ALL);
       this.pending = SliceSet.of(this.slices.count, pending);
+      this.stale = new StaleSlices(this.slices.count, pending);
     }
     this.install(entries, true);
   }
 
   /**
-   * Drops this pod's records of the given slices (not yet served here: none of them is newer).
-   * A delete that fails throws: the record left would be stale (the source re-sends the slice
-   * because it changed there, possibly deleting the key), and once ownership arrived it would be
-   * served — a lost write or a resurrected delete. The failed PreCopy or ReceiveOwnership ends
-   * the migration instead (docs/migration.md, "Pre-copy").
+   * Drops this pod's records of the given slices except keys `spare` keeps (resolved here, so
+   * newer). A delete that fails throws: the record left would be stale (the source re-sends the
+   * slice because it changed there, possibly deleting the key), and served once resolved — a lost
+   * write or a resurrected delete. The failed PreCopy, ReceiveOwnership or MoveData ends the
+   * migration instead (docs/migration.md, "Pre-copy").
    */
-  private purge(slices: readonly number[]): void {
+  private purge(slices: readonly number[], spare: ((key: Buffer) => boolean) | null): void {
     for (const slice of slices) {
       const range = this.slices.hashRange(slice, slice + 1);
-      const outcome = dropRecords(this.store, range, Number(range.start >> 32n), Infinity);
+      const outcome = dropRecords(this.store, range, Number(range.start >> 32n), Infinity, spare);
       if (outcome.status !== Status.OK) {
         throw new MigrationInstallError(`dropping the records of re-sent slice ${slice}: ${describeDropFailure(outcome, this.store)}`);
       }
       assert(outcome.next === SCAN_DONE, 'a purge scans its whole slice in one call');
+    }
+  }
+
+  /**
+   * The stale slices starting below `hi` (all of them with Infinity) are about to receive their
+   * data: their pre-copied records go first, except keys resolved here meanwhile (fetched, and
+   * maybe written since), which are newer than anything the source sends.
+   */
+  private dropStaleBelow(hi: number): void {
+    const stale = this.stale;
+    if (stale === null) return;
+    for (let slice = stale.first(); slice !== null && this.slices.startHiOf(slice) < hi; slice = stale.first()) {
+      this.purge([slice], this.spareResolved);
+      stale.dropFirst();
+    }
+  }
+
+  private readonly spareResolved = (key: Buffer): boolean => this.isResolved(key, 0, key.length);
+
+  /**
+   * Fetched keys about to be installed: the stale record of each one in a stale slice goes first,
+   * so that a key the source no longer has is gone here too. Keys resolved or arrived meanwhile
+   * keep what they have (install() skips them as well).
+   */
+  private dropStaleKeys(keys: readonly Buffer[]): void {
+    const stale = this.stale;
+    if (stale === null || stale.size === 0) return;
+    for (const key of keys) {
+      if (this.isResolved(key, 0, key.length) || this.arrivedAlready() || !stale.has(this.slices.sliceOf(this.hasher.hi))) continue;
+      const status = this.store.delete(key, 0, key.length);
+      if (status !== Status.OK && status !== Status.NOT_FOUND) check(status, 'drop of a stale record');
     }
   }
 
@@ -285,6 +326,7 @@ export class IncomingMigration {
   receiveChunk(records: Buffer, sentBelowHi: number, last: boolean): void {
     if (this.diskLoad !== null) return; // already loading (or loaded) everything from disk
     this.lastHeardMs = Date.now();
+    this.dropStaleBelow(last ? Infinity : sentBelowHi);
     this.copyIn(records, this.keepArriving);
     if (sentBelowHi > this.sentBelowHi) this.sentBelowHi = sentBelowHi;
     if (!last) return;
@@ -339,6 +381,7 @@ export class IncomingMigration {
 
   /** All data here: nothing waits any more; the resolved set is let go. */
   finish(): void {
+    assert(this.stale === null || this.stale.size === 0, 'no stale slice is left when the migration completes');
     this.endBulkLoad();
     this.bulkDone = true;
     this.resolved.clear();

@@ -68,6 +68,12 @@ export class SliceSet {
     this.size++;
   }
 
+  delete(slice: number): void {
+    if (!this.has(slice)) return;
+    this.bits[slice >>> 5] &= ~(1 << (slice & 31));
+    this.size--;
+  }
+
   /** The slices in increasing order. */
   *[Symbol.iterator](): IterableIterator<number> {
     for (let word = 0; word < this.bits.length; word++) {

@@ -9,19 +9,24 @@
 // ownership, so the target need not fetch them on demand.
 
 export class HotKeySampler {
+  /**
+   * Per key: count x 2^32 + the top word of the key's hash, one exact double (counts saturate at
+   * COUNT_MAX), so that hottest() can filter by hash without hashing 2 x capacity keys again.
+   */
   private counts = new Map<string, number>();
 
   constructor(readonly capacity: number) {}
 
-  observe(key: Uint8Array, keyOffset: number, keyLength: number): void {
+  /** One access of the key whose hash's top word is `hi`. */
+  observe(key: Uint8Array, keyOffset: number, keyLength: number, hi: number): void {
     const name = Buffer.from(key.buffer, key.byteOffset + keyOffset, keyLength).toString('latin1');
-    const count = this.counts.get(name);
-    if (count !== undefined) {
-      this.counts.set(name, count + 1);
+    const packed = this.counts.get(name);
+    if (packed !== undefined) {
+      if (packed < COUNT_MAX * TWO_POW_32) this.counts.set(name, packed + TWO_POW_32);
       return;
     }
     if (this.counts.size >= 2 * this.capacity) this.prune();
-    this.counts.set(name, 1);
+    this.counts.set(name, TWO_POW_32 + (hi >>> 0));
   }
 
   /** Keys counted now (at most 2 x capacity). */
@@ -29,16 +34,28 @@ export class HotKeySampler {
     return this.counts.size;
   }
 
-  /** The sampled keys, hottest first. */
-  hottest(limit: number): Buffer[] {
-    return this.sorted().slice(0, limit).map(([k]) => Buffer.from(k, 'latin1'));
+  /**
+   * The sampled keys, hottest first, at most `limit`; with `keep`, only keys whose hash's top word
+   * it accepts (filtered before sorting: the source asks for the few in its last written slices
+   * right after it stopped serving the range, when every millisecond is in the owner-switch gap).
+   */
+  hottest(limit: number, keep: ((hi: number) => boolean) | null = null): Buffer[] {
+    if (limit <= 0) return [];
+    const entries: [string, number][] = [];
+    for (const [name, packed] of this.counts) if (keep === null || keep(packed % TWO_POW_32)) entries.push([name, packed]);
+    return byCount(entries).slice(0, limit).map(([k]) => Buffer.from(k, 'latin1'));
   }
 
   private prune(): void {
-    this.counts = new Map(this.sorted().slice(0, this.capacity));
+    this.counts = new Map(byCount([...this.counts.entries()]).slice(0, this.capacity));
   }
+}
 
-  private sorted(): [string, number][] {
-    return [...this.counts.entries()].sort((a, b) => b[1] - a[1]);
-  }
+const TWO_POW_32 = 0x1_0000_0000;
+/** Counts stop here: count x 2^32 + hi stays an exact double (below 2^53). */
+const COUNT_MAX = 0x10_0000;
+
+/** Sorted by count, highest first (the packed value's high part; equal counts in any order). */
+function byCount(entries: [string, number][]): [string, number][] {
+  return entries.sort((a, b) => b[1] - a[1]);
 }

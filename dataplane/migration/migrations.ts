@@ -132,14 +132,13 @@ export class Migrations implements OutgoingHost {
     this.sampling = { migrationId: id, bounds: toBounds(range), sampler, lastServedAtMs: sampling?.lastServedAtMs ?? 0 };
   }
 
-  hotRecords(id: string, keep: ((hi: number) => boolean) | null): Buffer {
+  hotRecords(id: string, keep: ((hi: number) => boolean) | null, limit = HOT_KEYS_MAX): Buffer {
     const sampler = this.samplers.get(id);
     this.samplers.delete(id);
     const buffer = new EntryBuffer();
     const ref = new RecordRef();
-    for (const key of sampler?.hottest(HOT_KEYS_MAX) ?? []) {
-      this.hasher.hashKey(key, 0, key.length);
-      if ((keep === null || keep(this.hasher.hi)) && this.readRecord(key, ref)) buffer.entry(WalEntryKind.PUT, ref);
+    for (const key of sampler?.hottest(Math.min(limit, HOT_KEYS_MAX), keep) ?? []) {
+      if (this.readRecord(key, ref)) buffer.entry(WalEntryKind.PUT, ref);
     }
     return buffer.take();
   }
@@ -569,6 +568,9 @@ export class Migrations implements OutgoingHost {
     } catch (error) {
       throw this.adoptionFailed(migration, adoption, error as Error);
     }
+    // The ops that waited for ownership run first (their continuations are queued as microtasks);
+    // the log lines and the reply to the source can wait until they have (~4 ms at the switch).
+    await new Promise<void>((resolve) => setImmediate(resolve));
     this.log(`migration ${id} (target): serving the range`, { migration: id, installMs: installedMs - startedMs, adoptMs: this.nowMs() - installedMs });
     migration.phase.transitionTo(['TRANSFER_OWNERSHIP'], 'MOVE_DATA', this.nowMs());
     await this.faultPoint('RECEIVE_OWNERSHIP');

@@ -157,7 +157,7 @@ export class BatchExecutor {
     if (migrations.trackers.length > 0 && op.opcode !== Opcode.GET) migrations.markWritten(this.hasher.hi, this.hasher.lo);
     const sampling = migrations.sampling;
     if (sampling !== null && boundsContain(sampling.bounds, this.hasher.hi, this.hasher.lo)) {
-      sampling.sampler?.observe(op.frame, op.keyOffset, op.keyLength);
+      sampling.sampler?.observe(op.frame, op.keyOffset, op.keyLength, this.hasher.hi);
       sampling.lastServedAtMs = performance.timeOrigin + performance.now();
     }
     const arriving = this.context.ranges.servedArriving();

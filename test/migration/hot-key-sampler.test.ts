@@ -32,8 +32,9 @@ test('hot-key sampler: bounded counters; finds the hottest keys of a zipf stream
   const next = zipfSampler(100_000, 0.99, random);
   let sizeMax = 0;
   for (let i = 0; i < 200_000; i++) {
-    const key = Buffer.from(`key-${next()}`);
-    sampler.observe(key, 0, key.length);
+    const rank = next();
+    const key = Buffer.from(`key-${rank}`);
+    sampler.observe(key, 0, key.length, rank);
     sizeMax = Math.max(sizeMax, sampler.size);
   }
   assert.ok(sizeMax <= 2048, `at most 2 x capacity counters (${sizeMax})`);
@@ -43,13 +44,31 @@ test('hot-key sampler: bounded counters; finds the hottest keys of a zipf stream
   const found = top64.filter((key) => hottest.includes(key)).length;
   assert.ok(found >= 60, `the 64 hottest keys are among the 256 named: ${found} (${replayHint(seed)})`);
   assert.equal(hottest[0], 'key-0', 'the hottest first');
+  // Filtered by the hash top word given with each key (here its rank): only even ranks, hottest first.
+  const even = sampler.hottest(32, (hi) => hi % 2 === 0).map(String);
+  assert.equal(even.length, 32);
+  assert.ok(even.every((key) => Number(key.slice(4)) % 2 === 0), `only keys the filter keeps: ${even.join(' ')}`);
+  assert.equal(even[0], 'key-0');
+  const topEven = [...Array(16).keys()].map((i) => `key-${2 * i}`);
+  assert.ok(topEven.filter((key) => even.includes(key)).length >= 14, `the hottest even keys are named (${replayHint(seed)})`);
+});
+
+test('hot-key sampler: counts saturate without disturbing the hash kept with them', () => {
+  const sampler = new HotKeySampler(4);
+  const hot = Buffer.from('hot');
+  for (let i = 0; i < 0x10_0000 + 10; i++) sampler.observe(hot, 0, hot.length, 0xffff_ffff);
+  const cold = Buffer.from('cold');
+  sampler.observe(cold, 0, cold.length, 7);
+  assert.deepEqual(sampler.hottest(2).map(String), ['hot', 'cold']);
+  assert.deepEqual(sampler.hottest(2, (hi) => hi === 0xffff_ffff).map(String), ['hot']);
+  assert.deepEqual(sampler.hottest(2, (hi) => hi === 7).map(String), ['cold']);
 });
 
 test('hot-key sampler: a stream of distinct keys keeps memory bounded', () => {
   const sampler = new HotKeySampler(100);
   for (let i = 0; i < 100_000; i++) {
     const key = Buffer.from(`distinct-${i}`);
-    sampler.observe(key, 0, key.length);
+    sampler.observe(key, 0, key.length, i);
   }
   assert.ok(sampler.size <= 200);
   assert.equal(sampler.hottest(1000).length, sampler.size);

@@ -53,6 +53,16 @@ export interface DurablePod {
   stop(): Promise<void>;
 }
 
+/** The fields of the last JSON log line of `pod` whose message contains `fragment` (null: none kept). */
+export function lastLogEntry(pod: DurablePod, fragment: string): Record<string, unknown> | null {
+  const lines = pod.process.lines();
+  for (let i = lines.length - 1; i >= 0; i--) {
+    const entry = parseJson(lines[i].text);
+    if (typeof entry?.msg === 'string' && entry.msg.includes(fragment)) return entry;
+  }
+  return null;
+}
+
 function parseJson(text: string): Record<string, unknown> | null {
   try {
     const value = JSON.parse(text) as unknown;

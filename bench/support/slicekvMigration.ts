@@ -36,7 +36,7 @@ import { createClient, type SlicekvClient } from '../../client/index.js';
 import { fixedFreePort } from '../../test/support/dataplaneProcess.js';
 import { Random } from '../../test/support/random.js';
 import { bounded, sleep } from './bounded.js';
-import { startDurablePod, type DurablePod } from './durablePodProcess.js';
+import { lastLogEntry, startDurablePod, type DurablePod } from './durablePodProcess.js';
 import { keysHashingAtOrAbove } from './keysInHashRange.js';
 import {
   BUCKET_MS, MigrationLoad, MigrationWorkload, measurePeak, summarizeWindow,
@@ -120,6 +120,11 @@ export interface SlicekvMigrationReport {
   /** Source TRANSFER_OWNERSHIP -> MOVE_DATA transitions: an upper bound of the time no pod served the range. */
   readonly switchGapTransferMs: number | null;
   readonly switchGapTargetMs: number | null;
+  /**
+   * The hand-over as the pods logged it: the source's final scan and durable give-up (ms after it
+   * stopped serving) and what it sent with ownership; the target's install and durable adoption.
+   */
+  readonly handOver: { readonly source: HandOverFields | null; readonly target: HandOverFields | null };
   readonly peakOpsPendingAtTarget: null;
   readonly keysFetched: number;
   /** Pre-copy rounds run on A, slices left pending at the switch, bytes B received before ownership. */
@@ -289,6 +294,17 @@ async function verify(options: SlicekvMigrationOptions, pods: [DurablePod, Durab
   return { problems, targetKeyCount, sourceKeyCount, sampleChecked: sample.checked };
 }
 
+type HandOverFields = Readonly<Record<string, number>>;
+const SOURCE_HAND_OVER_FIELDS = ['finalScanMs', 'durableMs', 'givenUpMs', 'sliceRecordsBytes', 'replacedSlices', 'pendingSlices', 'entriesBytes'] as const;
+const TARGET_HAND_OVER_FIELDS = ['installMs', 'adoptMs'] as const;
+
+/** The numeric `fields` of the pod's last log line containing `message`. */
+function handOverFields(pod: DurablePod, message: string, fields: readonly string[]): HandOverFields | null {
+  const entry = lastLogEntry(pod, message);
+  if (entry === null) return null;
+  return Object.fromEntries(fields.filter((field) => typeof entry[field] === 'number').map((field) => [field, Math.round(Number(entry[field]) * 1000) / 1000]));
+}
+
 function buildReport(options: SlicekvMigrationOptions, context: { pods: [DurablePod, DurablePod]; loadKeysSeconds: number; peak: PeakResult; targetOpsPerSec: number },
   run: MigrationRun, verified: Verified): SlicekvMigrationReport {
   const [a, b] = context.pods;
@@ -310,6 +326,7 @@ function buildReport(options: SlicekvMigrationOptions, context: { pods: [Durable
     switchGapMs: servedGap(run.source, run.target),
     switchGapTransferMs: difference(transitionAt(sourceT, 'MOVE_DATA'), transitionAt(sourceT, 'TRANSFER_OWNERSHIP')),
     switchGapTargetMs: difference(transitionAt(targetT, 'TRANSFER_OWNERSHIP'), transitionAt(sourceT, 'TRANSFER_OWNERSHIP')),
+    handOver: { source: handOverFields(a, 'handing over', SOURCE_HAND_OVER_FIELDS), target: handOverFields(b, 'serving the range', TARGET_HAND_OVER_FIELDS) },
     peakOpsPendingAtTarget: null,
     keysFetched: Number(run.target?.keysFetched ?? 0), preCopyRounds: run.source.preCopyRounds ?? 0, pendingSlices: run.source.pendingSlices ?? 0,
     preCopyBytes: Number(run.target?.preCopyBytes ?? 0), recordsMoved: Number(run.source.recordsMoved), bytesMoved: Number(run.source.bytesMoved),

@@ -73,6 +73,11 @@ export class IncomingMigration {
    * migration that ends without the range must drop it, also after an install that failed half-way.
    */
   mayHoldRecords = false;
+  /**
+   * Set once the range is adopted here and served: ops at the new view no longer wait for
+   * ownership (a wait begun after the release would only end with OWNERSHIP_WAIT_MS).
+   */
+  adopted = false;
   /** When this pod served its first op on the range (unix ms, sub-ms resolution; 0: none yet). */
   firstServedAtMs = 0;
   error = '';

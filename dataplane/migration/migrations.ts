@@ -547,7 +547,8 @@ export class Migrations implements OutgoingHost {
   /** For an op on hash (hi, lo) at `view` not owned here: the ownership it should wait for, or null. */
   awaitingOwnership(hi: number, lo: number, view: number): Promise<void> | null {
     for (const m of this.incoming.values()) {
-      if (!awaitsOwnership(m.phase.phase) || m.range.view !== view || !boundsContain(toBounds(m.range), hi, lo)) continue;
+      // Adopted: served here from now on, though the phase moves on to MOVE_DATA a moment later.
+      if (!awaitsOwnership(m.phase.phase) || m.adopted || m.range.view !== view || !boundsContain(toBounds(m.range), hi, lo)) continue;
       return m.ownershipArrival();
     }
     return null;
@@ -590,6 +591,7 @@ export class Migrations implements OutgoingHost {
       adoption.walLsn);
     pod.ranges.assign([...pod.ranges.list(), arriving]);
     pod.routes = table;
+    migration.adopted = true;
     migration.releaseOwnershipWaiters();
   }
 

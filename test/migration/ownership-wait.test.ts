@@ -1,0 +1,38 @@
+// Ops at the new view that reach the target before ownership wait for it (Migrations.awaitingOwnership);
+// once the range is adopted and served they must not start a new wait, although the migration's
+// phase moves from TRANSFER_OWNERSHIP to MOVE_DATA only a moment later (the target first runs the
+// ops that waited, then logs and answers the source). A wait begun then would only end with the
+// one-second ownership timeout. Driven on Migrations with a real engine and OwnedRanges.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Store } from '../../dataplane/store/index.js';
+import { KEYSPACE_END } from '../../proto/keyspace/range.js';
+import { Migrations, type MigrationPod } from '../../dataplane/migration/migrations.js';
+import { OwnedRanges, type OwnedRange } from '../../dataplane/ranges/ownedRanges.js';
+import type { ClientTable } from '../../dataplane/rifl/clientTable.js';
+
+const UPPER: OwnedRange = { start: 1n << 63n, end: KEYSPACE_END, view: 3 };
+const EMPTY = Buffer.alloc(0);
+const HI = 0xc000_0000;
+
+test('an op at the new view waits for ownership before it arrives, and not once the range is adopted', async (t) => {
+  const store = new Store({ memoryLimitBytes: 1024 * 1024, segmentSizeBytes: 64 * 1024, valueLengthMax: 4096, indexBucketCountInitial: 16 });
+  const pod: MigrationPod = {
+    podName: 'pod-t', address: '127.0.0.1:1', store, clients: {} as ClientTable, ranges: new OwnedRanges(), durability: null, routes: null,
+  };
+  const peer = { call: () => Promise.reject(new Error('no peers in this test')), fetchKeys: () => Promise.reject(new Error('no source')) };
+  const migrations = new Migrations(pod, () => peer, () => undefined);
+  t.after(() => migrations.close());
+  const migration = await migrations.prepare('m1', UPPER, 'pod-s', '127.0.0.1:2');
+  const early = migrations.awaitingOwnership(HI, 0, UPPER.view);
+  assert.ok(early !== null, 'before ownership, an op at the new view waits');
+
+  const received = migrations.receiveOwnership('m1', EMPTY, '', [], 0, { preCopied: false, replacedSlices: EMPTY, sliceRecords: EMPTY, pendingSlices: EMPTY });
+  await early;
+  assert.equal(migration.adopted, true, 'the ops that waited were released by the adoption');
+  assert.equal(migration.phase.phase, 'TRANSFER_OWNERSHIP', '(the phase moves on a moment later)');
+  assert.equal(migrations.awaitingOwnership(HI, 0, UPPER.view), null, 'an op arriving now runs at once');
+  await received;
+  assert.equal(migration.phase.phase, 'MOVE_DATA');
+});

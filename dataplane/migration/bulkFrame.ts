@@ -9,10 +9,12 @@
 //   | magic | kind| 0 0 0 |  seq  | id bytes | slices bytes | records bytes | id (padded to 4),
 //   +-------+-----+-------+-------+----------+--------------+---------------+  slices, records
 //
-//   HELLO  target -> source, first frame: the migration id (UTF-8); no slices, no records.
-//   CHUNK  source -> target: a pre-copy chunk (PreCopyRequest's replaced_slices and records).
-//   ACK    target -> source: CHUNK `seq` is installed.
-//   ERROR  target -> source: CHUNK `seq` was refused; the message (UTF-8) in the records part.
+//   HELLO      target -> source, first frame: the migration id (UTF-8); no slices, no records.
+//   CHUNK      source -> target: a pre-copy chunk (PreCopyRequest's replaced_slices and records).
+//   OWNERSHIP  source -> target: the hand-over, a ReceiveOwnershipRequest (protobuf) in the
+//              records part: the owner switch without an HTTP/2 stream (docs/migration.md).
+//   ACK        target -> source: CHUNK or OWNERSHIP `seq` is done.
+//   ERROR      target -> source: CHUNK or OWNERSHIP `seq` was refused; the message (UTF-8) in the records part.
 
 import { assert } from '../store/assert.js';
 
@@ -34,6 +36,7 @@ export const enum FrameKind {
   CHUNK = 2,
   ACK = 3,
   ERROR = 4,
+  OWNERSHIP = 5,
 }
 
 /** A malformed or oversized frame: the connection cannot be trusted any further. */
@@ -106,7 +109,7 @@ export class FrameReader {
     const b = this.buffer;
     if (b.readUInt32LE(0) !== FRAME_MAGIC) throw new BulkFrameError('bad frame magic');
     const kind = b.readUInt8(4);
-    if (kind < FrameKind.HELLO || kind > FrameKind.ERROR) throw new BulkFrameError(`unknown frame kind ${kind}`);
+    if (kind < FrameKind.HELLO || kind > FrameKind.OWNERSHIP) throw new BulkFrameError(`unknown frame kind ${kind}`);
     const idBytes = b.readUInt32LE(12);
     const slicesBytes = b.readUInt32LE(16);
     const recordsBytes = b.readUInt32LE(20);

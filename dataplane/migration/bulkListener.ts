@@ -9,13 +9,14 @@ import net from 'node:net';
 import { BulkFrameError, FrameKind, FrameReader, frameHead, type Frame } from './bulkFrame.js';
 
 const UNCLAIMED_MAX = 64;
+const EMPTY = Buffer.alloc(0);
 const HELLO_WAIT_MS = 5_000;
 const UNCLAIMED_KEPT_MS = 10_000;
 
-/** Pushes CHUNK frames to one target and waits for each one's ACK. */
+/** Pushes CHUNK frames, then the OWNERSHIP frame, to one target and waits for each one's ACK. */
 export class BulkSender {
   private seq = 0;
-  private readonly waiting = new Map<number, { resolve: () => void; reject: (error: Error) => void; timer: NodeJS.Timeout }>();
+  private readonly waiting = new Map<number, { resolve: () => void; reject: (error: Error) => void; timer: NodeJS.Timeout; what: string }>();
   private failure: Error | null = null;
 
   constructor(private readonly socket: net.Socket, reader: FrameReader) {
@@ -25,14 +26,28 @@ export class BulkSender {
 
   /** Sends a pre-copy chunk; resolves once the target installed it. `records` must stay unchanged until then. */
   send(migrationId: string, records: Buffer, slices: Buffer, timeoutMs: number): Promise<void> {
+    return this.frame(FrameKind.CHUNK, migrationId, records, slices, timeoutMs);
+  }
+
+  /**
+   * Hands the range over: `request` is an encoded ReceiveOwnershipRequest; resolves once the
+   * target took ownership, rejects with its reason if it refused (as the ReceiveOwnership call
+   * would), or when the channel fails (the transfer is then in doubt, as after a failed call).
+   */
+  handOver(migrationId: string, request: Buffer, timeoutMs: number): Promise<void> {
+    return this.frame(FrameKind.OWNERSHIP, migrationId, request, EMPTY, timeoutMs);
+  }
+
+  private frame(kind: FrameKind.CHUNK | FrameKind.OWNERSHIP, migrationId: string, records: Buffer, slices: Buffer, timeoutMs: number): Promise<void> {
     if (this.failure !== null) return Promise.reject(this.failure);
     const seq = ++this.seq;
+    const what = kind === FrameKind.CHUNK ? 'bulk chunk' : 'hand-over';
     const done = new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => this.failAll(new Error(`bulk chunk ${seq} not acknowledged in ${timeoutMs} ms`)), timeoutMs);
-      this.waiting.set(seq, { resolve, reject, timer });
+      const timer = setTimeout(() => this.failAll(new Error(`${what} ${seq} not acknowledged in ${timeoutMs} ms`)), timeoutMs);
+      this.waiting.set(seq, { resolve, reject, timer, what });
     });
     this.socket.cork();
-    this.socket.write(frameHead(FrameKind.CHUNK, seq, migrationId, slices.length, records.length));
+    this.socket.write(frameHead(kind, seq, migrationId, slices.length, records.length));
     if (slices.length > 0) this.socket.write(slices);
     this.socket.write(records);
     this.socket.uncork();
@@ -53,7 +68,7 @@ export class BulkSender {
     this.waiting.delete(frame.seq);
     clearTimeout(waiter.timer);
     if (frame.kind === FrameKind.ACK) waiter.resolve();
-    else waiter.reject(new Error(`target refused bulk chunk: ${frame.records.toString('utf8')}`));
+    else waiter.reject(new Error(`target refused ${waiter.what}: ${frame.records.toString('utf8')}`));
   }
 
   private failAll(error: Error): void {

@@ -1,6 +1,8 @@
 // The target's end of the bulk channel (docs/migration.md, "Bulk channel"): connects to the
 // source's bulk listener, says HELLO for the migration, then installs each CHUNK as it arrives
-// (`install` is the PreCopy handler) and answers ACK, or ERROR with the reason. Reads go into one
+// (`install` is the PreCopy handler) and answers ACK, or ERROR with the reason; the OWNERSHIP
+// frame that may follow is the hand-over (`takeOwnership` is the ReceiveOwnership handler),
+// answered the same way once it is done. Reads go into one
 // reused buffer (Node's `onread`), frames are reassembled in another: no allocation per chunk.
 // A malformed frame or a silent source ends the connection; the source then fails the chunk.
 
@@ -12,8 +14,13 @@ const CONNECT_TIMEOUT_MS = 3_000;
 /** A source silent this long (between chunks) is gone. */
 const IDLE_TIMEOUT_MS = 120_000;
 
-/** Installs a chunk; throws to refuse it. */
-export type InstallChunk = (records: Buffer, slices: Buffer) => void;
+/** What the target does with the source's frames. */
+export interface BulkHandlers {
+  /** Installs a chunk; throws to refuse it. */
+  readonly install: (records: Buffer, slices: Buffer) => void;
+  /** Takes ownership from an encoded ReceiveOwnershipRequest (its own copy); rejects to refuse it. */
+  readonly takeOwnership: (request: Buffer) => Promise<void>;
+}
 
 /** Splits "host:port" (host may be a bracketed IPv6 address). */
 export function splitAddress(address: string): { host: string; port: number } {
@@ -24,9 +31,9 @@ export function splitAddress(address: string): { host: string; port: number } {
 }
 
 /** Connects to the source's listener at `address` for `migrationId`; resolves once HELLO is sent. */
-export function openBulkReceiver(address: string, migrationId: string, install: InstallChunk): Promise<net.Socket> {
+export function openBulkReceiver(address: string, migrationId: string, handlers: BulkHandlers): Promise<net.Socket> {
   const { host, port } = splitAddress(address);
-  const reader = new FrameReader((frame) => answer(socket, frame, install));
+  const reader = new FrameReader((frame) => answer(socket, frame, handlers));
   const onread = {
     buffer: Buffer.allocUnsafeSlow(READ_BUFFER_BYTES),
     callback: (bytes: number, buffer: Uint8Array): boolean => {
@@ -59,15 +66,23 @@ export function openBulkReceiver(address: string, migrationId: string, install: 
   });
 }
 
-function answer(socket: net.Socket, frame: Frame, install: InstallChunk): void {
+function answer(socket: net.Socket, frame: Frame, handlers: BulkHandlers): void {
+  const { seq } = frame;
+  const done = (): void => void socket.write(smallFrame(FrameKind.ACK, seq, ''));
+  const refused = (error: unknown): void => void socket.write(smallFrame(FrameKind.ERROR, seq, '', error instanceof Error ? error.message : String(error)));
+  if (frame.kind === FrameKind.OWNERSHIP) {
+    // The frame's parts are views into the reader's buffer, reused once this returns: a copy.
+    handlers.takeOwnership(Buffer.from(frame.records)).then(done, refused);
+    return;
+  }
   if (frame.kind !== FrameKind.CHUNK) {
     socket.destroy();
     return;
   }
   try {
-    install(frame.records, frame.slices);
-    socket.write(smallFrame(FrameKind.ACK, frame.seq, ''));
+    handlers.install(frame.records, frame.slices);
+    done();
   } catch (error) {
-    socket.write(smallFrame(FrameKind.ERROR, frame.seq, '', error instanceof Error ? error.message : String(error)));
+    refused(error);
   }
 }

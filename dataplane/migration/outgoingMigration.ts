@@ -105,6 +105,8 @@ export interface BulkPeer {
   readonly address: string;
   /** The target's connection for a migration, once it says HELLO. */
   expect(migrationId: string, timeoutMs: number): Promise<BulkSender>;
+  /** A ReceiveOwnershipRequest as the call would carry it, for the hand-over over the channel. */
+  encodeOwnership(request: object): Buffer;
 }
 
 /** Hot-key sampling before the transfer; the source serves meanwhile. */
@@ -127,6 +129,8 @@ const PRECOPY_IN_FLIGHT_MAX = 3;
 const PRECOPY_CHUNK_BYTES = 1024 * 1024;
 /** A pre-copy chunk not acknowledged in this long fails the migration. */
 const PRECOPY_CALL_MS = 60_000;
+/** The target must have taken ownership within this (the ReceiveOwnership call's deadline, or the hand-over frame's). */
+const HAND_OVER_MS = 10_000;
 /** After the target said it connected, its HELLO must arrive within this. */
 const BULK_HELLO_WAIT_MS = 5_000;
 /**
@@ -166,6 +170,8 @@ export class OutgoingMigration {
   private bulkSender: BulkSender | null = null;
   /** How the pre-copy's chunks go: 'bulk', 'calls', or '' (no pre-copy, or not begun). */
   preCopyChannel: '' | 'bulk' | 'calls' = '';
+  /** How ownership went: over the bulk channel ("bulk") or a ReceiveOwnership call ("call"); "" before the transfer. */
+  handOverChannel: '' | 'bulk' | 'call' = '';
   private readonly preCopyEnabled: boolean;
   /** The range's slices (pre-copy tracking, re-sent and pending slices). */
   private readonly slices: RangeSlices;
@@ -199,10 +205,11 @@ export class OutgoingMigration {
       }
       this.host.hintClients(this.targetAddress);
       await this.prepare();
-      if (this.preCopyEnabled) await this.preCopy().finally(() => this.closeBulk());
+      if (this.preCopyEnabled) await this.preCopy();
       await this.host.faultPoint('PREPARE');
       if (this.cancelRequested) return this.cancelBeforeTransfer();
-      const pending = await this.transfer();
+      // The bulk channel stays open for the hand-over (transfer), and closes after it.
+      const pending = await this.transfer().finally(() => this.closeBulk());
       await (pending === null ? this.moveData() : this.movePending(pending));
       this.phase.transitionTo(['MOVE_DATA'], 'CHECKPOINT', this.host.nowMs());
       await this.host.faultPoint('CHECKPOINT');
@@ -215,6 +222,8 @@ export class OutgoingMigration {
       this.error = (error as Error).message;
       this.host.log(`migration ${this.id} failed in ${this.phase.phase}: ${this.error}`, { migration: this.id, error: this.error });
       await this.abort(error instanceof MigrationRefusedError);
+    } finally {
+      this.closeBulk();
     }
   }
 
@@ -417,7 +426,7 @@ export class OutgoingMigration {
       migration: this.id, sliceRecordsBytes: final?.records.length ?? 0, replacedSlices: final?.replaced.length ?? 0, pendingSlices: final?.pending.length ?? 0,
       entriesBytes: entries.length, finalScanMs: scannedMs - startedMs, durableMs: durableMs - startedMs, givenUpMs: this.host.nowMs() - startedMs,
     });
-    await this.peer.call('ReceiveOwnership', {
+    await this.handOver({
       migrationId: this.id, range: rangeToMessage({ ...this.range, view: this.newView }), entries, durableSources, routes,
       versionFloor: String(this.host.versionFloor()), preCopied: final !== null,
       replacedSlices: final === null ? EMPTY : encodeSlices(final.replaced), sliceRecords: final?.records ?? EMPTY,
@@ -425,6 +434,26 @@ export class OutgoingMigration {
     });
     this.phase.transitionTo(['TRANSFER_OWNERSHIP'], 'MOVE_DATA', this.host.nowMs());
     return final?.pending ?? null;
+  }
+
+  /**
+   * Sends ownership: over the bulk channel when the pre-copy had one (one frame on an open
+   * connection: no HTTP/2 stream, and the target handles it as soon as its socket is read), else
+   * a ReceiveOwnership call. Either way the target runs the same handler, and a failure leaves the
+   * transfer in doubt for resolve() to settle.
+   */
+  private async handOver(request: object): Promise<void> {
+    const sender = this.bulkSender;
+    const encode = this.peer.bulk?.encodeOwnership;
+    if (sender !== null && encode !== undefined) {
+      const bytes = encode(request);
+      if (bytes.length <= FRAME_RECORDS_BYTES_MAX) {
+        this.handOverChannel = 'bulk';
+        return sender.handOver(this.id, bytes, HAND_OVER_MS);
+      }
+    }
+    this.handOverChannel = 'call';
+    await this.peer.call('ReceiveOwnership', request, HAND_OVER_MS);
   }
 
   /**

@@ -4,12 +4,13 @@
 
 import * as grpc from '@grpc/grpc-js';
 import { adminClient, type AdminClient } from '../../proto/adminClient.js';
+import { slicekvServices } from '../../proto/grpcDefinition.js';
 import { rangeFromMessage, rangeToMessage, routeFromMessage, type RangeSpecMessage, type RouteMessage } from '../../proto/messages.js';
 import type { Migrations, PeerFactory } from '../migration/migrations.js';
 import type { IncomingMigration, OwnershipData } from '../migration/incomingMigration.js';
 import type { OutgoingMigration } from '../migration/outgoingMigration.js';
 import type { BulkListener } from '../migration/bulkListener.js';
-import type { InstallChunk } from '../migration/bulkReceiver.js';
+import type { BulkHandlers } from '../migration/bulkReceiver.js';
 
 type Unary<Req> = grpc.handleUnaryCall<Req, object>;
 
@@ -17,7 +18,9 @@ type Unary<Req> = grpc.handleUnaryCall<Req, object>;
 type BulkSide = () => { readonly address: string; readonly listener: BulkListener } | null;
 
 /** Connects to a source's bulk channel for a migration this pod is the target of; false when it cannot. */
-type OpenBulkReceiver = (address: string, migrationId: string, install: InstallChunk) => Promise<boolean>;
+type OpenBulkReceiver = (address: string, migrationId: string, handlers: BulkHandlers) => Promise<boolean>;
+
+type ReceiveOwnershipRequest = { migrationId: string; entries: Buffer; durableSources: string; routes: RouteMessage[]; versionFloor: string } & OwnershipData;
 
 /** Admin clients to other pods, one per address, reused. */
 export function peerFactory(bulk: BulkSide): { peers: PeerFactory; close(): void } {
@@ -36,7 +39,10 @@ export function peerFactory(bulk: BulkSide): { peers: PeerFactory; close(): void
       fetchKeys: async (migrationId, keys) => (await clientFor(address).call('FetchKeys', { migrationId, keys }, 10_000)).entries as Buffer,
       bulk: (() => {
         const side = bulk();
-        return side === null ? null : { address: side.address, expect: (id: string, timeoutMs: number) => side.listener.expect(id, timeoutMs) };
+        return side === null ? null : {
+          address: side.address, expect: (id: string, timeoutMs: number) => side.listener.expect(id, timeoutMs),
+          encodeOwnership: (request: object) => slicekvServices().Admin.service.ReceiveOwnership.requestSerialize(request),
+        };
       })(),
     }),
     close: () => {
@@ -56,6 +62,7 @@ function info(m: OutgoingMigration | IncomingMigration, role: 'SOURCE' | 'TARGET
       ...common, range: rangeToMessage({ ...outgoing.range, view: outgoing.newView }), peerPod: outgoing.targetPod, lastServedAtMs: outgoing.lastServedAtMs,
       paused: outgoing.paused, throttleBytesPerSecond: String(outgoing.throttleBytesPerSecond),
       preCopyRounds: outgoing.preCopyRounds, pendingSlices: outgoing.pendingSlices, preCopyChannel: outgoing.preCopyChannel,
+      handOverChannel: outgoing.handOverChannel,
     };
   }
   const incoming = m as IncomingMigration;
@@ -74,6 +81,11 @@ export function migrationHandlers(migrations: Migrations, openBulk: OpenBulkRece
       ...[...migrations.incoming.values()].filter((m) => id === '' || m.id === id).map((m) => info(m, 'TARGET')),
     ],
   });
+  const receiveOwnership = async (r: ReceiveOwnershipRequest): Promise<object> => {
+    const walLsn = await migrations.receiveOwnership(r.migrationId, r.entries, r.durableSources, r.routes.map(routeFromMessage), Number(r.versionFloor), r);
+    return { phase: 'MOVE_DATA', walLsn: String(walLsn) };
+  };
+  const ownershipRequest = slicekvServices().Admin.service.ReceiveOwnership;
   const guarded = <Req>(code: grpc.status, body: (request: Req) => object | Promise<object>): Unary<Req> => (call, callback) => {
     Promise.resolve().then(() => body(call.request)).then((reply) => callback(null, reply), (error: unknown) => fail(callback, code, error));
   };
@@ -99,19 +111,18 @@ export function migrationHandlers(migrations: Migrations, openBulk: OpenBulkRece
       bulkAddress: string; expectedKeys?: string }>(grpc.status.FAILED_PRECONDITION, async (r) => {
         // A sizing hint only: the engine bounds it by what its memory can hold.
         const migration = await migrations.prepare(r.migrationId, rangeFromMessage(r.range), r.sourcePod, r.sourceAddress, Number(r.expectedKeys ?? 0));
-        const bulkConnected = r.preCopy && r.bulkAddress !== ''
-          && await openBulk(r.bulkAddress, r.migrationId, (records, slices) => migrations.preCopy(r.migrationId, records, slices));
+        const bulkConnected = r.preCopy && r.bulkAddress !== '' && await openBulk(r.bulkAddress, r.migrationId, {
+          install: (records, slices) => migrations.preCopy(r.migrationId, records, slices),
+          // The hand-over over the same connection (bulkReceiver.ts): decoded as the call's would be.
+          takeOwnership: async (bytes) => void await receiveOwnership(ownershipRequest.requestDeserialize(bytes) as ReceiveOwnershipRequest),
+        });
         return { phase: migration.phase.phase, bulkConnected };
       }),
     PreCopy: guarded<{ migrationId: string; records: Buffer; replacedSlices: Buffer }>(grpc.status.FAILED_PRECONDITION, (r) => {
       migrations.preCopy(r.migrationId, r.records, r.replacedSlices);
       return { phase: 'PREPARE' };
     }),
-    ReceiveOwnership: guarded<{ migrationId: string; entries: Buffer; durableSources: string; routes: RouteMessage[]; versionFloor: string } & OwnershipData>(
-      grpc.status.FAILED_PRECONDITION, async (r) => {
-        const walLsn = await migrations.receiveOwnership(r.migrationId, r.entries, r.durableSources, r.routes.map(routeFromMessage), Number(r.versionFloor), r);
-        return { phase: 'MOVE_DATA', walLsn: String(walLsn) };
-      }),
+    ReceiveOwnership: guarded<ReceiveOwnershipRequest>(grpc.status.FAILED_PRECONDITION, receiveOwnership),
     MoveData: guarded<{ migrationId: string; records: Buffer; sentBelowHi: number; last: boolean }>(grpc.status.FAILED_PRECONDITION, (r) => {
       migrations.moveData(r.migrationId, r.records, r.sentBelowHi, r.last);
       return { phase: migrations.incoming.get(r.migrationId)?.phase.phase ?? '' };

@@ -25,7 +25,7 @@ import type { RecoveryReport } from '../durability/recovery.js';
 import { Migrations } from '../migration/migrations.js';
 import { migrationHandlers, peerFactory } from './migrationHandlers.js';
 import { BulkListener } from '../migration/bulkListener.js';
-import { openBulkReceiver, type InstallChunk } from '../migration/bulkReceiver.js';
+import { openBulkReceiver, type BulkHandlers } from '../migration/bulkReceiver.js';
 import { uncoveredParts } from '../ranges/uncoveredParts.js';
 import type { HashRange } from '../../proto/keyspace/range.js';
 
@@ -234,9 +234,9 @@ export class Pod implements SessionHost {
   }
 
   /** PrepareMigration on this pod as a target: connects to the source's bulk channel; false when it cannot. */
-  private readonly openBulkReceiver = async (address: string, migrationId: string, install: InstallChunk): Promise<boolean> => {
+  private readonly openBulkReceiver = async (address: string, migrationId: string, handlers: BulkHandlers): Promise<boolean> => {
     try {
-      const socket = await openBulkReceiver(address, migrationId, install);
+      const socket = await openBulkReceiver(address, migrationId, handlers);
       this.bulkReceivers.add(socket);
       socket.once('close', () => this.bulkReceivers.delete(socket));
       return true;

@@ -1,23 +1,31 @@
 // The bulk channel (docs/migration.md, "Bulk channel"; dataplane/migration/bulk*.ts) over real
 // loopback sockets: chunks arrive whole and word aligned however the bytes are cut; a refused
-// chunk fails only its own send; a HELLO may come before the source expects it; malformed or
-// oversized frames end that connection and nobody else's; a silent target fails the send.
+// chunk fails only its own send; the hand-over (OWNERSHIP) is answered once the target's handler
+// settles, with its refusal as the error; a HELLO may come before the source expects it;
+// malformed or oversized frames end that connection and nobody else's; a silent target fails the send.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { once } from 'node:events';
 import { BulkListener } from '../../dataplane/migration/bulkListener.js';
-import { openBulkReceiver } from '../../dataplane/migration/bulkReceiver.js';
+import { openBulkReceiver, type BulkHandlers } from '../../dataplane/migration/bulkReceiver.js';
 import {
   BulkFrameError, FRAME_HEADER_BYTES, FRAME_MAGIC, FRAME_RECORDS_BYTES_MAX, FrameKind, FrameReader, frameHead, smallFrame, type Frame,
 } from '../../dataplane/migration/bulkFrame.js';
 import { Random } from '../support/random.js';
 import { replayHint, seedFromEnvironment } from '../support/environment.js';
 
-async function channel(t: { after(fn: () => unknown): void }, install: (records: Buffer, slices: Buffer) => void) {
+/** Handlers that only install chunks (a hand-over is refused). */
+function installing(install: (records: Buffer, slices: Buffer) => void): BulkHandlers {
+  return { install, takeOwnership: () => Promise.reject(new Error('no hand-over in this test')) };
+}
+
+async function channel(t: { after(fn: () => unknown): void }, install: (records: Buffer, slices: Buffer) => void,
+  takeOwnership?: BulkHandlers['takeOwnership']) {
   const listener = await BulkListener.listen('127.0.0.1', 0);
-  const socket = await openBulkReceiver(`127.0.0.1:${listener.port}`, 'm1', install);
+  const handlers = installing(install);
+  const socket = await openBulkReceiver(`127.0.0.1:${listener.port}`, 'm1', takeOwnership === undefined ? handlers : { ...handlers, takeOwnership });
   const sender = await listener.expect('m1', 2000);
   t.after(() => {
     sender.close();
@@ -51,6 +59,26 @@ test('chunks arrive intact and word aligned, each acknowledged once installed; a
     assert.ok(seen[i].records.equals(sent[i].records) && seen[i].slices.equals(sent[i].slices), `chunk ${i}: bytes as sent ${replayHint(seed)}`);
     assert.ok(seen[i].aligned, `chunk ${i}: records word aligned`);
   }
+});
+
+test('the hand-over: answered once the target\'s handler settles (after the chunks before it), its refusal as the error', async (t) => {
+  const order: string[] = [];
+  let release: () => void = () => undefined;
+  const { sender } = await channel(t, (records) => order.push(`chunk ${records.length}`), async (request) => {
+    order.push(`ownership ${request.toString()}`);
+    if (request.toString() === 'refuse') throw new Error('range refused on purpose');
+    await new Promise<void>((resolve) => (release = resolve));
+    order.push('adopted');
+  });
+  await sender.send('m1', Buffer.alloc(8), Buffer.alloc(0), 5000);
+  let settled = false;
+  const handedOver = sender.handOver('m1', Buffer.from('take it'), 5000).then(() => (settled = true));
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  assert.equal(settled, false, 'not acknowledged before the handler is done');
+  release();
+  await handedOver;
+  assert.deepEqual(order, ['chunk 8', 'ownership take it', 'adopted']);
+  await assert.rejects(sender.handOver('m1', Buffer.from('refuse'), 5000), /target refused hand-over: range refused on purpose/);
 });
 
 test('frames are reassembled however the bytes are cut', () => {
@@ -95,7 +123,7 @@ test('a HELLO before the source expects it is kept for it; expecting one that ne
   const listener = await BulkListener.listen('127.0.0.1', 0);
   t.after(() => listener.close());
   const installed: number[] = [];
-  const socket = await openBulkReceiver(`127.0.0.1:${listener.port}`, 'early', (records) => installed.push(records.length));
+  const socket = await openBulkReceiver(`127.0.0.1:${listener.port}`, 'early', installing((records) => installed.push(records.length)));
   t.after(() => socket.destroy());
   await new Promise((resolve) => setTimeout(resolve, 100));
   const sender = await listener.expect('early', 1000);
@@ -114,7 +142,7 @@ test('garbage on one connection ends that connection only; the listener and othe
   rogue.on('error', () => undefined);
   await once(rogue, 'close');
   await sender.send('m1', Buffer.alloc(32), Buffer.alloc(0), 5000);
-  const second = await openBulkReceiver(`127.0.0.1:${listener.port}`, 'm2', (records) => installed.push(records.length));
+  const second = await openBulkReceiver(`127.0.0.1:${listener.port}`, 'm2', installing((records) => installed.push(records.length)));
   t.after(() => second.destroy());
   const other = await listener.expect('m2', 2000);
   await other.send('m2', Buffer.alloc(12), Buffer.alloc(0), 5000);
@@ -132,7 +160,7 @@ test('a source sending a malformed frame loses its connection; a target that nev
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
   t.after(() => server.close());
-  const socket = await openBulkReceiver(`127.0.0.1:${(server.address() as net.AddressInfo).port}`, 'm1', () => assert.fail('nothing to install'));
+  const socket = await openBulkReceiver(`127.0.0.1:${(server.address() as net.AddressInfo).port}`, 'm1', installing(() => assert.fail('nothing to install')));
   await once(socket, 'close');
 
   const listener = await BulkListener.listen('127.0.0.1', 0);

@@ -128,9 +128,10 @@ async function liveMigration(t: TestContext, preCopy: boolean, channel: '' | 'bu
   await new Promise((resolve) => setTimeout(resolve, 300));
   workload.stopped = true;
   await Promise.all(lanes);
-  const info = (final.migrations as { phase: string; error: string; transitions: string[]; preCopyChannel: string }[])[0];
+  const info = (final.migrations as { phase: string; error: string; transitions: string[]; preCopyChannel: string; handOverChannel: string }[])[0];
   assert.equal(info.phase, 'COMPLETE', `migration failed: ${info.error}`);
   assert.equal(info.preCopyChannel, channel, 'the pre-copy went the way the pods allow');
+  assert.equal(info.handOverChannel, channel === 'bulk' ? 'bulk' : 'call', 'ownership went over the bulk channel when the pre-copy had one');
   assert.deepEqual(info.transitions.map((x) => x.split('@')[0]), ['PREPARE', 'TRANSFER_OWNERSHIP', 'MOVE_DATA', 'CHECKPOINT', 'COMPLETE']);
   assert.deepEqual(workload.failures.map(String), [], `no client op failed (${replayHint(seed)})`);
   assert.ok(workload.ops > 500, `the workload ran (${workload.ops} ops)`);

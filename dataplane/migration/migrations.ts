@@ -687,7 +687,9 @@ export class Migrations implements OutgoingHost {
     }
     migration.finish();
     const pod = this.pod;
-    pod.ranges.assign(pod.ranges.list().map((r) => (r.arriving === migration ? { start: r.start, end: r.end, view: r.view } : r)));
+    // A range that served no op yet keeps timing its first one (the owner-switch gap).
+    const timing = migration.firstServedAtMs === 0 ? { untimed: migration } : {};
+    pod.ranges.assign(pod.ranges.list().map((r) => (r.arriving === migration ? { start: r.start, end: r.end, view: r.view, ...timing } : r)));
     migration.phase.transitionTo(['CHECKPOINT', 'MOVE_DATA'], 'COMPLETE', this.nowMs());
     forgetOldest(this.incoming);
   }

@@ -12,13 +12,21 @@ export interface OwnedRange extends HashRange {
   readonly recovering?: boolean;
   /** Arriving by live migration (dataplane/migration): served, but some keys must be fetched first. */
   readonly arriving?: ArrivingRange;
+  /**
+   * Arrived by a migration that completed before this pod served an op on it: the first op served
+   * is still timed (the owner-switch gap), however late it comes.
+   */
+  readonly untimed?: FirstServed;
+}
+
+/** When the first op on a range that arrived by migration was served here (unix ms; 0: none yet). */
+export interface FirstServed {
+  firstServedAtMs: number;
 }
 
 /** A range whose records are still arriving: which keys an op must wait for. */
-export interface ArrivingRange {
+export interface ArrivingRange extends FirstServed {
   needsFetch(hi: number, key: Uint8Array, keyOffset: number, keyLength: number): boolean;
-  /** When the first op on the range was served here (unix ms; 0: none yet). */
-  firstServedAtMs: number;
   /** Every record has arrived (the range may be checkpointed as a whole). */
   readonly bulkDone: boolean;
   /** One promise per key, settled once that key's record is here (fetching what is not on its way yet). */
@@ -52,6 +60,8 @@ export class OwnedRanges {
   opsServed = new Float64Array(0);
   /** Owned ranges still arriving by migration (the executor's fetch pass runs only when > 0). */
   arrivingCount = 0;
+  /** Owned ranges whose first op served here is timed (arriving or untimed). */
+  private timedCount = 0;
 
   list(): readonly OwnedRange[] {
     return this.ranges;
@@ -119,9 +129,11 @@ export class OwnedRanges {
     return index;
   }
 
-  /** The range the last check() served, if it is arriving (call right after a SERVE). */
-  servedArriving(): ArrivingRange | null {
-    return this.arrivingCount === 0 || this.currentIndex < 0 ? null : (this.ranges[this.currentIndex].arriving ?? null);
+  /** The first-op timing of the range the last check() served, if it arrived by migration (call right after a SERVE). */
+  servedTiming(): FirstServed | null {
+    if (this.timedCount === 0 || this.currentIndex < 0) return null;
+    const range = this.ranges[this.currentIndex];
+    return range.arriving ?? range.untimed ?? null;
   }
 
   /** The arriving range holding hash (hi, lo) if it is owned at `view`, else null. Counts nothing. */
@@ -134,6 +146,7 @@ export class OwnedRanges {
   private replace(ranges: OwnedRange[]): void {
     this.ranges = ranges;
     this.arrivingCount = ranges.filter((r) => r.arriving !== undefined).length;
+    this.timedCount = ranges.filter((r) => r.arriving !== undefined || r.untimed !== undefined).length;
     this.search = new RangeSearch(ranges);
     this.opsServed = new Float64Array(ranges.length);
     this.epoch++;

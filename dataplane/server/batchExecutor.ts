@@ -160,8 +160,8 @@ export class BatchExecutor {
       sampling.sampler?.observe(op.frame, op.keyOffset, op.keyLength, this.hasher.hi);
       sampling.lastServedAtMs = performance.timeOrigin + performance.now();
     }
-    const arriving = this.context.ranges.servedArriving();
-    if (arriving !== null && arriving.firstServedAtMs === 0) arriving.firstServedAtMs = performance.timeOrigin + performance.now();
+    const timing = this.context.ranges.servedTiming();
+    if (timing !== null && timing.firstServedAtMs === 0) timing.firstServedAtMs = performance.timeOrigin + performance.now();
   }
 
   private wrongRange(opcode: Opcode, check: RangeCheck, writer: ResultWriter): void {

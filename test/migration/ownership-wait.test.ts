@@ -2,14 +2,16 @@
 // once the range is adopted and served they must not start a new wait, although the migration's
 // phase moves from TRANSFER_OWNERSHIP to MOVE_DATA only a moment later (the target first runs the
 // ops that waited, then logs and answers the source). A wait begun then would only end with the
-// one-second ownership timeout. Driven on Migrations with a real engine and OwnedRanges.
+// one-second ownership timeout. And the first op served on the range is timed (the owner-switch
+// gap) even when it comes after the migration completed. Driven on Migrations with a real engine
+// and OwnedRanges.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Store } from '../../dataplane/store/index.js';
 import { KEYSPACE_END } from '../../proto/keyspace/range.js';
 import { Migrations, type MigrationPod } from '../../dataplane/migration/migrations.js';
-import { OwnedRanges, type OwnedRange } from '../../dataplane/ranges/ownedRanges.js';
+import { OwnedRanges, RangeCheck, type OwnedRange } from '../../dataplane/ranges/ownedRanges.js';
 import type { ClientTable } from '../../dataplane/rifl/clientTable.js';
 
 const UPPER: OwnedRange = { start: 1n << 63n, end: KEYSPACE_END, view: 3 };
@@ -35,4 +37,24 @@ test('an op at the new view waits for ownership before it arrives, and not once 
   assert.equal(migrations.awaitingOwnership(HI, 0, UPPER.view), null, 'an op arriving now runs at once');
   await received;
   assert.equal(migration.phase.phase, 'MOVE_DATA');
+});
+
+test('a migration that completes before the range served an op still times the first op served (the owner-switch gap)', async (t) => {
+  const store = new Store({ memoryLimitBytes: 1024 * 1024, segmentSizeBytes: 64 * 1024, valueLengthMax: 4096, indexBucketCountInitial: 16 });
+  const ranges = new OwnedRanges();
+  const pod: MigrationPod = { podName: 'pod-t', address: '127.0.0.1:1', store, clients: {} as ClientTable, ranges, durability: null, routes: null };
+  const peer = { call: () => Promise.reject(new Error('no peers in this test')), fetchKeys: () => Promise.reject(new Error('no source')) };
+  const migrations = new Migrations(pod, () => peer, () => undefined);
+  t.after(() => migrations.close());
+  const migration = await migrations.prepare('m1', UPPER, 'pod-s', '127.0.0.1:2');
+  await migrations.receiveOwnership('m1', EMPTY, '', [], 0, { preCopied: false, replacedSlices: EMPTY, sliceRecords: EMPTY, pendingSlices: EMPTY });
+  migrations.moveData('m1', EMPTY, 0xffff_ffff, true);
+  migrations.finish('m1');
+  assert.equal(migration.phase.phase, 'COMPLETE');
+  assert.equal(ranges.arrivingCount, 0, 'no longer arriving');
+  assert.equal(ranges.check(HI, 0, UPPER.view), RangeCheck.SERVE);
+  assert.equal(ranges.servedTiming(), migration, 'its first op served is still timed');
+  migration.firstServedAtMs = 1;
+  ranges.check(0x1000_0000, 0, 1);
+  assert.equal(ranges.servedTiming(), null, 'a range that did not arrive by migration is not timed');
 });

@@ -36,6 +36,8 @@ export class MergedRedo {
   private readonly positions: number[] = [];
   /** Hash top word of each queued entry, by place (seq), [0, count)... */
   private his: Uint32Array = new Uint32Array(4096);
+  /** ...its bottom word (the store takes both rather than hashing the key again)... */
+  private los: Uint32Array = new Uint32Array(4096);
   /** ...and, once sealed, the places in hash order (log order within a hash). */
   private order: Uint32Array = new Uint32Array(0);
   private count = 0;
@@ -45,19 +47,21 @@ export class MergedRedo {
   /** Sum of the bytes touch() read (kept so the reads stay). */
   touchSum = 0;
 
-  constructor(private readonly apply: (entry: WalEntryCursor) => void) {}
+  /** `apply` replays an entry whose key hashes to (hi, lo). */
+  constructor(private readonly apply: (entry: WalEntryCursor, hi: number, lo: number) => void) {}
 
-  /** Queues the data entry the cursor is on (its bytes are kept); `hi` is its key hash's top word. */
-  add(entry: WalEntryCursor, hi: number): void {
+  /** Queues the data entry the cursor is on (its bytes are kept); (hi, lo) is its key's hash. */
+  add(entry: WalEntryCursor, hi: number, lo: number): void {
     assert(!this.sealed, 'entries are queued before the load starts');
     if (this.buffers[this.buffers.length - 1] !== entry.bytes) this.buffers.push(entry.bytes);
     const seq = this.count;
     if (seq === this.his.length) {
-      const grown = new Uint32Array(2 * seq);
-      grown.set(this.his);
-      this.his = grown;
+      this.his = grown(this.his);
+      this.los = grown(this.los);
     }
-    this.his[this.count++] = hi;
+    this.his[seq] = hi;
+    this.los[seq] = lo;
+    this.count++;
     this.positions.push(entry.at);
     this.bufferOf.push(this.buffers.length - 1);
   }
@@ -81,7 +85,7 @@ export class MergedRedo {
       const bytes = this.buffers[this.bufferOf[seq]];
       this.entry.reset(bytes, this.positions[seq], bytes.length);
       this.entry.next();
-      this.apply(this.entry);
+      this.apply(this.entry, his[seq], this.los[seq]);
       this.next++;
     }
   }
@@ -113,6 +117,13 @@ export class MergedRedo {
       await new Promise<void>((resolve) => setImmediate(resolve));
     }
   }
+}
+
+/** A copy of `words` twice as long. */
+function grown(words: Uint32Array): Uint32Array {
+  const copy = new Uint32Array(2 * words.length);
+  copy.set(words);
+  return copy;
 }
 
 /**

@@ -73,7 +73,7 @@ export async function loadRanges(target: RecoveryTarget, dataDir: string, ranges
   // The first log file to replay comes off the disk while the checkpoints load (or are looked at).
   const prefetched = pods.length > 0 ? prefetchWal(walDirOf(dataDir, pods[0]), logWindows(pods[0], sorted).fromLsn) : null;
   const order = await mergeOrder(dataDir, sorted, pods);
-  const redo = order === null ? null : new MergedRedo((entry) => applier.applyData(entry));
+  const redo = order === null ? null : new MergedRedo((entry, hi, lo) => applier.applyData(entry, hi, lo));
   if (redo !== null) {
     for (const pod of pods) await replayLog(applier, dataDir, pod, sorted, report, pod === pods[0] ? prefetched : null, redo);
     redo.seal();
@@ -199,8 +199,8 @@ async function replayLog(applier: EntryApplier, dataDir: string, pod: string, ra
       if (applier.rangeOf(entry) < 0) return;
       const window = windows[applier.lastRange];
       if (window === null || lsn < window.fromLsn || (window.toLsn !== null && lsn >= window.toLsn)) return;
-      if (redo === null) applier.applyData(entry);
-      else if (entry.kind === WalEntryKind.PUT || entry.kind === WalEntryKind.DELETE) redo.add(entry, applier.lastHi);
+      if (redo === null) applier.applyData(entry, applier.lastHi, applier.lastLo);
+      else if (entry.kind === WalEntryKind.PUT || entry.kind === WalEntryKind.DELETE) redo.add(entry, applier.lastHi, applier.lastLo);
       if (entry.completionLength > 0) deferred.add(entry);
       report.walEntriesReplayed++;
     },
@@ -261,9 +261,14 @@ class EntryApplier {
     return { keep, compact: keep !== null };
   }
 
-  /** Top word of the hash of the last rangeOf()'s key. */
+  /** Top word of the hash of the last rangeOf()'s key... */
   get lastHi(): number {
     return this.hasher.hi;
+  }
+
+  /** ...and its bottom word. */
+  get lastLo(): number {
+    return this.hasher.lo;
   }
 
   rangeOf(entry: WalEntryCursor): number {
@@ -278,26 +283,28 @@ class EntryApplier {
 
   /** Applies the entry's mutation and its completion record (checkpoint completion entries). */
   apply(entry: WalEntryCursor): void {
-    this.applyData(entry);
+    if (entry.kind === WalEntryKind.PUT || entry.kind === WalEntryKind.DELETE) {
+      this.hasher.hashKey(entry.bytes, entry.keyOffset, entry.keyLength);
+      this.applyData(entry, this.hasher.hi, this.hasher.lo);
+    }
     if (entry.completionLength > 0) {
       const b = entry.bytes;
       check(this.target.clients.restoreCompletion(b, entry.keyOffset, entry.keyLength, b, entry.completionOffset, entry.completionLength), this.target.store);
     }
   }
 
-  /** Applies the entry's mutation (PUT or DELETE), unless its key is skipped; not its completion record. */
-  applyData(entry: WalEntryCursor): void {
+  /**
+   * Applies the entry's mutation (PUT or DELETE), unless its key is skipped; not its completion
+   * record. (hi, lo) is the key's hash, computed when the entry was read (rangeOf), so the store
+   * does not hash the key again.
+   */
+  applyData(entry: WalEntryCursor, hi: number, lo: number): void {
     const store = this.target.store;
     const b = entry.bytes;
-    let skip = false;
-    if (this.skipKey !== null && this.skipKey !== undefined) {
-      this.hasher.hashKey(b, entry.keyOffset, entry.keyLength);
-      skip = this.skipKey(b, entry.keyOffset, entry.keyLength, this.hasher.hi);
-    }
-    if (skip) {
+    if (this.skipKey !== null && this.skipKey !== undefined && this.skipKey(b, entry.keyOffset, entry.keyLength, hi)) {
       // The key's state here is newer than anything in these sources.
     } else if (entry.kind === WalEntryKind.PUT) {
-      check(store.restore(b, entry.keyOffset, entry.keyLength, b, entry.valueOffset, entry.valueLength, entry.version), store);
+      check(store.restoreHashed(b, entry.keyOffset, entry.keyLength, hi, lo, b, entry.valueOffset, entry.valueLength, entry.version), store);
     } else if (entry.kind === WalEntryKind.DELETE) {
       const status = store.delete(b, entry.keyOffset, entry.keyLength);
       if (status !== Status.NOT_FOUND) check(status, store);

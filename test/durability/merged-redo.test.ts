@@ -2,6 +2,7 @@
 // order, entries of equal hash in log order, each only once every checkpoint record below its hash
 // is in. Checked here against a plain sort, for random hashes with many repeats (several entries
 // per key) spread over both digits of the radix sort, and for entries spread over several buffers.
+// Each entry is replayed with the hash it was queued with (both words).
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -15,7 +16,7 @@ const ENTRIES_PER_BUFFER = 1000;
 /** Each entry in a slot of its own (a short key's entry is smaller). */
 const ENTRY_SLOT_BYTES = 64;
 
-/** Queues `count` PUT entries whose version is their log position + 1, with hashes from `hiOf`. */
+/** Queues `count` PUT entries whose version is their log position + 1, with hashes (hiOf(i), i). */
 function queue(redo: MergedRedo, count: number, hiOf: (i: number) => number): number[] {
   const his: number[] = [];
   const cursor = new WalEntryCursor();
@@ -31,7 +32,7 @@ function queue(redo: MergedRedo, count: number, hiOf: (i: number) => number): nu
       assert.ok(cursor.next());
       const hi = hiOf(i);
       his.push(hi);
-      redo.add(cursor, hi);
+      redo.add(cursor, hi, i);
     }
   }
   return his;
@@ -41,7 +42,11 @@ test('merged redo: entries replay in hash order, log order within a hash, each b
   const seed = seedFromEnvironment();
   const random = new Random(seed);
   const applied: number[] = [];
-  const redo = new MergedRedo((entry) => applied.push(entry.version - 1));
+  const given: [number, number][] = [];
+  const redo = new MergedRedo((entry, hi, lo) => {
+    applied.push(entry.version - 1);
+    given.push([hi, lo]);
+  });
   // 40k entries over ~5k distinct hashes: low and high 16 bits both vary, and hashes repeat.
   const distinct = Array.from({ length: 5000 }, () => random.uint32());
   distinct.push(0, 0xffff_ffff, 0x0001_0000, 0x0000_ffff);
@@ -59,6 +64,7 @@ test('merged redo: entries replay in hash order, log order within a hash, each b
   }
   while (applied.length < expected.length) redo.applyBelow(Infinity);
   assert.deepEqual(applied, expected, replayHint(seed));
+  assert.deepEqual(given, expected.map((i) => [his[i], i]), `${replayHint(seed)}: each entry replays with its own hash`);
 });
 
 test('merged redo: one call replays at most 16384 entries (the yield interval)', async () => {

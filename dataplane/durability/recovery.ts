@@ -81,9 +81,13 @@ export async function loadRanges(target: RecoveryTarget, dataDir: string, ranges
   // Up to here only the log was read (merged redo queues its data entries): nothing was indexed.
   await options.indexReady;
   const bulk = target.store.beginBulkLoad();
+  // Merged restores overwrite records this load installed from CRC-checked frames moments before:
+  // those need not be verified again (Store.restoreHashed).
+  applier.loaded = redo === null ? null : bulk;
   try {
     await loadCheckpoints(applier, bulk, dataDir, sorted, report, order === null || redo === null ? null : { ...order, redo });
   } finally {
+    applier.loaded = null;
     bulk.finish();
   }
   if (redo !== null) await redo.applyRest();
@@ -229,6 +233,8 @@ class EntryApplier {
   private readonly search: RangeSearch;
   /** Index of the range found by the last rangeOf(). */
   lastRange = -1;
+  /** While merged redo runs: the checkpoints' bulk load, whose records restores need not verify again. */
+  loaded: BulkLoad | null = null;
 
   constructor(private readonly target: RecoveryTarget, ranges: readonly HashRange[],
     private readonly skipKey: LoadOptions['skipKey'] | null) {
@@ -304,7 +310,7 @@ class EntryApplier {
     if (this.skipKey !== null && this.skipKey !== undefined && this.skipKey(b, entry.keyOffset, entry.keyLength, hi)) {
       // The key's state here is newer than anything in these sources.
     } else if (entry.kind === WalEntryKind.PUT) {
-      check(store.restoreHashed(b, entry.keyOffset, entry.keyLength, hi, lo, b, entry.valueOffset, entry.valueLength, entry.version), store);
+      check(store.restoreHashed(b, entry.keyOffset, entry.keyLength, hi, lo, b, entry.valueOffset, entry.valueLength, entry.version, this.loaded), store);
     } else if (entry.kind === WalEntryKind.DELETE) {
       const status = store.delete(b, entry.keyOffset, entry.keyLength);
       if (status !== Status.NOT_FOUND) check(status, store);

@@ -19,6 +19,11 @@
 // and the cleaner reclaims it. Invariants: fillBytes of a load segment only covers installed runs
 // (never bytes still being written); the index, live bytes, key counts and range accounting are
 // updated by the store's installLoaded(), exactly as a put of the same record would.
+//
+// Until finish(), a load vouches for the records of the segments it took (vouchesFor): each was
+// installed from a run the caller checked (recovery: a frame CRC computed over that very memory)
+// or overwritten in place by the engine since, which wrote a fresh checksum. Recovery's merged
+// restores rely on it to skip re-verifying a record they overwrite (see Store.restoreHashed).
 
 import { assert } from './assert.js';
 import { HEADER_BYTES, RecordKind, keyLengthOf, kindOf, recordBytes, recordBytesAt, valueLengthOf, versionOf } from './layout.js';
@@ -83,10 +88,23 @@ export class BulkLoad {
   /** host.keyInserts after this load's last install: any other change is someone else's insert. */
   private insertsSeen: number;
   private hiMax = -1;
+  /** By segment id: the segment's tenancy (SegmentPool.takes) when this load took it, else 0. */
+  private readonly tenancy: Uint32Array;
 
   constructor(private readonly host: BulkLoadHost) {
     this.fresh = host.indexEntryCount === 0;
     this.insertsSeen = host.keyInserts;
+    this.tenancy = new Uint32Array(host.segments.segmentCountMax);
+  }
+
+  /**
+   * Whether every record the index references in `segmentId` was installed by this load (or
+   * overwritten in place by the engine since): the load is not finished and took the segment,
+   * which has not been recycled since (emptied by the cleaner and taken again, by anyone).
+   */
+  vouchesFor(segmentId: number): boolean {
+    const tenancy = this.tenancy[segmentId];
+    return !this.finished && tenancy !== 0 && tenancy === this.host.segments.takes[segmentId];
   }
 
   get segmentSizeBytes(): number {
@@ -205,6 +223,8 @@ export class BulkLoad {
     if (this.segmentId >= 0 && this.claimedEnd + length <= this.segmentSizeBytes) return true;
     const id = this.host.takeLoadSegment();
     if (id < 0) return false;
+    // 0 means "not taken by this load": a tenancy that wrapped to 0 is simply not vouched for.
+    this.tenancy[id] = this.host.segments.takes[id];
     const previous = this.segmentId;
     this.segmentId = id;
     this.claimedEnd = 0;

@@ -48,6 +48,11 @@ export class SegmentPool {
   readonly liveBytes: Int32Array;
   /** Largest record version appended; the segment's age for cost-benefit cleaning. */
   readonly youngestVersion: Float64Array;
+  /**
+   * How often each segment was taken (wrapping at 2^32): a tenancy id, so whoever noted a segment
+   * when it took it can tell later that it was recycled meanwhile (BulkLoad.vouchesFor).
+   */
+  readonly takes: Uint32Array;
   private readonly freeIds: number[] = [];
   /** All segment memory, allocated by the constructor; segment id lives in arena id / segmentsPerArena. */
   private readonly arenas: ArrayBuffer[] = [];
@@ -62,6 +67,7 @@ export class SegmentPool {
     this.fillBytes = new Int32Array(segmentCountMax);
     this.liveBytes = new Int32Array(segmentCountMax);
     this.youngestVersion = new Float64Array(segmentCountMax);
+    this.takes = new Uint32Array(segmentCountMax);
     this.segmentsPerArena = Math.max(1, Math.floor(ARENA_BYTES_MAX / segmentSizeBytes));
     for (let first = 0; first < segmentCountMax; first += this.segmentsPerArena) {
       this.arenas.push(new ArrayBuffer(Math.min(this.segmentsPerArena, segmentCountMax - first) * segmentSizeBytes));
@@ -93,6 +99,7 @@ export class SegmentPool {
     this.fillBytes[id] = 0;
     this.liveBytes[id] = 0;
     this.youngestVersion[id] = 0;
+    this.takes[id]++;
     return id;
   }
 

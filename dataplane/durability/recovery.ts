@@ -191,12 +191,12 @@ async function replayLog(applier: EntryApplier, dataDir: string, pod: string, ra
   prefetched: WalPrefetch | null, redo: MergedRedo | null): Promise<void> {
   const { windows, fromLsn, toLsn } = logWindows(pod, ranges);
   const deferred = new DeferredCompletions((bytes, keyOffset, keyLength, payloadOffset, payloadLength) =>
-    check(applier.clients.restoreCompletion(bytes, keyOffset, keyLength, bytes, payloadOffset, payloadLength), applier.store));
+    check(applier.clients.restoreCompletion(bytes, keyOffset, keyLength, bytes, payloadOffset, payloadLength), applier.store),
+  (clientId, mark) => applier.clients.restoreAck(clientId, mark));
   const result = await readWal(walDirOf(dataDir, pod), {
     fromLsn, toLsn, yieldEveryEntries: YIELD_EVERY_ENTRIES, prefetched,
     visit: (entry, lsn) => {
       if (entry.kind === WalEntryKind.ACK) {
-        applier.ack(entry);
         deferred.ack(entry.bytes, entry.completionOffset);
         return;
       }
@@ -316,10 +316,6 @@ class EntryApplier {
       if (status !== Status.NOT_FOUND) check(status, store);
       if (entry.version > 0) store.observeVersion(entry.version);
     }
-  }
-
-  ack(entry: WalEntryCursor): void {
-    this.target.clients.restoreAck(entry.bytes, entry.completionOffset);
   }
 }
 

@@ -185,10 +185,10 @@ export class ClientTable implements CompletionTracker {
     return Status.OK;
   }
 
-  /** Replays a logged acknowledgement: `ack` = 16-byte client id + u64 first incomplete seq. */
-  restoreAck(ack: Buffer, offset: number): void {
-    const client = this.restoredClient(ack.subarray(offset, offset + CLIENT_ID_BYTES));
-    this.acknowledge(client, payloadSeq(ack, offset));
+  /** Replays a logged acknowledgement: client `clientId` (16 bytes) acknowledged every seq below `firstIncomplete`. */
+  restoreAck(clientId: Buffer, firstIncomplete: number): void {
+    assert(clientId.length === CLIENT_ID_BYTES, 'client ids are 16 bytes');
+    this.acknowledge(this.restoredClient(clientId), firstIncomplete);
   }
 
   /** A recovered client: known again, with a fresh lease, even if this pod had expired it. */

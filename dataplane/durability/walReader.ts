@@ -2,8 +2,8 @@
 // LSNs follow on without a gap. Reading stops at the first frame that fails: a torn tail after a
 // crash, or corruption. What was not read is reported (file, offset, bytes), never served.
 
-import { readFile, stat } from 'node:fs/promises';
-import { FrameCheck, FrameCursor } from './walFrame.js';
+import { open, readFile, stat } from 'node:fs/promises';
+import { FRAME_HEADER_BYTES, FrameCheck, FrameCursor, FrameHeader } from './walFrame.js';
 import { WalEntryCursor, WalFormatError } from './walEntry.js';
 import { listWalFiles, type WalFile } from './walFiles.js';
 
@@ -40,8 +40,20 @@ export interface WalReadOptions {
 
 export interface WalPrefetch {
   readonly path: string;
-  readonly bytes: Promise<Buffer>;
+  readonly bytes: Promise<WalFileBytes>;
 }
+
+/** Bytes of a log file from a frame boundary on. */
+export interface WalFileBytes {
+  readonly bytes: Buffer;
+  /** Where bytes[0] lies in the file: the start of a frame. */
+  readonly offsetBytes: number;
+  /** The LSN the frame there must carry. */
+  readonly lsn: number;
+}
+
+/** Frames readFrom() hops over by their headers at most, before it reads the rest of the file. */
+const HOP_FRAMES_MAX = 64;
 
 /**
  * Starts reading the file readWal(dir, { fromLsn }) will read first, so it comes off the disk
@@ -52,9 +64,56 @@ export function prefetchWal(dir: string, fromLsn: number): WalPrefetch | null {
   const files = listWalFiles(dir);
   const i = firstFileFor(files, fromLsn);
   if (files[i] === undefined) return null;
-  const bytes = readFile(files[i].path);
+  const bytes = readFrom(files[i], fromLsn);
   bytes.catch(() => undefined);
   return { path: files[i].path, bytes };
+}
+
+/**
+ * Reads a log file from the first frame that reaches into the replay window (`fromLsn` on). The
+ * frames wholly before it are hopped over by their headers, at most HOP_FRAMES_MAX of them: each
+ * must have the magic, a plausible length and the LSN that follows on from the frame before
+ * (everything the full read checks of a frame but its CRC, which only vouches for bytes that are
+ * not replayed). The first header that does not check out is where the read starts, so the full
+ * read checks that frame and reports any damage at its own offset. A restart's first log file
+ * held 8.5 MB before the window, read and CRC-checked only to be skipped.
+ */
+async function readFrom(file: WalFile, fromLsn: number): Promise<WalFileBytes> {
+  const handle = await open(file.path, 'r');
+  try {
+    const sizeBytes = (await handle.stat()).size;
+    const header = Buffer.alloc(FRAME_HEADER_BYTES);
+    const frame = new FrameHeader();
+    let at = 0;
+    let lsn = file.startLsn;
+    for (let hops = 0; hops < HOP_FRAMES_MAX && lsn < fromLsn; hops++) {
+      const { bytesRead } = await handle.read(header, 0, FRAME_HEADER_BYTES, at);
+      const check = frame.parse(header, bytesRead, sizeBytes - at - FRAME_HEADER_BYTES);
+      if (check !== FrameCheck.OK || frame.lsn !== lsn || lsn + frame.payloadBytes > fromLsn) break;
+      at += FRAME_HEADER_BYTES + frame.payloadBytes;
+      lsn += frame.payloadBytes;
+    }
+    const bytes = Buffer.allocUnsafe(sizeBytes - at);
+    let filled = 0;
+    while (filled < bytes.length) {
+      const { bytesRead } = await handle.read(bytes, filled, bytes.length - filled, at + filled);
+      if (bytesRead === 0) break;
+      filled += bytesRead;
+    }
+    return { bytes: bytes.subarray(0, filled), offsetBytes: at, lsn };
+  } finally {
+    await handle.close();
+  }
+}
+
+/** The first file's bytes: prefetched if they are that file's, else read from the window on. */
+function firstRead(file: WalFile, options: WalReadOptions): Promise<WalFileBytes> {
+  return options.prefetched?.path === file.path ? options.prefetched.bytes : readFrom(file, options.fromLsn);
+}
+
+/** A whole file's bytes as WalFileBytes. */
+async function readWhole(file: WalFile): Promise<WalFileBytes> {
+  return { bytes: await readFile(file.path), offsetBytes: 0, lsn: file.startLsn };
 }
 
 /** Index of the file readWal starts reading at for `fromLsn`. */
@@ -76,7 +135,7 @@ export async function readWal(dir: string, options: WalReadOptions): Promise<Wal
   const files = listWalFiles(dir);
   const result: WalReadResult = { endLsn: files[0]?.startLsn ?? 0, entriesVisited: 0, framesRead: 0, filesRead: 0, bytesRead: 0, problem: null };
   const state = { sinceYield: 0 };
-  let next: Promise<Buffer> | null = null;
+  let next: Promise<WalFileBytes> | null = null;
   for (let i = 0; i < files.length; i++) {
     if (i + 1 < files.length && files[i + 1].startLsn <= options.fromLsn) {
       result.endLsn = files[i + 1].startLsn;
@@ -86,22 +145,23 @@ export async function readWal(dir: string, options: WalReadOptions): Promise<Wal
       result.problem = await problemAt(files, i, 0, 'gap');
       break;
     }
-    result.endLsn = files[i].startLsn;
-    const prefetched = options.prefetched?.path === files[i].path ? options.prefetched.bytes : null;
-    const bytes: Promise<Buffer> = next ?? prefetched ?? readFile(files[i].path);
+    const bytes = next ?? firstRead(files[i], options);
     // Read ahead: the next file comes off the disk while this one is replayed.
-    next = i + 1 < files.length ? readFile(files[i + 1].path) : null;
+    next = i + 1 < files.length ? readWhole(files[i + 1]) : null;
     next?.catch(() => undefined);
-    const stopped = await readFileFrames(files, i, await bytes, options, result, state);
+    const window = await bytes;
+    result.endLsn = window.lsn;
+    const stopped = await readFileFrames(files, i, window, options, result, state);
     result.filesRead++;
     if (stopped) break;
   }
   return result;
 }
 
-/** Reads one file; true when reading must stop (a problem, or toLsn reached). */
-async function readFileFrames(files: WalFile[], index: number, bytes: Buffer, options: WalReadOptions, result: WalReadResult,
+/** Reads one file (from a frame boundary: `window`); true when reading must stop (a problem, or toLsn reached). */
+async function readFileFrames(files: WalFile[], index: number, window: WalFileBytes, options: WalReadOptions, result: WalReadResult,
   state: { sinceYield: number }): Promise<boolean> {
+  const bytes = window.bytes;
   result.bytesRead += bytes.length;
   const frame = new FrameCursor();
   const entry = new WalEntryCursor();
@@ -112,12 +172,12 @@ async function readFileFrames(files: WalFile[], index: number, bytes: Buffer, op
     if (check !== FrameCheck.OK && zeroFrom(bytes, at)) return false;
     if (check !== FrameCheck.OK || frame.lsn !== result.endLsn) {
       const reason = check === FrameCheck.TRUNCATED ? 'torn' : check === FrameCheck.CORRUPT ? 'corrupt' : 'gap';
-      result.problem = await problemAt(files, index, at, reason);
+      result.problem = await problemAt(files, index, window.offsetBytes + at, reason);
       return true;
     }
     // A frame wholly before the replay window is checked (its CRC, its place) but not parsed.
     if (frame.lsn + (frame.payloadEnd - frame.payloadStart) > options.fromLsn) {
-      const stop = await visitFrame({ files, index, bytes, at }, frame, entry, options, result, state);
+      const stop = await visitFrame({ files, index, bytes, at: window.offsetBytes + at }, frame, entry, options, result, state);
       if (stop) return true;
     }
     result.framesRead++;

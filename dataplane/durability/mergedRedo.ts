@@ -9,9 +9,9 @@
 // the logs, logs in replay order), and each is applied after that key's checkpoint record (the
 // watermark), so every key sees what sequential replay gives it: checkpoint, then its log entries
 // in order, last writer wins. Entries of different keys commute (each carries the state it left).
-// Completion records and ACKs are not part of this: they are applied while the log is read, in log
-// order (see completionReplay.ts; the checkpoints' completion records are skipped by the clients'
-// acknowledged marks either way).
+// Completion records and ACKs are not part of this: they are applied while the log is read, at the
+// end of each file (see completionReplay.ts; the checkpoints' completion records are skipped by the
+// clients' acknowledged marks either way).
 //
 // The log's bytes stay in memory until the load ends, so only tails up to
 // MERGED_REDO_LOG_BYTES_MAX are merged; longer ones replay after the checkpoints.

@@ -428,7 +428,7 @@ export class Store implements KeyHashSource, CleanerHost, BulkLoadHost {
    * restore() of a key whose hash the caller already computed (KeyHasher.hashKey of the same
    * bytes: `hi`, `lo`), so it is not hashed again; the key's bytes are still compared with the
    * stored key's. Recovery hashes every log entry's key to find its range and replays the entry
-   * later (merged redo): hashing it a second time here was ~19 ms of a 100k-write tail. A wrong
+   * later (merged redo): hashing it a second time here cost ~2 ms of a 100k-write tail. A wrong
    * hash would index the key where no lookup finds it, so one call in HASHED_RESTORE_CHECK_EVERY
    * (the first included) hashes the key again and asserts that it matches.
    *
@@ -439,8 +439,9 @@ export class Store implements KeyHashSource, CleanerHost, BulkLoadHost {
    * (BulkLoad.vouchesFor). Why that is safe: its bytes were checked moments ago, by the frame CRC,
    * in the memory they are in now, and since then only the engine wrote there (in-place updates,
    * which write a fresh checksum); and an in-place overwrite keeps of the old record only its key,
-   * key length and kind, which the lookup has just compared with the restored key (from a
-   * CRC-checked log frame) and the plausibility check has checked. Every other write, and every
+   * key length, kind and reserved flags byte, the first two of which the lookup has just compared
+   * with the restored key (from a CRC-checked log frame) and the third the plausibility check has
+   * checked. Every other write, and every
    * read, still verifies the checksum. (~4 ms of the merged restores of a 100k-write tail.)
    */
   // eslint-disable-next-line max-params -- the hot path: flat arguments, no object per restore.

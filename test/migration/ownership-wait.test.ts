@@ -6,7 +6,7 @@
 // gap) even when it comes after the migration completed. Driven on Migrations with a real engine
 // and OwnedRanges.
 
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { Store } from '../../dataplane/store/index.js';
 import { KEYSPACE_END } from '../../proto/keyspace/range.js';
@@ -18,14 +18,19 @@ const UPPER: OwnedRange = { start: 1n << 63n, end: KEYSPACE_END, view: 3 };
 const EMPTY = Buffer.alloc(0);
 const HI = 0xc000_0000;
 
-test('an op at the new view waits for ownership before it arrives, and not once the range is adopted', async (t) => {
+/** Migrations on a target pod with a real engine and owned-range table, no durability and no reachable peers. */
+function targetPod(t: TestContext): { migrations: Migrations; ranges: OwnedRanges } {
   const store = new Store({ memoryLimitBytes: 1024 * 1024, segmentSizeBytes: 64 * 1024, valueLengthMax: 4096, indexBucketCountInitial: 16 });
-  const pod: MigrationPod = {
-    podName: 'pod-t', address: '127.0.0.1:1', store, clients: {} as ClientTable, ranges: new OwnedRanges(), durability: null, routes: null,
-  };
+  const ranges = new OwnedRanges();
+  const pod: MigrationPod = { podName: 'pod-t', address: '127.0.0.1:1', store, clients: {} as ClientTable, ranges, durability: null, routes: null };
   const peer = { call: () => Promise.reject(new Error('no peers in this test')), fetchKeys: () => Promise.reject(new Error('no source')) };
   const migrations = new Migrations(pod, () => peer, () => undefined);
   t.after(() => migrations.close());
+  return { migrations, ranges };
+}
+
+test('an op at the new view waits for ownership before it arrives, and not once the range is adopted', async (t) => {
+  const { migrations } = targetPod(t);
   const migration = await migrations.prepare('m1', UPPER, 'pod-s', '127.0.0.1:2');
   const early = migrations.awaitingOwnership(HI, 0, UPPER.view);
   assert.ok(early !== null, 'before ownership, an op at the new view waits');
@@ -40,12 +45,7 @@ test('an op at the new view waits for ownership before it arrives, and not once 
 });
 
 test('a migration that completes before the range served an op still times the first op served (the owner-switch gap)', async (t) => {
-  const store = new Store({ memoryLimitBytes: 1024 * 1024, segmentSizeBytes: 64 * 1024, valueLengthMax: 4096, indexBucketCountInitial: 16 });
-  const ranges = new OwnedRanges();
-  const pod: MigrationPod = { podName: 'pod-t', address: '127.0.0.1:1', store, clients: {} as ClientTable, ranges, durability: null, routes: null };
-  const peer = { call: () => Promise.reject(new Error('no peers in this test')), fetchKeys: () => Promise.reject(new Error('no source')) };
-  const migrations = new Migrations(pod, () => peer, () => undefined);
-  t.after(() => migrations.close());
+  const { migrations, ranges } = targetPod(t);
   const migration = await migrations.prepare('m1', UPPER, 'pod-s', '127.0.0.1:2');
   await migrations.receiveOwnership('m1', EMPTY, '', [], 0, { preCopied: false, replacedSlices: EMPTY, sliceRecords: EMPTY, pendingSlices: EMPTY });
   migrations.moveData('m1', EMPTY, 0xffff_ffff, true);

@@ -24,6 +24,11 @@ export class BulkSender {
     socket.on('close', () => this.failAll(new Error('bulk channel closed by the target')));
   }
 
+  /** Whether the channel still works (nothing failed or closed it yet). */
+  get open(): boolean {
+    return this.failure === null;
+  }
+
   /** Sends a pre-copy chunk; resolves once the target installed it. `records` must stay unchanged until then. */
   send(migrationId: string, records: Buffer, slices: Buffer, timeoutMs: number): Promise<void> {
     return this.frame(FrameKind.CHUNK, migrationId, records, slices, timeoutMs);

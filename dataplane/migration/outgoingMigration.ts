@@ -443,15 +443,15 @@ export class OutgoingMigration {
   }
 
   /**
-   * Sends ownership: over the bulk channel when the pre-copy had one (one frame on an open
-   * connection: no HTTP/2 stream, and the target handles it as soon as its socket is read), else
-   * a ReceiveOwnership call. Either way the target runs the same handler, and a failure leaves the
-   * transfer in doubt for resolve() to settle.
+   * Sends ownership: over the bulk channel when the pre-copy had one and it still works (one frame
+   * on an open connection: no HTTP/2 stream, and the target handles it as soon as its socket is
+   * read), else a ReceiveOwnership call. Either way the target runs the same handler, and a failure
+   * leaves the transfer in doubt for resolve() to settle.
    */
   private async handOver(request: object): Promise<void> {
     const sender = this.bulkSender;
     const encode = this.peer.bulk?.encodeOwnership;
-    if (sender !== null && encode !== undefined) {
+    if (sender !== null && sender.open && encode !== undefined) {
       const bytes = encode(request);
       if (bytes.length <= FRAME_RECORDS_BYTES_MAX) {
         this.handOverChannel = 'bulk';

@@ -79,6 +79,10 @@ test('the hand-over: answered once the target\'s handler settles (after the chun
   await handedOver;
   assert.deepEqual(order, ['chunk 8', 'ownership take it', 'adopted']);
   await assert.rejects(sender.handOver('m1', Buffer.from('refuse'), 5000), /target refused hand-over: range refused on purpose/);
+  assert.equal(sender.open, true, 'a refusal leaves the channel working');
+  sender.close();
+  assert.equal(sender.open, false, 'closed: a source hands over by ReceiveOwnership call instead');
+  await assert.rejects(sender.handOver('m1', Buffer.from('take it'), 5000), /bulk channel closed/);
 });
 
 test('frames are reassembled however the bytes are cut', () => {

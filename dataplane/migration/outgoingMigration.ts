@@ -119,7 +119,7 @@ const CHUNK_BYTES_MAX = 256 * 1024;
  * Pre-copy: rounds after the first while what was written behind the last is above this many
  * slices. What is left goes with ownership, and the target drops and installs it inside the owner
  * switch (~1 ms a 100 KB, ~150 slices here): with 1024, switches carried 360-670 KB and gaps were
- * 19-24 ms; with 256, 40-260 KB and 12.8-22 ms (unpaced runs, 1M keys, YCSB-A at 70%); 128 gained
+ * 19-24 ms; with 256, 40-260 KB and 12.3-22.3 ms (unpaced runs, 1M keys, YCSB-A at 70%); 128 gained
  * nothing more (a round is never shorter than its round trips, while the load keeps writing).
  */
 const FINAL_SLICES_TARGET = 256;

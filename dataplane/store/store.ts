@@ -414,14 +414,7 @@ export class Store implements KeyHashSource, CleanerHost, BulkLoadHost {
    */
   restore(key: Uint8Array, keyOffset: number, keyLength: number, value: Uint8Array, valueOffset: number, valueLength: number,
     version: number): Status {
-    assert(Number.isSafeInteger(version) && version > 0 && version < VERSION_MAX, 'restored versions are positive safe integers');
-    this.observeVersion(version);
-    this.restoringVersion = version;
-    try {
-      return this.write(key, keyOffset, keyLength, value, valueOffset, valueLength, ANY_VERSION);
-    } finally {
-      this.restoringVersion = 0;
-    }
+    return this.writeRestored(key, keyOffset, keyLength, value, valueOffset, valueLength, version, false, null);
   }
 
   /**
@@ -447,18 +440,25 @@ export class Store implements KeyHashSource, CleanerHost, BulkLoadHost {
   // eslint-disable-next-line max-params -- the hot path: flat arguments, no object per restore.
   restoreHashed(key: Uint8Array, keyOffset: number, keyLength: number, hi: number, lo: number, value: Uint8Array, valueOffset: number,
     valueLength: number, version: number, loaded: BulkLoad | null = null): Status {
-    assert(Number.isSafeInteger(version) && version > 0 && version < VERSION_MAX, 'restored versions are positive safe integers');
     if ((this.hashedRestores++ & HASHED_RESTORE_CHECK_MASK) === 0) {
       this.rehasher.hashKey(key, keyOffset, keyLength);
       assert(this.rehasher.hi === hi && this.rehasher.lo === lo, 'a restore\'s given hash is its key\'s hash');
     }
-    this.observeVersion(version);
-    this.restoringVersion = version;
     this.hasher.hi = hi;
     this.hasher.lo = lo;
+    return this.writeRestored(key, keyOffset, keyLength, value, valueOffset, valueLength, version, true, loaded);
+  }
+
+  /** restore() and restoreHashed(): the write at exactly `version`; `hashed`: the key's hash is in `hasher` already. */
+  // eslint-disable-next-line max-params -- the hot path: flat arguments, no object per restore.
+  private writeRestored(key: Uint8Array, keyOffset: number, keyLength: number, value: Uint8Array, valueOffset: number, valueLength: number,
+    version: number, hashed: boolean, loaded: BulkLoad | null): Status {
+    assert(Number.isSafeInteger(version) && version > 0 && version < VERSION_MAX, 'restored versions are positive safe integers');
+    this.observeVersion(version);
+    this.restoringVersion = version;
     this.vouchingLoad = loaded;
     try {
-      return this.write(key, keyOffset, keyLength, value, valueOffset, valueLength, ANY_VERSION, true);
+      return this.write(key, keyOffset, keyLength, value, valueOffset, valueLength, ANY_VERSION, hashed);
     } finally {
       this.restoringVersion = 0;
       this.vouchingLoad = null;

@@ -341,12 +341,15 @@ export class Migrations implements OutgoingHost {
    */
   refuseTakingArriving(parts: readonly HashRange[], call: string): void {
     for (const part of parts) {
-      for (const migration of this.incoming.values()) {
-        if (migration.phase.finished || !(migration.range.start < part.end && part.start < migration.range.end)) continue;
-        throw new RangeArrivingError(`${ARRIVING_PREFIX}${call} refused: range [${part.start}, ${part.end}) overlaps range ` +
-          `[${migration.range.start}, ${migration.range.end}) of migration ${migration.id}, still arriving here (${migration.phase.phase})`);
-      }
+      const migration = this.arrivingOver(part);
+      if (migration === undefined) continue;
+      throw new RangeArrivingError(`${ARRIVING_PREFIX}${call} refused: range [${part.start}, ${part.end}) overlaps ${stillArriving(migration)}`);
     }
+  }
+
+  /** An unfinished migration into this pod (other than `exceptId`) whose range overlaps `range`. */
+  private arrivingOver(range: HashRange, exceptId = ''): IncomingMigration | undefined {
+    return [...this.incoming.values()].find((m) => m.id !== exceptId && !m.phase.finished && m.range.start < range.end && range.start < m.range.end);
   }
 
   /** Background drops that stopped at a failed delete since this pod started. */
@@ -469,11 +472,8 @@ export class Migrations implements OutgoingHost {
   private refuseOverlap(id: string, range: OwnedRange): void {
     const where = `range [${range.start}, ${range.end})`;
     if (this.ownsAny(range)) throw new MigrationRefusedError(`${REFUSED_PREFIX}${where} overlaps a range this pod owns`);
-    for (const other of this.incoming.values()) {
-      if (other.id === id || other.phase.finished || !(other.range.start < range.end && range.start < other.range.end)) continue;
-      throw new MigrationRefusedError(`${REFUSED_PREFIX}${where} overlaps range [${other.range.start}, ${other.range.end}) of migration ` +
-        `${other.id}, still arriving here (${other.phase.phase})`);
-    }
+    const other = this.arrivingOver(range, id);
+    if (other !== undefined) throw new MigrationRefusedError(`${REFUSED_PREFIX}${where} overlaps ${stillArriving(other)}`);
   }
 
   /** The source died mid-copy and the target loaded the rest from disk: checkpoint, complete. */
@@ -769,6 +769,11 @@ function forgetOldest(migrations: Map<string, { readonly phase: { readonly finis
 }
 
 /** PREPARE, or TRANSFER_OWNERSHIP until the range is assigned here (the adoption is being made durable). */
+/** How a refusal names the migration in the way. */
+function stillArriving(migration: IncomingMigration): string {
+  return `range [${migration.range.start}, ${migration.range.end}) of migration ${migration.id}, still arriving here (${migration.phase.phase})`;
+}
+
 function awaitsOwnership(phase: string): boolean {
   return phase === 'PREPARE' || phase === 'TRANSFER_OWNERSHIP';
 }

@@ -11,16 +11,12 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlink
 import { open } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { durablePod } from '../support/durablePod.js';
+import { durablePod, startedDurablePod } from '../support/durablePod.js';
 
 const HALF = 1n << 63n;
 
 test('holds: a second range adopted from the same source keeps the first range\'s files held', { timeout: 30_000 }, async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'slicekv-holds-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
-  const pod = durablePod(dir, 'pod-t');
-  await pod.start();
-  t.after(() => pod.stop());
+  const { pod, dir } = await startedDurablePod(t, 'slicekv-holds-', 'pod-t');
   const durability = pod.durability;
   assert.ok(durability !== null);
   const lower = { start: 0n, end: HALF, view: 2 };
@@ -76,11 +72,7 @@ async function recordFsyncs(): Promise<{ paths: string[]; stop: () => void }> {
 }
 
 test('holds: a hold is replaced durably (its file and its folder fsynced) before the manifest that needs it is written', { timeout: 30_000 }, async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'slicekv-holds-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
-  const pod = durablePod(dir, 'pod-t');
-  await pod.start();
-  t.after(() => pod.stop());
+  const { pod, dir } = await startedDurablePod(t, 'slicekv-holds-', 'pod-t');
   const lower = { start: 0n, end: HALF, view: 2 };
   const sourcesJson = JSON.stringify({ checkpoints: [], replays: [{ pod: 'pod-s', fromLsn: 0, toLsn: null }] });
   const fsyncs = await recordFsyncs();

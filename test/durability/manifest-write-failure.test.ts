@@ -16,7 +16,7 @@ import { ManifestWriteError } from '../../dataplane/durability/manifestWriteErro
 import type { Pod } from '../../dataplane/server/pod.js';
 import type { Durability } from '../../dataplane/durability/durability.js';
 import { assignWholeKeyspace } from '../support/assignRanges.js';
-import { abandon, durablePod } from '../support/durablePod.js';
+import { abandon, durablePod, startedDurablePod } from '../support/durablePod.js';
 
 const KEYS = 1000;
 const HALF = (1n << 63n).toString();
@@ -115,11 +115,7 @@ test('manifest write fails: a partitioned recovery is undone — ranges, hold an
 });
 
 test('manifest write fails: a range taken back after an in-doubt transfer is not owned, nor in the manifest, after the failure', { timeout: 30_000 }, async (t) => {
-  const dataDir = mkdtempSync(join(tmpdir(), 'slicekv-manifest-fail-'));
-  t.after(() => rmSync(dataDir, { recursive: true, force: true }));
-  const pod = durablePod(dataDir, 'pod-s');
-  await pod.start();
-  t.after(() => pod.stop());
+  const { pod, dir: dataDir } = await startedDurablePod(t, 'slicekv-manifest-fail-', 'pod-s');
   faults(pod).writeFaults.set('MANIFEST_WRITE', 1);
   await assert.rejects(pod.migrations.reclaim({ start: 0n, end: 1n << 64n }, 3, '', false),
     (error: Error) => error instanceof ManifestWriteError && !error.mayHaveLanded);

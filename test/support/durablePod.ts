@@ -1,6 +1,9 @@
 // In-process pods with durability on, and a way to "crash" one: stop serving without committing
 // or closing anything, which leaves on disk what a kill -9 would.
 
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { DEFAULT_POD_CONFIG, Pod } from '../../dataplane/server/pod.js';
 import { DEFAULT_DURABILITY_CONFIG } from '../../dataplane/durability/durability.js';
 import type { WalMode } from '../../dataplane/durability/walWriter.js';
@@ -11,6 +14,16 @@ export function durablePod(dataDir: string, podName: string, mode: WalMode = 'sy
     ...DEFAULT_POD_CONFIG, podName, listen, store: { memoryLimitBytes: 64 * 1024 * 1024, segmentSizeBytes: 2 * 1024 * 1024 },
     durability: { ...DEFAULT_DURABILITY_CONFIG, dataDir, podName, mode, checkpointIntervalMs: 3_600_000, walFileBytesMax },
   });
+}
+
+/** A durable pod started on a fresh data dir named `dirPrefix`...; both go when the test ends. */
+export async function startedDurablePod(t: { after(fn: () => unknown): void }, dirPrefix: string, podName: string): Promise<{ pod: Pod; dir: string }> {
+  const dir = mkdtempSync(join(tmpdir(), dirPrefix));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const pod = durablePod(dir, podName);
+  await pod.start();
+  t.after(() => pod.stop());
+  return { pod, dir };
 }
 
 /** Stops serving without committing or closing anything durable: what a crash leaves on disk. */

@@ -207,7 +207,7 @@ export class SlicekvClient implements SessionOwner {
     if (redirect !== null) {
       op.redirect = null;
       op.view = redirect.view;
-      this.sessionFor(redirect.address).enqueue(op);
+      this.sessionFor(redirect.address).enqueueSoon(op);
       return;
     }
     try {
@@ -294,9 +294,25 @@ export class SlicekvClient implements SessionOwner {
   /** WRONG_RANGE named `address` as owner at `view`, newer than the op's: follow the move (routeMoves.ts). */
   private followMove(op: PendingOp, address: string, view: number): void {
     op.redirect = { address, view };
+    op.followedMove = true;
     if (this.routes !== null) this.routes = this.moves.learn(this.routes, op.hashHi, op.hashLo, view, address);
-    void this.refreshRoutes().catch(() => undefined);
+    this.refreshAfterMove = true;
     void this.dispatch(op);
+  }
+
+  /**
+   * A move was followed: the routing table is refreshed once a re-routed op is answered, not at
+   * once. The refresh asks the new owner first (routeHint), which at that moment is taking the
+   * range over, with the re-routed ops on their way to it: a GetRoutes call there (a new HTTP/2
+   * stream and a unary handler) went ahead of them. Meanwhile the learned move routes the range.
+   */
+  private refreshAfterMove = false;
+
+  private followedMoveAnswered(op: PendingOp): void {
+    op.followedMove = false;
+    if (!this.refreshAfterMove) return;
+    this.refreshAfterMove = false;
+    void this.refreshRoutes().catch(() => undefined);
   }
 
   // ---- SessionOwner --------------------------------------------------------------------------
@@ -306,6 +322,7 @@ export class SlicekvClient implements SessionOwner {
   }
 
   onResult(op: PendingOp, reader: ResultReader): void {
+    if (op.followedMove) this.followedMoveAnswered(op);
     switch (reader.status) {
       case WireStatus.WRONG_RANGE:
         // The pod named the owner it knows: ask that one for routes first (after a migration it

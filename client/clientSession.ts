@@ -84,6 +84,24 @@ export class ClientSession {
     }
   }
 
+  /**
+   * An op re-routed here (a WRONG_RANGE named this pod): sent as soon as the reply being handled
+   * is done (a microtask, so the reply's other re-routed ops share its batch), not at the next
+   * check phase. At an owner switch the client's loop is busy with the old owner's WRONG_RANGE
+   * replies, and a tick's wait there adds to the time nobody serves the range.
+   */
+  enqueueSoon(op: PendingOp): void {
+    this.queue.push(op);
+    if (this.flushSoon) return;
+    this.flushSoon = true;
+    queueMicrotask(() => {
+      this.flushSoon = false;
+      this.flush();
+    });
+  }
+
+  private flushSoon = false;
+
   close(): void {
     if (this.closed) return;
     this.stream.end();

@@ -21,6 +21,8 @@ export class PendingOp {
   view = 0;
   /** Where the next attempt goes instead of where the routing table says (a WRONG_RANGE named a newer owner). */
   redirect: { address: string; view: number } | null = null;
+  /** Sent to the new owner a WRONG_RANGE named: its answer starts the route refresh (client.ts, followMove). */
+  followedMove = false;
   /** The caller's promise is settled (result, error or timeout). */
   settled = false;
   /** Top 32 bits and low 32 bits of the key hash. */

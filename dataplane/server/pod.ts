@@ -84,6 +84,8 @@ export class Pod implements SessionHost {
   sessionsOpen = 0;
   batches = 0;
   ops = 0;
+  /** GetRoutes calls answered. */
+  routeRequests = 0;
   address = '';
   /** Set when metrics are served (dataplane/server/metrics.ts). */
   histograms: BatchHistograms | null = null;
@@ -253,6 +255,7 @@ export class Pod implements SessionHost {
   }
 
   private readonly getRoutes: Unary<object, object> = (_call, callback) => {
+    this.routeRequests++;
     callback(null, { routes: (this.routeTable?.routes ?? []).map(routeToMessage), pod: this.podName });
   };
 

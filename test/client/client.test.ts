@@ -4,6 +4,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { createClient, SlicekvError, type SlicekvClient } from '../../client/index.js';
 import { DEFAULT_POD_CONFIG, Pod } from '../../dataplane/server/pod.js';
 import { MIB } from '../../dataplane/store/index.js';
@@ -94,6 +95,35 @@ test('client: after the test moves a range to another pod, WRONG_RANGE re-routes
       await client.put(key, 'after');
       assert.equal((await client.get(key))?.value.toString(), 'after');
       assert.ok(cluster.pods[1].ops > opsBefore, 'the new owner served the re-routed ops');
+    });
+  } finally {
+    await cluster.stop();
+  }
+});
+
+test('client: a followed move sends the re-routed op first and refreshes routes once it is answered', async () => {
+  const cluster = await startCluster(2, 2);
+  try {
+    await withClient(cluster, async (client) => {
+      const key = [...Array(100).keys()].map((i) => `key-${i}`).find((k) => keyHash64(Buffer.from(k)) < 1n << 63n) ?? 'none';
+      await client.put(key, 'before');
+      await cluster.assign([1, 1], [2, 1]);
+      // WRONG_RANGE from pod 0 names pod 1 at view 2: the client follows. What pod 1 has seen of
+      // GetRoutes when it serves batches: the re-routed op must not queue behind a route refresh.
+      const newOwner = cluster.pods[1];
+      const routeRequestsAtBatches: number[] = [];
+      const onBatch = newOwner.onBatch.bind(newOwner);
+      newOwner.onBatch = (opCount, seconds) => {
+        routeRequestsAtBatches.push(newOwner.routeRequests);
+        onBatch(opCount, seconds);
+      };
+      const routeRequestsBefore = newOwner.routeRequests;
+      await client.put(key, 'after');
+      assert.deepEqual(routeRequestsAtBatches, [routeRequestsBefore], 'pod 1 served the re-routed op before any route refresh reached it');
+      // The refresh follows the answer (asked of the new owner first).
+      for (let i = 0; i < 200 && newOwner.routeRequests === routeRequestsBefore; i++) await sleep(10);
+      assert.equal(newOwner.routeRequests, routeRequestsBefore + 1, 'the routes were refreshed from the new owner after the answer');
+      assert.equal((await client.get(key))?.value.toString(), 'after');
     });
   } finally {
     await cluster.stop();

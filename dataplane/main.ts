@@ -22,6 +22,7 @@ import { podRegistry, serveMetrics } from './server/metrics.js';
 import { DEFAULT_DURABILITY_CONFIG, type DurabilityConfig } from './durability/durability.js';
 import { SELF_FENCING_OPTIONS, startSelfFencing } from './lease/selfFencing.js';
 import { WRITE_FAULT_POINTS, isWriteFaultPoint } from './durability/writeFaults.js';
+import { deferredLog } from './server/deferredLog.js';
 
 const UNITS: Record<string, number> = { '': 1, b: 1, kib: 1024, mib: 1024 ** 2, gib: 1024 ** 3, kb: 1e3, mb: 1e6, gb: 1e9 };
 
@@ -113,7 +114,9 @@ export async function runDataplane(argv: readonly string[]): Promise<void> {
     problem: (message) => log.warn({ event: 'durability-problem' }, message),
   };
   const fencing = await startSelfFencing(values, values['pod-name'], pod, log);
-  pod.migrationLog = (message, fields) => log.info({ event: 'migration', ...fields }, message);
+  const migrationLog = deferredLog((message, fields) => log.info({ event: 'migration', ...fields }, message));
+  pod.migrationLog = migrationLog.log;
+  process.on('exit', migrationLog.flush);
   applyTestFaults(pod, values['test-fault-delay'] ?? [], values['test-fault-fail'] ?? []);
   const address = await pod.start();
   const host = values.listen.slice(0, values.listen.lastIndexOf(':'));

@@ -18,6 +18,7 @@ import {
   rangeFromMessage, rangeToMessage, routeFromMessage, routeToMessage, type RangeSpecMessage, type RouteMessage,
 } from '../../proto/messages.js';
 import { Session, type SessionHost, type SessionStream } from './session.js';
+import { warmUpServing } from './servingWarmUp.js';
 import type { BatchHistograms } from './metrics.js';
 import { Durability, type DurabilityConfig, type DurabilityEvents } from '../durability/durability.js';
 import type { WalWriter } from '../durability/walWriter.js';
@@ -163,9 +164,9 @@ export class Pod implements SessionHost {
   }
 
   private async startServing(): Promise<string> {
-    // A pod with nothing to recover warms the engine's code first (warmUp.ts); a restart's
-    // recovery runs the same code.
-    if (this.durability === null || !this.durability.hasManifest()) this.warmUpMs = warmUpEngine().ms;
+    // A pod with nothing to recover warms the engine's code and its serving path first (warmUp.ts,
+    // servingWarmUp.ts); a restart's recovery runs the engine's code.
+    if (this.durability === null || !this.durability.hasManifest()) this.warmUpMs = warmUpEngine().ms + warmUpServing(this.limits).ms;
     const services = slicekvServices();
     this.server.addService(services.KV.service, {
       Session: (stream: SessionStream) => {

@@ -13,7 +13,8 @@
 //                     [--test-fault-fail POINT=COUNT ...]   (tests only: the next COUNT writes at POINT fail with EIO — ADOPT_HOLD,
 //                                                          ADOPT_MANIFEST_WRITE, ADOPT_MANIFEST_RENAME, ADOPT_MANIFEST_DIR_FSYNC
 //                                                          of a migration target's adoption, MANIFEST_WRITE, MANIFEST_RENAME,
-//                                                          MANIFEST_DIR_FSYNC of every manifest write; dataplane/durability/writeFaults.ts)
+//                                                          MANIFEST_DIR_FSYNC of every manifest write, RECOVERY_TAKEN of a
+//                                                          partitioned recovery's taken markers; dataplane/durability/writeFaults.ts)
 
 import { parseArgs } from 'node:util';
 import { pino } from 'pino';

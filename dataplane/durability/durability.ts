@@ -21,9 +21,11 @@ import { readWal, type WalProblem } from './walReader.js';
 import { DEFAULT_WAL_CONFIG, WalWriter, type WalMode } from './walWriter.js';
 import { repairWalTail } from './walRepair.js';
 import { sourcesFor } from './rangeSources.js';
-import { markTaken, readTaken, withoutTaken } from './takenRanges.js';
+import { markTaken, readTaken, unmarkTaken, withoutTaken } from './takenRanges.js';
 import { WriteFaults, type WriteFaultPoint } from './writeFaults.js';
 import { ManifestWriteError } from './manifestWriteError.js';
+import { RangesNotRecoveredError } from './rangesNotRecoveredError.js';
+import { RecoveryTaking } from './recoveryTaking.js';
 import { replaceFileDurably } from './durableReplace.js';
 import { forgetOutgoing, readOutgoing, recordOutgoing, type OutgoingTransfer } from './outgoingTransfers.js';
 
@@ -188,38 +190,88 @@ export class Durability {
    * log, then serves them here at the given views. The ranges are marked taken in the dead pod's
    * folder, so it does not serve them if it comes back; its files stay held until this pod has
    * checkpointed them.
+   *
+   * A recovery that fails once it has taken the ranges (an unreadable dead manifest, a failed hold,
+   * a load the engine refuses, a failed manifest write or taken marker) gives them up again: the ranges
+   * are not owned here, the manifest is as it was (commitManifest), the hold on the dead pod's files
+   * is put back as it was (unless the new manifest may be on disk), and it rejects with a
+   * RangesNotRecoveredError. What was loaded stays in the engine, unserved: the caller drops it.
+   * Nothing of the dead pod's files is changed, so another pod can recover the ranges.
    */
   recoverFrom(deadPod: string, ranges: readonly OwnedRange[]): Promise<RecoveryReport> {
     const wal = this.wal;
     if (wal === null) return Promise.reject(new Error('durability is not started'));
     return this.serially(async () => {
-      const deadPath = join(this.config.dataDir, 'pods', deadPod, 'manifest.json');
-      const dead = await readManifest(deadPath);
-      if (dead === null) throw new Error(`pod ${deadPod} has no manifest under ${this.config.dataDir}`);
-      const deadLogEnd = (await this.logEnd(deadPod)).endLsn;
-      const sources: RangeSources[] = ranges.map((range) => ({
-        start: range.start, end: range.end, ...sourcesFor(range, dead.ranges.map((r) => withLogEnd(r, deadPod, deadLogEnd)), null),
-      }));
-      const heldBefore = await this.holdRestorably(deadPod, sources, null);
-      const current = this.target.ranges.list();
-      this.target.ranges.assign([...current, ...ranges.map((r) => ({ ...r, recovering: true }))]);
-      presizeFor(this.target.store, sources);
-      const report = await loadRanges(this.target, this.config.dataDir, sources);
-      const fresh: ReplaySource = { pod: this.config.podName, fromLsn: wal.appendedLsn, toLsn: null };
-      const added = sources.map((s, i) => ({ start: s.start, end: s.end, view: ranges[i].view, checkpoints: s.checkpoints, replays: [...s.replays, fresh] }));
-      // Not recorded: the ranges are not this pod's (they served nothing yet); what was loaded of
-      // them stays unserved until a later taking of that hash space drops it (clearBeforeTaking).
-      await this.commitManifest([...this.manifest, ...added], this.routes, { undo: async (failure) => {
-        this.target.ranges.assign(this.target.ranges.list().filter((r) => !ranges.some((g) => g.start === r.start && g.end === r.end)));
-        if (!failure.mayHaveLanded) await this.restoreHold(deadPod, heldBefore);
-      } });
-      await markTaken(join(this.config.dataDir, 'pods', deadPod), ranges, this.config.podName);
-      this.target.ranges.assign([...current, ...ranges]);
+      const taking = new RecoveryTaking(this.target.ranges, ranges);
+      /** What the hold on the dead pod's files said before this recovery wrote it (undefined: not written). */
+      let heldBefore: string | null | undefined;
+      /** Whether a manifest naming the ranges may be on disk (then the hold must stay). */
+      let recorded = false;
+      // Throws, nothing changed, when a range overlaps one owned here.
+      taking.claim();
+      let report: RecoveryReport;
+      try {
+        const deadPath = join(this.config.dataDir, 'pods', deadPod, 'manifest.json');
+        const dead = await readManifest(deadPath);
+        if (dead === null) throw new Error(`pod ${deadPod} has no manifest under ${this.config.dataDir}`);
+        const deadLogEnd = (await this.logEnd(deadPod)).endLsn;
+        const sources: RangeSources[] = ranges.map((range) => ({
+          start: range.start, end: range.end, ...sourcesFor(range, dead.ranges.map((r) => withLogEnd(r, deadPod, deadLogEnd)), null),
+        }));
+        heldBefore = await this.holdRestorably(deadPod, sources, null);
+        presizeFor(this.target.store, sources);
+        report = await loadRanges(this.target, this.config.dataDir, sources);
+        const fresh: ReplaySource = { pod: this.config.podName, fromLsn: wal.appendedLsn, toLsn: null };
+        const added = sources.map((s, i) => ({ start: s.start, end: s.end, view: ranges[i].view, checkpoints: s.checkpoints, replays: [...s.replays, fresh] }));
+        const before = this.manifest;
+        await this.commitManifest([...before, ...added], this.routes, { undo: async (failure) => {
+          recorded = failure.mayHaveLanded;
+        } });
+        recorded = true;
+        await this.markTakenOrUndo(deadPod, ranges, before, () => {
+          recorded = false;
+        });
+      } catch (error) {
+        // Not recorded: the ranges are not this pod's (they served nothing yet). A hold that a
+        // manifest on disk may rely on stays; otherwise it is put back as it was.
+        taking.giveUp();
+        if (heldBefore !== undefined && !recorded) await this.restoreHold(deadPod, heldBefore);
+        throw new RangesNotRecoveredError(deadPod, ranges, heldBefore !== undefined && recorded, error as Error);
+      }
+      taking.settle();
       this.lastRecovery = report;
       this.events.recovered(report, `ranges of ${deadPod}`);
       this.lastCheckpointAtMs = 0;
       return report;
     });
+  }
+
+  /**
+   * The last step of a recovery: marks `ranges` taken in the dead pod's folder. When that fails,
+   * the recovery fails: the markers this pod wrote are removed (a dead pod that came back would
+   * drop ranges nobody recovered) and the manifest is put back to `before` (without the ranges);
+   * `undone` is called once no manifest naming them can be on disk. If that write fails too, the
+   * manifest kept in memory is `before` all the same (the ranges are not owned, and nothing here
+   * may checkpoint or persist them), and the one on disk may name them until the next manifest
+   * write: the hold stays for that case (a restart in between would load them from it).
+   */
+  private async markTakenOrUndo(deadPod: string, ranges: readonly OwnedRange[], before: ManifestRange[], undone: () => void): Promise<void> {
+    const deadDir = join(this.config.dataDir, 'pods', deadPod);
+    try {
+      this.writeFaults.check('RECOVERY_TAKEN');
+      await markTaken(deadDir, ranges, this.config.podName);
+    } catch (error) {
+      await unmarkTaken(deadDir, ranges, this.config.podName).catch((unmark: Error) =>
+        this.events.problem(`removing the taken markers of a failed recovery from ${deadDir} failed: ${unmark.message}`));
+      try {
+        await this.commitManifest(before, this.routes);
+        undone();
+      } catch (undo) {
+        this.manifest = before;
+        this.events.problem(`a failed recovery's ranges may stay named by the manifest on disk until its next write: ${(undo as Error).message}`);
+      }
+      throw error;
+    }
   }
 
   /** Where `pod`'s log ends (reading only its last file), and the problem that ended it early. */

@@ -3,7 +3,7 @@
 // editing its manifest: several pods recover shares of the same pod at once, and separate files
 // need no lock. A pod that comes back drops the taken ranges from its manifest before it serves.
 
-import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { HashRange } from '../../proto/keyspace/range.js';
 import { rangeId } from './checkpointFile.js';
@@ -42,4 +42,20 @@ export function withoutTaken(entries: readonly ManifestRange[], taken: readonly 
     });
   }
   return pieces;
+}
+
+/** Removes the markers of `ranges` that `by` wrote (a recovery that failed after marking); others' stay. */
+export async function unmarkTaken(podDir: string, ranges: readonly HashRange[], by: string): Promise<void> {
+  const dir = join(podDir, 'taken');
+  for (const range of ranges) {
+    const path = join(dir, `${rangeId(range.start, range.end)}.json`);
+    const text = await readFile(path, 'utf8').catch((error: NodeJS.ErrnoException) => {
+      if (error.code === 'ENOENT') return null;
+      throw error;
+    });
+    if (text !== null && (JSON.parse(text) as { by: string }).by === by) await rm(path, { force: true });
+  }
+  await fsyncDirectory(dir).catch((error: NodeJS.ErrnoException) => {
+    if (error.code !== 'ENOENT') throw error;
+  });
 }

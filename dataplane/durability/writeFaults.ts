@@ -4,10 +4,12 @@
 // hold on the source's files, then the manifest's temporary file, its rename into place, and the
 // folder's fsync after the rename (the one step whose failure leaves the new manifest maybe in
 // place). The MANIFEST_ points are the same three steps of every manifest replacement (assignment,
-// split, merge, checkpoint, recovery, a range taken back, an adoption).
+// split, merge, checkpoint, recovery, a range taken back, an adoption). RECOVERY_TAKEN is a
+// partitioned recovery's last step, marking its ranges taken in the dead pod's folder.
 
 export const WRITE_FAULT_POINTS = [
   'ADOPT_HOLD', 'ADOPT_MANIFEST_WRITE', 'ADOPT_MANIFEST_RENAME', 'ADOPT_MANIFEST_DIR_FSYNC', 'MANIFEST_WRITE', 'MANIFEST_RENAME', 'MANIFEST_DIR_FSYNC',
+  'RECOVERY_TAKEN',
 ] as const;
 
 export type WriteFaultPoint = (typeof WRITE_FAULT_POINTS)[number];

@@ -333,6 +333,25 @@ export class Migrations implements OutgoingHost {
   }
 
   /**
+   * After a RecoverRanges that failed and gave `ranges` up (Durability.recoverFrom): drops what it
+   * loaded of them, unpaced (the caller answers once it is done), after any drop under way.
+   * Resolves with '' or the first delete the engine refused; then the rest stays, counted and
+   * logged as a background drop's would be: never served (the ranges are not owned here), and the
+   * next taking of that hash space here drops it first or is refused (clearBeforeTaking, prepare).
+   */
+  async dropNotRecovered(ranges: readonly HashRange[]): Promise<string> {
+    for (const range of ranges) {
+      const failure = await this.queueDrop(range, true);
+      if (failure === '') continue;
+      this.dropFailureCount++;
+      this.log(`dropping the records a failed recovery loaded of range [${range.start}, ${range.end}) stopped: ${failure}; the rest stay here unserved until the range is taken here again`,
+        { range: String(range.start), error: failure });
+      return `records of range [${range.start}, ${range.end}) loaded here could not all be dropped (${failure}); they are not served, and are dropped before the range is taken here again`;
+    }
+    return '';
+  }
+
+  /**
    * Before AssignRanges or RecoverRanges gives this pod hash space `parts` it does not own now:
    * throws RangeArrivingError if any of it overlaps a range a migration into this pod is still
    * copying and has not decided (not finished and not yet adopted here: an adopted range is owned,

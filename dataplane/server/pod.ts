@@ -23,6 +23,7 @@ import type { BatchHistograms } from './metrics.js';
 import { Durability, type DurabilityConfig, type DurabilityEvents } from '../durability/durability.js';
 import type { WalWriter } from '../durability/walWriter.js';
 import type { RecoveryReport } from '../durability/recovery.js';
+import { RangesNotRecoveredError } from '../durability/rangesNotRecoveredError.js';
 import { Migrations } from '../migration/migrations.js';
 import { migrationHandlers, peerFactory } from './migrationHandlers.js';
 import { BulkListener } from '../migration/bulkListener.js';
@@ -361,8 +362,20 @@ export class Pod implements SessionHost {
     this.clearBeforeTaking(ranges, 'RecoverRanges').then(() => durability.recoverFrom(call.request.deadPod, ranges)).then((report) => callback(null, {
       owned: this.ranges.list().map(rangeToMessage), checkpointRecords: String(report.checkpointEntries),
       logRecords: String(report.walEntriesReplayed), seconds: report.seconds, problems: report.problems,
-    }), (error: Error) => callback({ code: grpc.status.FAILED_PRECONDITION, details: error.message }));
+    }), (error: Error) => this.recoveryFailed(ranges, error).then((details) => callback({ code: grpc.status.FAILED_PRECONDITION, details })));
   };
+
+  /**
+   * A RecoverRanges failed. If it had taken the ranges (RangesNotRecoveredError), it gave them up
+   * again; what it loaded of them is dropped before the reply, which says so, or names the record
+   * that could not be (docs/durability.md, "Recovery").
+   */
+  private async recoveryFailed(ranges: readonly HashRange[], error: Error): Promise<string> {
+    if (!(error instanceof RangesNotRecoveredError)) return error.message;
+    this.durabilityEvents.problem(error.message);
+    const left = await this.migrations.dropNotRecovered(ranges).catch((drop: Error) => `dropping what was loaded failed: ${drop.message}`);
+    return `${error.message}; ${left === '' ? 'what was loaded of them is dropped' : left}`;
+  }
 
   private readonly splitRange: Unary<{ range: RangeSpecMessage; at: string }, object> = (call, callback) => {
     try {

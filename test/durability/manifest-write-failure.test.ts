@@ -11,10 +11,11 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createClient } from '../../client/index.js';
-import { adminClient } from '../../proto/adminClient.js';
+import { adminClient, type AdminClient } from '../../proto/adminClient.js';
 import { ManifestWriteError } from '../../dataplane/durability/manifestWriteError.js';
 import type { Pod } from '../../dataplane/server/pod.js';
 import type { Durability } from '../../dataplane/durability/durability.js';
+import type { WriteFaultPoint } from '../../dataplane/durability/writeFaults.js';
 import { assignWholeKeyspace } from '../support/assignRanges.js';
 import { abandon, durablePod, startedDurablePod } from '../support/durablePod.js';
 
@@ -91,7 +92,13 @@ test('manifest write fails: a checkpoint\'s manifest change is undone (its new f
   await assertValues(again.address, (i) => (i % 2 === 0 ? `w${i}` : `v${i}`));
 });
 
-test('manifest write fails: a partitioned recovery is undone — ranges, hold and manifest — and a retry recovers everything', { timeout: 60_000 }, async (t) => {
+const RECOVERED = [{ ...WHOLE, view: 2 }];
+
+/**
+ * pod-r's RecoverRanges of dead pod-d's whole keyspace fails at fault `point` with `expected`:
+ * the ranges are not left recovering, and the hold on pod-d's files is put back (none).
+ */
+async function failedRecovery(t: { after(fn: () => unknown): void }, point: WriteFaultPoint, expected: RegExp): Promise<{ dataDir: string; live: Pod; admin: AdminClient }> {
   const { pod: dead, dataDir } = await loadedPod(t, 'pod-d', (i) => `d${i}`);
   await abandon(dead);
   const live = durablePod(dataDir, 'pod-r');
@@ -99,19 +106,36 @@ test('manifest write fails: a partitioned recovery is undone — ranges, hold an
   t.after(() => live.stop());
   const admin = adminClient(live.address);
   t.after(() => admin.close());
-  faults(live).writeFaults.set('MANIFEST_WRITE', 1);
-  const ranges = [{ ...WHOLE, view: 2 }];
-  await assert.rejects(admin.call('RecoverRanges', { deadPod: 'pod-d', ranges }, 30_000), /writing the new manifest failed, nothing written/);
+  faults(live).writeFaults.set(point, 1);
+  await assert.rejects(admin.call('RecoverRanges', { deadPod: 'pod-d', ranges: RECOVERED }, 30_000), expected);
   assert.deepEqual(live.ranges.list(), [], 'the ranges are not left recovering here');
   assert.equal(existsSync(join(dataDir, 'pods', 'pod-d', 'holds', 'pod-r.json')), false, 'the hold on the dead pod\'s files is put back (none)');
+  return { dataDir, live, admin };
+}
+
+/** A retried RecoverRanges recovers every key. */
+async function recoveredOnRetry(live: Pod, admin: AdminClient): Promise<void> {
+  await admin.call('RecoverRanges', { deadPod: 'pod-d', ranges: RECOVERED }, 30_000);
+  const routes = [{ ...WHOLE, view: 2, owner: 'pod-r', address: live.address }];
+  await admin.call('AssignRanges', { owned: RECOVERED, routes });
+  await assertValues(live.address, (i) => `d${i}`);
+}
+
+test('manifest write fails: a partitioned recovery is undone — ranges, hold and manifest — and a retry recovers everything', { timeout: 60_000 }, async (t) => {
+  const { dataDir, live, admin } = await failedRecovery(t, 'MANIFEST_WRITE', /writing the new manifest failed, nothing written/);
   assert.equal(existsSync(join(dataDir, 'pods', 'pod-d', 'taken')), false, 'nothing is marked taken');
   await admin.call('Checkpoint', {});
   assert.deepEqual(diskManifest(dataDir, 'pod-r').ranges, [], 'a later manifest names no recovered range');
+  await recoveredOnRetry(live, admin);
+});
 
-  await admin.call('RecoverRanges', { deadPod: 'pod-d', ranges }, 30_000);
-  const routes = [{ ...WHOLE, view: 2, owner: 'pod-r', address: live.address }];
-  await admin.call('AssignRanges', { owned: ranges, routes });
-  await assertValues(live.address, (i) => `d${i}`);
+test('marking taken fails: a partitioned recovery is undone — ranges, the manifest written before it, markers, hold — and a retry recovers everything', { timeout: 60_000 }, async (t) => {
+  const { dataDir, live, admin } = await failedRecovery(t, 'RECOVERY_TAKEN', /^Error: 9 FAILED_PRECONDITION: ranges not recovered: .*fault injected at RECOVERY_TAKEN/);
+  assert.deepEqual(diskManifest(dataDir, 'pod-r').ranges, [], 'the manifest written before the marking is put back');
+  const taken = join(dataDir, 'pods', 'pod-d', 'taken');
+  assert.deepEqual(existsSync(taken) ? readdirSync(taken) : [], [], 'nothing is marked taken');
+  assert.equal(live.store.stats().keyCount, 0, 'what was loaded is dropped');
+  await recoveredOnRetry(live, admin);
 });
 
 test('manifest write fails: a range taken back after an in-doubt transfer is not owned, nor in the manifest, after the failure', { timeout: 30_000 }, async (t) => {

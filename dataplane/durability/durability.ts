@@ -197,18 +197,29 @@ export class Durability {
    * is put back as it was (unless the new manifest may be on disk), and it rejects with a
    * RangesNotRecoveredError. What was loaded stays in the engine, unserved: the caller drops it.
    * Nothing of the dead pod's files is changed, so another pod can recover the ranges.
+   *
+   * The ranges are owned (recovering) from this call on, synchronously — not from when the step
+   * below runs, which waits behind earlier manifest changes and then reads the dead pod's manifest
+   * and log end and writes the hold. The caller has just checked, in the same synchronous run, that
+   * no migration into this pod is arriving over them (Pod.clearBeforeTaking); a PrepareMigration
+   * for that hash space landing in the step's wait would have found it neither owned nor arriving,
+   * and the pod would have ended up both receiving and recovering it. Owned, it is refused
+   * (Migrations.refuseOverlap). Rejects, nothing changed, when a range overlaps one owned here.
    */
   recoverFrom(deadPod: string, ranges: readonly OwnedRange[]): Promise<RecoveryReport> {
     const wal = this.wal;
     if (wal === null) return Promise.reject(new Error('durability is not started'));
+    const taking = new RecoveryTaking(this.target.ranges, ranges);
+    try {
+      taking.claim();
+    } catch (error) {
+      return Promise.reject(error);
+    }
     return this.serially(async () => {
-      const taking = new RecoveryTaking(this.target.ranges, ranges);
       /** What the hold on the dead pod's files said before this recovery wrote it (undefined: not written). */
       let heldBefore: string | null | undefined;
       /** Whether a manifest naming the ranges may be on disk (then the hold must stay). */
       let recorded = false;
-      // Throws, nothing changed, when a range overlaps one owned here.
-      taking.claim();
       let report: RecoveryReport;
       try {
         const deadPath = join(this.config.dataDir, 'pods', deadPod, 'manifest.json');

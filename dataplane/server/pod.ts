@@ -284,8 +284,8 @@ export class Pod implements SessionHost {
       this.afterRangeChange(callback);
     };
     if (this.assignQueue === null && uncoveredParts(owned, this.ranges.list()).length === 0) return apply();
-    const step = (this.assignQueue ?? Promise.resolve()).then(() => this.clearBeforeTaking(owned, 'AssignRanges'))
-      .then(apply, (error: Error) => callback({ code: grpc.status.FAILED_PRECONDITION, details: error.message }))
+    const step = (this.assignQueue ?? Promise.resolve()).then(() => this.clearBeforeTaking(owned, 'AssignRanges', apply))
+      .catch((error: Error) => callback({ code: grpc.status.FAILED_PRECONDITION, details: error.message }))
       .catch((error: Error) => callback({ code: grpc.status.INTERNAL, details: error.message }));
     this.assignQueue = step;
     void step.then(() => {
@@ -308,16 +308,20 @@ export class Pod implements SessionHost {
   }
 
   /**
-   * Drops this pod's records in the parts of `ranges` it does not own now (Migrations.clearBeforeTaking).
+   * Drops this pod's records in the parts of `ranges` it does not own now (Migrations.clearBeforeTaking),
+   * then runs `take`, which must make the ranges owned here before it returns (or awaits anything).
    * Refuses (RangeArrivingError) when those parts overlap a range a migration is still copying
    * here, before dropping anything and again after the drops (a PrepareMigration may have come
-   * meanwhile): the copy must not be dropped, nor the range served while it arrives.
+   * meanwhile): the copy must not be dropped, nor the range served while it arrives. The second
+   * check and `take` run in one synchronous step, so no PrepareMigration can land between them:
+   * one that comes later finds the hash space owned and is refused (Migrations.refuseOverlap).
    */
-  private async clearBeforeTaking(ranges: readonly HashRange[], call: string): Promise<void> {
+  private async clearBeforeTaking<T>(ranges: readonly HashRange[], call: string, take: () => T | PromiseLike<T>): Promise<T> {
     const parts = uncoveredParts(ranges, this.ranges.list());
     this.migrations.refuseTakingArriving(parts, call);
     await this.migrations.clearBeforeTaking(parts);
     this.migrations.refuseTakingArriving(uncoveredParts(ranges, this.ranges.list()), call);
+    return take();
   }
 
   /**
@@ -359,7 +363,8 @@ export class Pod implements SessionHost {
     }
     // The recovered ranges hold exactly what the dead pod's files hold: records left here first go.
     const durability = this.durability;
-    this.clearBeforeTaking(ranges, 'RecoverRanges').then(() => durability.recoverFrom(call.request.deadPod, ranges)).then((report) => callback(null, {
+    // recoverFrom owns the ranges (recovering) before it returns its promise.
+    this.clearBeforeTaking(ranges, 'RecoverRanges', () => durability.recoverFrom(call.request.deadPod, ranges)).then((report) => callback(null, {
       owned: this.ranges.list().map(rangeToMessage), checkpointRecords: String(report.checkpointEntries),
       logRecords: String(report.walEntriesReplayed), seconds: report.seconds, problems: report.problems,
     }), (error: Error) => this.recoveryFailed(ranges, error).then((details) => callback({ code: grpc.status.FAILED_PRECONDITION, details })));

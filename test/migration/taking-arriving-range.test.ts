@@ -2,7 +2,9 @@
 // pre-copying into it: refused (FAILED_PRECONDITION, RangeArrivingError) before anything changes,
 // because taking the space drops what the migration copied (clearBeforeTaking) and would serve a
 // range the migration goes on copying into. The migration is left intact and completes with every
-// record. Through the Admin gRPC interface, two in-process durable pods.
+// record. Through the Admin gRPC interface, two in-process durable pods. And a PrepareMigration
+// that lands while a RecoverRanges that passed its checks waits for its turn is refused: the
+// recovering pod owns the ranges from the moment its last check passed.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -11,6 +13,8 @@ import { adminClient } from '../../proto/adminClient.js';
 import { ARRIVING_PREFIX } from '../../dataplane/migration/rangeArrivingError.js';
 import { untilMigration } from '../support/migrationStatus.js';
 import { HALF, twoDurablePods } from '../support/twoDurablePods.js';
+import { assignWholeKeyspace } from '../support/assignRanges.js';
+import { abandon, durablePod, startedDurablePod } from '../support/durablePod.js';
 
 const KEYS = 20_000;
 const UPPER = { start: HALF, end: '0', view: 2 };
@@ -58,4 +62,45 @@ test('AssignRanges / RecoverRanges into a range being pre-copied to the pod are 
   t.after(() => reader.close());
   const values = await reader.mget([...Array(KEYS).keys()].map((i) => `k${i}`));
   values.forEach((entry, i) => assert.equal(entry?.value.toString(), valueOf(i), `k${i}`));
+});
+
+test('RecoverRanges owns its ranges as soon as its second arriving check passes: a PrepareMigration while its recovery waits is refused', { timeout: 60_000 }, async (t) => {
+  const { pod: dead, dir } = await startedDurablePod(t, 'slicekv-recover-prepare-', 'pod-d');
+  await assignWholeKeyspace(dead.address, 'pod-d');
+  const writer = createClient({ seeds: [dead.address] });
+  await writer.mput([...Array(100).keys()].map((i) => [`k${i}`, valueOf(i)]));
+  writer.close();
+  await abandon(dead);
+  const live = durablePod(dir, 'pod-r');
+  await live.start();
+  t.after(() => live.stop());
+  const admin = adminClient(live.address);
+  t.after(() => admin.close());
+
+  // The recovery's step waits behind an earlier manifest change (here one held open by the test).
+  let release = (): void => undefined;
+  const held = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  (live.durability as unknown as { serially(step: () => Promise<void>): Promise<void> }).serially(() => held).catch(() => undefined);
+  // Counts RecoverRanges' checks for arriving ranges: the second one is the last before it takes the ranges.
+  let checks = 0;
+  const check = live.migrations.refuseTakingArriving.bind(live.migrations);
+  live.migrations.refuseTakingArriving = (parts, call) => {
+    checks++;
+    check(parts, call);
+  };
+  const recovered = admin.call('RecoverRanges', { deadPod: 'pod-d', ranges: [{ start: '0', end: '0', view: 2 }] }, 30_000);
+  try {
+    while (checks < 2) await new Promise((resolve) => setImmediate(resolve));
+    await assert.rejects(admin.call('PrepareMigration', {
+      migrationId: 'm2', range: { start: HALF, end: '0', view: 3 }, sourcePod: 'pod-x', sourceAddress: '127.0.0.1:1', preCopy: false, bulkAddress: '',
+    }), /migration refused: range \[\d+, \d+\) overlaps a range this pod owns/);
+    assert.deepEqual(live.ranges.list().map((r) => [String(r.start), r.view, r.recovering]), [['0', 2, true]], 'owned and recovering while the recovery waits');
+  } finally {
+    release();
+    await recovered;
+  }
+  assert.deepEqual([...live.migrations.incoming.values()].filter((m) => !m.phase.finished).map((m) => m.id), [], 'nothing arrives here');
+  assert.deepEqual(live.ranges.list().map((r) => [String(r.start), r.view, r.recovering]), [['0', 2, undefined]], 'the range is recovered and served');
 });

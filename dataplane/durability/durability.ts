@@ -181,7 +181,7 @@ export class Durability {
     if (wal === null) return Promise.resolve();
     return this.serially(async () => {
       const fresh: ReplaySource = { pod: this.config.podName, fromLsn: wal.appendedLsn, toLsn: null };
-      await this.commitManifest(ranges.map((range) => ({ start: range.start, end: range.end, view: range.view, ...sourcesFor(range, this.manifest, fresh) })), routes);
+      await this.commitManifest(this.recordable(ranges).map((range) => ({ start: range.start, end: range.end, view: range.view, ...sourcesFor(range, this.manifest, fresh) })), routes);
     });
   }
 
@@ -337,9 +337,26 @@ export class Durability {
    * for a range new here what it overlaps here (its own log from `fresh` on where nothing does).
    */
   private withEntry(ranges: readonly OwnedRange[], entry: ManifestRange, fresh: ReplaySource): ManifestRange[] {
-    return ranges.map((r) => (r.start === entry.start && r.end === entry.end ? entry : this.manifest.find((m) => m.start === r.start && m.end === r.end) ?? {
-      start: r.start, end: r.end, view: r.view, ...sourcesFor(r, this.manifest, fresh),
-    }));
+    const recordable = this.recordable(ranges);
+    return ranges.filter((r) => (r.start === entry.start && r.end === entry.end) || recordable.includes(r))
+      .map((r) => (r.start === entry.start && r.end === entry.end ? entry : this.manifest.find((m) => m.start === r.start && m.end === r.end) ?? {
+        start: r.start, end: r.end, view: r.view, ...sourcesFor(r, this.manifest, fresh),
+      }));
+  }
+
+  /**
+   * The owned ranges a manifest change may record. `ranges` is the owned set when the change was
+   * made; the manifest is written when the change's turn comes (serially), and a recovery ahead of
+   * it may have failed meanwhile and given its ranges up (recoverFrom). Such a range is then
+   * neither owned here nor named by the manifest: recorded, it would come back at the next restart
+   * as this pod's, empty (sources: its own log from now on). So a range of `ranges` that overlaps
+   * nothing owned and nothing in the manifest is left out. Any other range is kept — one split,
+   * merged or reassigned since is still named by the manifest, whose sources the change that
+   * replaced it (written next) inherits.
+   */
+  private recordable(ranges: readonly OwnedRange[]): OwnedRange[] {
+    const owned = this.target.ranges.list();
+    return ranges.filter((r) => owned.some((o) => o.start < r.end && r.start < o.end) || this.manifest.some((m) => m.start < r.end && r.start < m.end));
   }
 
   /**

@@ -3,7 +3,9 @@
 // FAILED_PRECONDITION naming the ranges and the engine's refusal, owns nothing of them (ops get
 // WRONG_RANGE), has dropped what it loaded, holds nothing of the dead pod's files and changed none
 // of them, and served its own range throughout; a second pod then recovers the ranges fully.
-// Before, the ranges stayed owned and recovering (UNAVAILABLE for good) and the hold stayed.
+// Before, the ranges stayed owned and recovering (UNAVAILABLE for good) and the hold stayed. And a
+// range change made while the recovery ran (a split of the pod's own range) does not put the
+// given-up ranges into the manifest.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -12,7 +14,7 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } 
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { createClient } from '../../client/index.js';
-import { adminClient } from '../../proto/adminClient.js';
+import { adminClient, type AdminClient } from '../../proto/adminClient.js';
 import { keyHash64 } from '../../proto/keyspace/hash.js';
 import { BatchWriter, ResultReader, WireStatus } from '../../proto/wire/index.js';
 import { DEFAULT_POD_CONFIG, Pod } from '../../dataplane/server/pod.js';
@@ -80,7 +82,22 @@ async function getStatus(address: string, key: string, view: number): Promise<nu
   }
 }
 
-test('RecoverRanges that fails loading (memory full): ranges given up, loaded records dropped, hold released, dead pod\'s files intact; another pod recovers them fully', { timeout: 120_000 }, async (t) => {
+interface Setup {
+  readonly dataDir: string;
+  readonly small: Pod;
+  readonly smallAdmin: AdminClient;
+  /** Keys in the dead pod's ranges, and their values there. */
+  readonly upper: string[];
+  readonly expected: (key: string) => string;
+  /** The small pod's own keys (value `valueOf(key, 'own')`). */
+  readonly own: string[];
+}
+
+/**
+ * pod-d, dead, owned UPPER_RANGES at view 1 (a checkpoint and a log tail); pod-s, small, owns
+ * LOWER at view 1 with OWN_KEYS keys.
+ */
+async function deadAndSmall(t: { after(fn: () => unknown): void }): Promise<Setup> {
   const dataDir = mkdtempSync(join(tmpdir(), 'slicekv-failed-recovery-'));
   t.after(() => rmSync(dataDir, { recursive: true, force: true }));
   const dead = durablePod(dataDir, 'pod-d');
@@ -109,8 +126,18 @@ test('RecoverRanges that fails loading (memory full): ranges given up, loaded re
   await writer.mput([...rewritten].map((k) => [k, valueOf(k, 'second')]));
   writer.close();
   await abandon(dead);
+  return { dataDir, small, smallAdmin, upper, own, expected: (k) => valueOf(k, rewritten.has(k) ? 'second' : 'first') };
+}
+
+function diskManifestStarts(dataDir: string, pod: string): string[] {
+  const manifest = JSON.parse(readFileSync(join(dataDir, 'pods', pod, 'manifest.json'), 'utf8')) as { ranges: { start: string }[] };
+  return manifest.ranges.map((r) => r.start);
+}
+
+test('RecoverRanges that fails loading (memory full): ranges given up, loaded records dropped, hold released, dead pod\'s files intact; another pod recovers them fully', { timeout: 120_000 }, async (t) => {
+  const { dataDir, small, smallAdmin, upper, own, expected } = await deadAndSmall(t);
+  const smallAddress = small.address;
   const deadFiles = snapshot(dataDir, ['pods/pod-d', 'ranges']);
-  const expected = (k: string): string => valueOf(k, rewritten.has(k) ? 'second' : 'first');
 
   // The small pod serves its own range throughout.
   const ownReader = createClient({ seeds: [smallAddress] });
@@ -145,8 +172,7 @@ test('RecoverRanges that fails loading (memory full): ranges given up, loaded re
   assert.equal(existsSync(join(dataDir, 'pods', 'pod-d', 'holds', 'pod-s.json')), false, 'no hold on the dead pod\'s files');
   assert.deepEqual(snapshot(dataDir, ['pods/pod-d', 'ranges']), deadFiles, 'the dead pod\'s files are unchanged');
   await smallAdmin.call('Checkpoint', {});
-  const manifest = JSON.parse(readFileSync(join(dataDir, 'pods', 'pod-s', 'manifest.json'), 'utf8')) as { ranges: { start: string }[] };
-  assert.deepEqual(manifest.ranges.map((r) => r.start), ['0'], 'the manifest names only the small pod\'s own range');
+  assert.deepEqual(diskManifestStarts(dataDir, 'pod-s'), ['0'], 'the manifest names only the small pod\'s own range');
 
   const big = durablePod(dataDir, 'pod-b');
   const bigAddress = await big.start();
@@ -161,4 +187,29 @@ test('RecoverRanges that fails loading (memory full): ranges given up, loaded re
   t.after(() => reader.close());
   const values = await reader.mget(upper);
   values.forEach((entry, i) => assert.equal(entry?.value.toString(), expected(upper[i]), upper[i]));
+});
+
+test('RecoverRanges that fails loading: a range change made here while it ran (a split) does not record the given-up ranges in the manifest', { timeout: 120_000 }, async (t) => {
+  const { dataDir, small, smallAdmin } = await deadAndSmall(t);
+  // The recovery waits behind an earlier manifest change (held open by the test), so the split
+  // below is made while the recovery's ranges are owned and recovering, and recorded after it failed.
+  let release = (): void => undefined;
+  const held = new Promise<void>((resolve) => {
+    release = resolve;
+  });
+  (small.durability as unknown as { serially(step: () => Promise<void>): Promise<void> }).serially(() => held).catch(() => undefined);
+  const recovery = smallAdmin.call('RecoverRanges', { deadPod: 'pod-d', ranges: UPPER_RANGES.map((r) => ({ ...r, view: 2 })) }, 60_000);
+  const quarter = (1n << 62n).toString();
+  let split: Promise<unknown> = Promise.resolve();
+  try {
+    while (!small.ranges.list().some((r) => r.recovering === true)) await new Promise((resolve) => setImmediate(resolve));
+    split = smallAdmin.call('SplitRange', { range: { ...LOWER, view: 1 }, at: quarter });
+    while (small.ranges.list().length < 4) await new Promise((resolve) => setImmediate(resolve));
+  } finally {
+    release();
+  }
+  await assert.rejects(recovery, /ranges not recovered: .*OUT_OF_MEMORY/);
+  await split;
+  assert.deepEqual(small.ranges.list().map((r) => [String(r.start), r.view]), [['0', 2], [quarter, 2]], 'the split is in effect; the recovered ranges are given up');
+  assert.deepEqual(diskManifestStarts(dataDir, 'pod-s'), ['0', quarter], 'the manifest names the split halves only');
 });

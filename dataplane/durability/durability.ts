@@ -247,7 +247,7 @@ export class Durability {
         // manifest on disk may rely on stays; otherwise it is put back as it was.
         taking.giveUp();
         if (heldBefore !== undefined && !recorded) await this.restoreHold(deadPod, heldBefore);
-        throw new RangesNotRecoveredError(deadPod, ranges, heldBefore !== undefined && recorded, error as Error);
+        throw new RangesNotRecoveredError(deadPod, ranges, heldBefore === undefined ? 'none' : recorded ? 'kept' : 'released', error as Error);
       }
       taking.settle();
       this.lastRecovery = report;

@@ -20,7 +20,7 @@ import { BatchWriter, ResultReader, WireStatus } from '../../proto/wire/index.js
 import { DEFAULT_POD_CONFIG, Pod } from '../../dataplane/server/pod.js';
 import { DEFAULT_DURABILITY_CONFIG } from '../../dataplane/durability/durability.js';
 import { NOT_RECOVERED_PREFIX } from '../../dataplane/durability/rangesNotRecoveredError.js';
-import { abandon, durablePod } from '../support/durablePod.js';
+import { abandon, durablePod, startedDurablePod } from '../support/durablePod.js';
 import { TestSession } from '../support/podSession.js';
 
 const HALF = 1n << 63n;
@@ -158,7 +158,7 @@ test('RecoverRanges that fails loading (memory full): ranges given up, loaded re
     assert.ok(details.startsWith(NOT_RECOVERED_PREFIX), details);
     assert.ok(details.includes(`[${HALF}, ${THREE_QUARTERS}) at view 2`), `names the range: ${details}`);
     assert.match(details, /the engine refused a recovered record: OUT_OF_MEMORY/);
-    assert.match(details, /the hold on pod-d's files is released/);
+    assert.match(details, /this recovery's hold on pod-d's files is released, and they are unchanged/);
     assert.match(details, /what was loaded of them is dropped/);
     return true;
   });
@@ -212,4 +212,13 @@ test('RecoverRanges that fails loading: a range change made here while it ran (a
   await split;
   assert.deepEqual(small.ranges.list().map((r) => [String(r.start), r.view]), [['0', 2], [quarter, 2]], 'the split is in effect; the recovered ranges are given up');
   assert.deepEqual(diskManifestStarts(dataDir, 'pod-s'), ['0', quarter], 'the manifest names the split halves only');
+});
+
+test('RecoverRanges from a pod with no manifest: refused before any hold is written; the ranges are not owned', { timeout: 30_000 }, async (t) => {
+  const { pod } = await startedDurablePod(t, 'slicekv-failed-recovery-', 'pod-r');
+  const admin = adminClient(pod.address);
+  t.after(() => admin.close());
+  await assert.rejects(admin.call('RecoverRanges', { deadPod: 'pod-nobody', ranges: [{ start: '0', end: '0', view: 2 }] }, 30_000),
+    /^Error: 9 FAILED_PRECONDITION: ranges not recovered: .*no hold on pod-nobody's files was written.*pod pod-nobody has no manifest/);
+  assert.deepEqual(pod.ranges.list(), []);
 });

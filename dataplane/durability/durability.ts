@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile, readdir, rm, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Route } from '../../proto/keyspace/routes.js';
-import { KEYSPACE_END, type HashRange } from '../../proto/keyspace/range.js';
+import { KEYSPACE_END, rangesOverlap, type HashRange } from '../../proto/keyspace/range.js';
 import type { OwnedRange, OwnedRanges } from '../ranges/ownedRanges.js';
 import type { ClientTable } from '../rifl/clientTable.js';
 import type { Store } from '../store/index.js';
@@ -356,7 +356,7 @@ export class Durability {
    */
   private recordable(ranges: readonly OwnedRange[]): OwnedRange[] {
     const owned = this.target.ranges.list();
-    return ranges.filter((r) => owned.some((o) => o.start < r.end && r.start < o.end) || this.manifest.some((m) => m.start < r.end && r.start < m.end));
+    return ranges.filter((r) => owned.some((o) => rangesOverlap(o, r)) || this.manifest.some((m) => rangesOverlap(m, r)));
   }
 
   /**
@@ -445,7 +445,7 @@ export class Durability {
    * let the other pod's older log entries replay over the neighbour's newer checkpoint.
    */
   replaysOtherPods(range: HashRange): boolean {
-    return this.manifest.some((m) => m.start < range.end && range.start < m.end && m.replays.some((r) => r.pod !== this.config.podName));
+    return this.manifest.some((m) => rangesOverlap(m, range) && m.replays.some((r) => r.pod !== this.config.podName));
   }
 
   /**

@@ -3,12 +3,12 @@
 // checkpoints, and per log the earliest replay start. Replaying from an earlier position than a
 // checkpoint needs is always safe: replay is in log order and last-writer-wins.
 
-import type { HashRange } from '../../proto/keyspace/range.js';
+import { rangesOverlap, type HashRange } from '../../proto/keyspace/range.js';
 import type { ManifestRange, ReplaySource } from './manifest.js';
 
 export function sourcesFor(range: HashRange, entries: readonly ManifestRange[], fresh: ReplaySource | null):
   { checkpoints: string[]; replays: ReplaySource[]; records?: number } {
-  const overlapping = entries.filter((e) => e.start < range.end && range.start < e.end);
+  const overlapping = entries.filter((e) => rangesOverlap(e, range));
   if (overlapping.length === 0) return { checkpoints: [], replays: fresh === null ? [] : [fresh] };
   // An upper bound (a split child counts its parent's records): only used to size the index.
   const records = overlapping.reduce((sum, e) => sum + (e.records ?? 0), 0);

@@ -5,7 +5,7 @@
 
 import { mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { HashRange } from '../../proto/keyspace/range.js';
+import { rangesOverlap, type HashRange } from '../../proto/keyspace/range.js';
 import { rangeId } from './checkpointFile.js';
 import { fsyncDirectory } from './fsyncDirectory.js';
 import type { ManifestRange } from './manifest.js';
@@ -35,7 +35,7 @@ export function withoutTaken(entries: readonly ManifestRange[], taken: readonly 
   let pieces = [...entries];
   for (const cut of taken) {
     pieces = pieces.flatMap((entry) => {
-      if (!(entry.start < cut.end && cut.start < entry.end)) return [entry];
+      if (!rangesOverlap(entry, cut)) return [entry];
       const left = entry.start < cut.start ? [{ ...entry, end: cut.start }] : [];
       const right = cut.end < entry.end ? [{ ...entry, start: cut.end }] : [];
       return [...left, ...right];

@@ -5,7 +5,7 @@
 
 import { setTimeout as sleep } from 'node:timers/promises';
 import { KeyHasher } from '../../proto/keyspace/hash.js';
-import { boundsContain, toBounds, type HashRange, type HashRangeBounds } from '../../proto/keyspace/range.js';
+import { boundsContain, rangesOverlap, toBounds, type HashRange, type HashRangeBounds } from '../../proto/keyspace/range.js';
 import { RouteTable, type Route } from '../../proto/keyspace/routes.js';
 import { routeToMessage } from '../../proto/messages.js';
 import type { OwnedRange, OwnedRanges } from '../ranges/ownedRanges.js';
@@ -102,7 +102,7 @@ export class Migrations implements OutgoingHost {
     const owned = this.pod.ranges.list().find((r) => r.start === range.start && r.end === range.end);
     if (owned === undefined || owned.view !== range.view) throw new Error(`range [${range.start}, ${range.end}) at view ${range.view} is not owned here`);
     if (targetPod === this.pod.podName) throw new Error('source and target are the same pod');
-    const moving = [...this.outgoing.values()].find((m) => !m.phase.finished && m.range.start < range.end && range.start < m.range.end);
+    const moving = [...this.outgoing.values()].find((m) => !m.phase.finished && rangesOverlap(m.range, range));
     if (moving !== undefined) throw new Error(`range [${range.start}, ${range.end}) overlaps range [${moving.range.start}, ${moving.range.end}) of migration ${moving.id}, still moving out (${moving.phase.phase})`);
     const migration = new OutgoingMigration({
       id, range: owned, targetPod, targetAddress, throttleBytesPerSecond, selfPod: this.pod.podName, selfAddress: this.pod.address, preCopy,
@@ -214,7 +214,7 @@ export class Migrations implements OutgoingHost {
     if (this.sampling?.migrationId === id) this.sampling = null;
     this.stopTracking(id);
     const moved: Route = { start: range.start, end: range.end, view, owner: targetPod, address: targetAddress };
-    const others = (pod.routes?.routes ?? []).filter((r) => !(r.start < range.end && range.start < r.end));
+    const others = (pod.routes?.routes ?? []).filter((r) => !rangesOverlap(r, range));
     if (pod.routes !== null) pod.routes = new RouteTable([...others, moved]);
     const durability = pod.durability;
     if (durability !== null) {
@@ -235,7 +235,7 @@ export class Migrations implements OutgoingHost {
     const before = { ranges: pod.ranges.list(), routes: pod.routes };
     if (load) pod.ranges.assign([...pod.ranges.list(), { ...taken, recovering: true }]);
     else pod.ranges.assign([...pod.ranges.list(), taken]);
-    const routes = (pod.routes?.routes ?? []).filter((r) => !(r.start < range.end && range.start < r.end));
+    const routes = (pod.routes?.routes ?? []).filter((r) => !rangesOverlap(r, range));
     pod.routes = new RouteTable([...routes, { start: range.start, end: range.end, view, owner: pod.podName, address: pod.address }]);
     try {
       await pod.durability?.reclaim(taken, durableSources, load, pod.ranges.list(), pod.routes.routes);
@@ -368,7 +368,7 @@ export class Migrations implements OutgoingHost {
 
   /** An unfinished migration into this pod (other than `exceptId`) whose range overlaps `range`. */
   private arrivingOver(range: HashRange, exceptId = ''): IncomingMigration | undefined {
-    return [...this.incoming.values()].find((m) => m.id !== exceptId && !m.phase.finished && m.range.start < range.end && range.start < m.range.end);
+    return [...this.incoming.values()].find((m) => m.id !== exceptId && !m.phase.finished && rangesOverlap(m.range, range));
   }
 
   /** Background drops that stopped at a failed delete since this pod started. */
@@ -417,7 +417,7 @@ export class Migrations implements OutgoingHost {
   }
 
   private ownsAny(range: HashRange): boolean {
-    return this.pod.ranges.list().some((r) => r.start < range.end && range.start < r.end);
+    return this.pod.ranges.list().some((r) => rangesOverlap(r, range));
   }
 
   /** FetchKeys on the source: PUT entries of the requested keys that exist here. */

@@ -2,7 +2,7 @@
 // it does not own now (AssignRanges, RecoverRanges), so that records it still holds there — of a
 // range it gave away and did not drop — are dropped before the range is served here again.
 
-import type { HashRange } from '../../proto/keyspace/range.js';
+import { rangesOverlap, type HashRange } from '../../proto/keyspace/range.js';
 import { sortedDisjoint } from '../../proto/keyspace/rangeSearch.js';
 
 /** The parts of `ranges` outside every range of `covered` (both lists disjoint), in hash order. */
@@ -12,7 +12,7 @@ export function uncoveredParts(ranges: readonly HashRange[], covered: readonly H
   for (const range of sortedDisjoint(ranges)) {
     let start = range.start;
     for (const c of cover) {
-      if (c.end <= start || c.start >= range.end) continue;
+      if (!rangesOverlap(c, { start, end: range.end })) continue;
       if (c.start > start) parts.push({ start, end: c.start });
       start = c.end;
     }

@@ -29,7 +29,7 @@ import { migrationHandlers, peerFactory } from './migrationHandlers.js';
 import { BulkListener } from '../migration/bulkListener.js';
 import { openBulkReceiver, type BulkHandlers } from '../migration/bulkReceiver.js';
 import { uncoveredParts } from '../ranges/uncoveredParts.js';
-import type { HashRange } from '../../proto/keyspace/range.js';
+import { rangesOverlap, type HashRange } from '../../proto/keyspace/range.js';
 
 export interface PodConfig {
   readonly podName: string;
@@ -332,7 +332,7 @@ export class Pod implements SessionHost {
     const table = this.routeTable;
     if (table === null) return;
     const owned = this.ranges.list();
-    const others = table.routes.filter((r) => !owned.some((o) => o.start < r.end && r.start < o.end));
+    const others = table.routes.filter((r) => !owned.some((o) => rangesOverlap(o, r)));
     this.routeTable = new RouteTable([...others, ...owned.map((o) => ({ start: o.start, end: o.end, view: o.view, owner: this.podName, address: this.address }))]);
   }
 

@@ -55,6 +55,11 @@ export function rangeContains(range: HashRange, hash: bigint): boolean {
   return hash >= range.start && hash < range.end;
 }
 
+/** Whether two ranges share a hash (half-open: ranges that only touch do not). */
+export function rangesOverlap(a: HashRange, b: HashRange): boolean {
+  return a.start < b.end && b.start < a.end;
+}
+
 /** Cuts the whole keyspace into `count` contiguous ranges of (nearly) equal width. */
 export function evenSplit(count: number): HashRange[] {
   if (!Number.isInteger(count) || count < 1) throw new RangeError(`range count must be a positive integer, got ${count}`);

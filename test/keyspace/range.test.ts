@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  KEYSPACE_END, assertValidRange, boundsContain, evenSplit, formatRange, isValidRange, rangeContains, toBounds, type HashRange,
+  KEYSPACE_END, assertValidRange, boundsContain, evenSplit, formatRange, isValidRange, rangeContains, rangesOverlap, toBounds, type HashRange,
 } from '../../proto/keyspace/range.js';
 import { Random } from '../support/random.js';
 import { replayHint, seedFromEnvironment } from '../support/environment.js';
@@ -127,4 +127,22 @@ test('boundsContain: agrees with bigint rangeContains for random ranges and prob
 test('formatRange: prints 16 hex digits and 2^64 for the keyspace end', () => {
   assert.equal(formatRange({ start: 0n, end: KEYSPACE_END }), '[0x0000000000000000, 2^64)');
   assert.equal(formatRange({ start: 1n, end: 0xabcn }), '[0x0000000000000001, 0x0000000000000abc)');
+});
+
+test('rangesOverlap: ranges sharing a hash overlap, either way round; ranges that only touch do not', () => {
+  const r = (start: bigint, end: bigint): HashRange => ({ start, end });
+  const cases: [HashRange, HashRange, boolean][] = [
+    [r(0n, 10n), r(5n, 15n), true],
+    [r(0n, 10n), r(10n, 20n), false],
+    [r(0n, 10n), r(9n, 10n), true],
+    [r(0n, 10n), r(2n, 3n), true],
+    [r(0n, 10n), r(0n, 10n), true],
+    [r(0n, 10n), r(20n, 30n), false],
+    [r(0n, KEYSPACE_END), r(MAX_HASH, KEYSPACE_END), true],
+    [r(0n, MAX_HASH), r(MAX_HASH, KEYSPACE_END), false],
+  ];
+  for (const [a, b, expected] of cases) {
+    assert.equal(rangesOverlap(a, b), expected, `${formatRange(a)} ${formatRange(b)}`);
+    assert.equal(rangesOverlap(b, a), expected, `${formatRange(b)} ${formatRange(a)}`);
+  }
 });

@@ -45,6 +45,7 @@ import { isLongMode, seedFromEnvironment } from '../support/environment.js';
 import { Random } from '../support/random.js';
 import { fixedFreePort, startDataplane, type DataplaneProcess } from '../support/dataplaneProcess.js';
 import { rangeFromMessage, type RangeSpecMessage } from '../../proto/messages.js';
+import { rangesOverlap } from '../../proto/keyspace/range.js';
 
 const RUNS = isLongMode() ? 280 : 28;
 const HALF = 1n << 63n;
@@ -164,7 +165,7 @@ async function settle(pods: Pods, range: { start: bigint; end: bigint }, sourceK
     for (const name of ['pod-s', 'pod-t']) {
       const stats = await pods.admin(name).call('Stats', {}, 5000);
       const owned = (stats.ranges as { range: RangeSpecMessage }[]).map((r) => rangeFromMessage(r.range));
-      if (owned.some((r) => r.start < range.end && range.start < r.end)) owners.push(name);
+      if (owned.some((r) => rangesOverlap(r, range))) owners.push(name);
       const running = (await migrationsOf(pods.admin(name))).filter((m) => ACTIVE.includes(m.phase) && !(sourceKilled && m.role === 'TARGET' && m.phase === 'PREPARE'));
       if (running.length > 0) return null;
     }

@@ -22,8 +22,9 @@
 // last_served_at_ms / first_served_at_ms: performance.timeOrigin + performance.now(), sub-ms, same
 // machine clock). `switchGapTransferMs` is A's MOVE_DATA transition minus A's TRANSFER_OWNERSHIP
 // transition (1 ms resolution): an upper bound of the time neither pod serves the range, without
-// the clients' reaction. `switchGapTargetMs` is B's TRANSFER_OWNERSHIP transition minus A's. Ops pending at B (waiting for keys
-// not yet arrived) are not exposed by the pod (no metric, no Admin field): reported as null.
+// the clients' reaction. `switchGapTargetMs` is B's TRANSFER_OWNERSHIP transition minus A's.
+// `peakOpsPendingAtTarget` is the most ops that waited at B at once, for ownership or for keys not
+// arrived yet (MigrationStatus peak_ops_pending on B).
 // `keysFetched` is B's count of keys fetched on demand (MigrationStatus on B); `preCopyRounds`,
 // `pendingSlices` (A) and `preCopyBytes` (B) show how the pre-copy went (docs/migration.md).
 //
@@ -88,6 +89,7 @@ interface MigrationInfo {
   preCopyRounds?: number;
   pendingSlices?: number;
   preCopyBytes?: string;
+  peakOpsPending?: string;
 }
 
 export interface SlicekvMigrationReport {
@@ -125,7 +127,7 @@ export interface SlicekvMigrationReport {
    * stopped serving) and what it sent with ownership; the target's install and durable adoption.
    */
   readonly handOver: { readonly source: HandOverFields | null; readonly target: HandOverFields | null };
-  readonly peakOpsPendingAtTarget: null;
+  readonly peakOpsPendingAtTarget: number | null;
   readonly keysFetched: number;
   /** Pre-copy rounds run on A, slices left pending at the switch, bytes B received before ownership. */
   readonly preCopyRounds: number;
@@ -327,7 +329,7 @@ function buildReport(options: SlicekvMigrationOptions, context: { pods: [Durable
     switchGapTransferMs: difference(transitionAt(sourceT, 'MOVE_DATA'), transitionAt(sourceT, 'TRANSFER_OWNERSHIP')),
     switchGapTargetMs: difference(transitionAt(targetT, 'TRANSFER_OWNERSHIP'), transitionAt(sourceT, 'TRANSFER_OWNERSHIP')),
     handOver: { source: handOverFields(a, 'handing over', SOURCE_HAND_OVER_FIELDS), target: handOverFields(b, 'serving the range', TARGET_HAND_OVER_FIELDS) },
-    peakOpsPendingAtTarget: null,
+    peakOpsPendingAtTarget: run.target?.peakOpsPending === undefined ? null : Number(run.target.peakOpsPending),
     keysFetched: Number(run.target?.keysFetched ?? 0), preCopyRounds: run.source.preCopyRounds ?? 0, pendingSlices: run.source.pendingSlices ?? 0,
     preCopyBytes: Number(run.target?.preCopyBytes ?? 0), recordsMoved: Number(run.source.recordsMoved), bytesMoved: Number(run.source.bytesMoved),
     sourceTransitions: sourceT, targetTransitions: targetT,

@@ -80,6 +80,9 @@ export class IncomingMigration {
   adopted = false;
   /** When this pod served its first op on the range (unix ms, sub-ms resolution; 0: none yet). */
   firstServedAtMs = 0;
+  /** Ops waiting here now, for ownership or for their keys, and the most at once (MigrationStatus.peak_ops_pending). */
+  opsPending = 0;
+  opsPendingPeak = 0;
   error = '';
   /** When the source was last heard from (a chunk or a fetch answered). */
   lastHeardMs = Date.now();
@@ -142,6 +145,16 @@ export class IncomingMigration {
     return this.ownershipWait.promise;
   }
 
+  /** An op waits here on `arrival`: counted in opsPending until it settles. */
+  waitingOn(arrival: Promise<void>): Promise<void> {
+    if (++this.opsPending > this.opsPendingPeak) this.opsPendingPeak = this.opsPending;
+    const settled = (): void => {
+      this.opsPending--;
+    };
+    arrival.then(settled, settled);
+    return arrival;
+  }
+
   /** Ownership arrived (or the migration ended): ops waiting for it run (or get WRONG_RANGE). */
   releaseOwnershipWaiters(): void {
     const wait = this.ownershipWait;
@@ -175,7 +188,10 @@ export class IncomingMigration {
       this.queued.push(keys[i]);
       this.fetching.set(names[i], this.nextFlush());
     }
-    return names.map((name) => this.fetching.get(name) ?? ARRIVED);
+    return names.map((name) => {
+      const arrival = this.fetching.get(name);
+      return arrival === undefined ? ARRIVED : this.waitingOn(arrival);
+    });
   }
 
   /** The promise of the fetch that will carry the keys queued in this tick. */

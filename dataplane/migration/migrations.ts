@@ -568,7 +568,8 @@ export class Migrations implements OutgoingHost {
     for (const m of this.incoming.values()) {
       // Adopted: served here from now on, though the phase moves on to MOVE_DATA a moment later.
       if (!awaitsOwnership(m.phase.phase) || m.adopted || m.range.view !== view || !boundsContain(toBounds(m.range), hi, lo)) continue;
-      return m.ownershipArrival();
+      const arrival = m.ownershipArrival();
+      return arrival === null ? null : m.waitingOn(arrival);
     }
     return null;
   }

@@ -67,7 +67,7 @@ function info(m: OutgoingMigration | IncomingMigration, role: 'SOURCE' | 'TARGET
   }
   const incoming = m as IncomingMigration;
   return { ...common, range: rangeToMessage(incoming.range), peerPod: incoming.sourcePod, keysFetched: String(incoming.keysFetched), firstServedAtMs: incoming.firstServedAtMs,
-    preCopyBytes: String(incoming.preCopyBytes) };
+    preCopyBytes: String(incoming.preCopyBytes), peakOpsPending: String(incoming.opsPendingPeak) };
 }
 
 function fail(callback: grpc.sendUnaryData<object>, code: grpc.status, error: unknown): void {

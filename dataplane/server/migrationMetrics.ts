@@ -5,9 +5,13 @@ import { Gauge, type Registry } from 'prom-client';
 import type { Pod } from './pod.js';
 
 export function migrationMetrics(registry: Registry, pod: Pod): void {
-  const all = (): { role: string; phase: string; recordsMoved: number; bytesMoved: number; keysFetched: number }[] => [
-    ...[...pod.migrations.outgoing.values()].map((m) => ({ role: 'source', phase: m.phase.phase, recordsMoved: m.recordsMoved, bytesMoved: m.bytesMoved, keysFetched: 0 })),
-    ...[...pod.migrations.incoming.values()].map((m) => ({ role: 'target', phase: m.phase.phase, recordsMoved: m.recordsMoved, bytesMoved: m.bytesMoved, keysFetched: m.keysFetched })),
+  const all = (): { role: string; phase: string; recordsMoved: number; bytesMoved: number; keysFetched: number; opsPending: number }[] => [
+    ...[...pod.migrations.outgoing.values()].map((m) => ({
+      role: 'source', phase: m.phase.phase, recordsMoved: m.recordsMoved, bytesMoved: m.bytesMoved, keysFetched: 0, opsPending: 0,
+    })),
+    ...[...pod.migrations.incoming.values()].map((m) => ({
+      role: 'target', phase: m.phase.phase, recordsMoved: m.recordsMoved, bytesMoved: m.bytesMoved, keysFetched: m.keysFetched, opsPending: m.opsPending,
+    })),
   ];
   new Gauge({
     name: 'slicekv_migrations', help: 'Migrations this pod takes part in, by role and phase.', labelNames: ['role', 'phase'], registers: [registry],
@@ -28,4 +32,5 @@ export function migrationMetrics(registry: Registry, pod: Pod): void {
   sum('slicekv_migration_records_moved', 'Records moved by this pod\'s migrations since it started.', (m) => m.recordsMoved);
   sum('slicekv_migration_moved_bytes', 'Bytes of records moved by this pod\'s migrations since it started.', (m) => m.bytesMoved);
   sum('slicekv_migration_keys_fetched', 'Keys a migration target fetched on demand for waiting ops.', (m) => m.keysFetched);
+  sum('slicekv_migration_ops_pending', 'Ops waiting at a migration target now, for ownership or for keys not arrived yet.', (m) => m.opsPending);
 }

@@ -152,7 +152,9 @@ async function liveMigration(t: TestContext, preCopy: boolean, channel: '' | 'bu
   assert.equal(Number(targetStats.keyCount) >= moved, true, `the target holds the moved keys (${String(targetStats.keyCount)} >= ${moved})`);
   assert.equal(left, 0, `the source dropped its copy (${left} keys of the moved range left)`);
   const targetInfo = ((await targetAdmin.call('MigrationStatus', { migrationId: 'm1' })).migrations as
-    { phase: string; keysFetched: string; firstServedAtMs: number; preCopyBytes: string }[])[0];
+    { phase: string; keysFetched: string; firstServedAtMs: number; preCopyBytes: string; peakOpsPending: string }[])[0];
+  // An op whose key was fetched waited for it: the target counted it.
+  if (Number(targetInfo.keysFetched) > 0) assert.ok(Number(targetInfo.peakOpsPending) > 0, `ops waited at the target (${JSON.stringify(targetInfo)})`);
   const sourceInfo = ((await admin.call('MigrationStatus', { migrationId: 'm1' })).migrations as { preCopyRounds: number; pendingSlices: number }[])[0];
   if (preCopy) {
     assert.ok(sourceInfo.preCopyRounds >= 1 && Number(targetInfo.preCopyBytes) > 0, `the range was pre-copied (${JSON.stringify(sourceInfo)})`);
@@ -169,12 +171,13 @@ async function liveMigration(t: TestContext, preCopy: boolean, channel: '' | 'bu
   assert.match(sourceMetrics, /slicekv_migrations\{role="source",phase="COMPLETE",pod="pod-src"\} 1/);
   assert.match(targetMetrics, /slicekv_migrations\{role="target",phase="COMPLETE",pod="pod-dst"\} 1/);
   assert.match(targetMetrics, /slicekv_migration_keys_fetched\{role="target",pod="pod-dst"\} \d+/);
+  assert.match(targetMetrics, /slicekv_migration_ops_pending\{role="target",pod="pod-dst"\} 0/, 'no op waits once the migration completed');
   const promtool = spawnSync('promtool', ['check', 'metrics'], { input: sourceMetrics + targetMetrics.replace(/^# (HELP|TYPE).*\n/gm, ''), encoding: 'utf8' });
   if (promtool.error === undefined) assert.equal(promtool.status, 0, promtool.stdout + promtool.stderr);
   const verdict = await checkHistory(recorder.ops(), { timeoutSeconds: 60 });
   assert.equal(verdict.linearizable, true, `Porcupine: the history across the migration is linearizable (${replayHint(seed)})`);
   assert.equal(targetInfo.phase, 'COMPLETE');
   t.diagnostic(`seed ${seed}: ${workload.ops} ops during the run (${verdict.ops} checked linearizable in ${verdict.seconds} s); ` +
-    `${moved} bulk keys moved; ${targetInfo.keysFetched} keys fetched on demand; owner-switch gap ${(targetInfo.firstServedAtMs - lastAtSource).toFixed(3)} ms (source last served at ${lastAtSource.toFixed(1)}, target first at ${targetInfo.firstServedAtMs.toFixed(1)}); ` +
+    `${moved} bulk keys moved; ${targetInfo.keysFetched} keys fetched on demand; at most ${targetInfo.peakOpsPending} ops waiting at the target; owner-switch gap ${(targetInfo.firstServedAtMs - lastAtSource).toFixed(3)} ms (source last served at ${lastAtSource.toFixed(1)}, target first at ${targetInfo.firstServedAtMs.toFixed(1)}); ` +
     `phases ${info.transitions.join(' ')}; pre-copy rounds ${sourceInfo.preCopyRounds}, pending slices ${sourceInfo.pendingSlices}`);
 }

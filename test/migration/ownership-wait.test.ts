@@ -3,8 +3,8 @@
 // phase moves from TRANSFER_OWNERSHIP to MOVE_DATA only a moment later (the target first runs the
 // ops that waited, then logs and answers the source). A wait begun then would only end with the
 // one-second ownership timeout. And the first op served on the range is timed (the owner-switch
-// gap) even when it comes after the migration completed. Driven on Migrations with a real engine
-// and OwnedRanges.
+// gap) even when it comes after the migration completed; waiting ops are counted (MigrationStatus
+// peak_ops_pending). Driven on Migrations with a real engine and OwnedRanges.
 
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
@@ -34,14 +34,29 @@ test('an op at the new view waits for ownership before it arrives, and not once 
   const migration = await migrations.prepare('m1', UPPER, 'pod-s', '127.0.0.1:2');
   const early = migrations.awaitingOwnership(HI, 0, UPPER.view);
   assert.ok(early !== null, 'before ownership, an op at the new view waits');
+  const second = migrations.awaitingOwnership(HI + 1, 0, UPPER.view);
+  assert.equal(migration.opsPending, 2, 'each waiting op is counted');
 
   const received = migrations.receiveOwnership('m1', EMPTY, '', [], 0, { preCopied: false, replacedSlices: EMPTY, sliceRecords: EMPTY, pendingSlices: EMPTY });
   await early;
+  await second;
   assert.equal(migration.adopted, true, 'the ops that waited were released by the adoption');
+  assert.deepEqual([migration.opsPending, migration.opsPendingPeak], [0, 2], 'released, they no longer count; the peak stays');
   assert.equal(migration.phase.phase, 'TRANSFER_OWNERSHIP', '(the phase moves on a moment later)');
   assert.equal(migrations.awaitingOwnership(HI, 0, UPPER.view), null, 'an op arriving now runs at once');
   await received;
   assert.equal(migration.phase.phase, 'MOVE_DATA');
+});
+
+test('ops waiting for keys not arrived yet are counted until their fetch settles (here: fails, no source)', async (t) => {
+  const { migrations } = targetPod(t);
+  const migration = await migrations.prepare('m1', UPPER, 'pod-s', '127.0.0.1:2');
+  await migrations.receiveOwnership('m1', EMPTY, '', [], 0, { preCopied: false, replacedSlices: EMPTY, sliceRecords: EMPTY, pendingSlices: EMPTY });
+  const arrivals = migration.arrivals([Buffer.from('k1'), Buffer.from('k2'), Buffer.from('k3')]);
+  assert.equal(migration.opsPending, 3);
+  const outcomes = await Promise.allSettled(arrivals);
+  assert.ok(outcomes.every((o) => o.status === 'rejected'), 'no source to fetch from');
+  assert.deepEqual([migration.opsPending, migration.opsPendingPeak], [0, 3]);
 });
 
 test('a migration that completes before the range served an op still times the first op served (the owner-switch gap)', async (t) => {

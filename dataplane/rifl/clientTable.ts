@@ -11,6 +11,7 @@
 import { assert } from '../store/assert.js';
 import { Status, type CompletionTracker, type RecordRef, type Store } from '../store/index.js';
 import type { Clock } from '../clock.js';
+import type { ResultWriter } from '../../proto/wire/index.js';
 import { CLIENT_ID_BYTES, PAYLOAD_AT_RESULT, payloadClientKey, payloadSeq, writePayloadHeader } from './completionPayload.js';
 
 export interface ClientTableConfig {
@@ -152,14 +153,18 @@ export class ClientTable implements CompletionTracker {
   }
 
   /**
-   * Saves the result of `seq` (its wire bytes) in a completion record keyed by `key`. The caller
+   * Saves the result of `seq` (its wire bytes: what `results` wrote from `resultStart` on) in a completion record keyed by `key`. The caller
    * ensured space for it before running the op.
    */
-  record(client: ClientState, seq: number, key: Uint8Array, keyOffset: number, keyLength: number, result: Buffer): void {
-    const payloadLength = PAYLOAD_AT_RESULT + result.length;
+  record(client: ClientState, seq: number, key: Uint8Array, keyOffset: number, keyLength: number, results: ResultWriter, resultStart: number): void {
+    const resultLength = results.byteLength - resultStart;
+    const result = results.bytes;
+    const payloadLength = PAYLOAD_AT_RESULT + resultLength;
     if (this.scratch.length < payloadLength) this.scratch = Buffer.allocUnsafe(Math.max(payloadLength, this.scratch.length * 2));
-    writePayloadHeader(this.scratch, client.id, seq);
-    result.copy(this.scratch, PAYLOAD_AT_RESULT);
+    const scratch = this.scratch;
+    writePayloadHeader(scratch, client.id, seq);
+    // A mutation's result is a few bytes (at most 20): copied by hand, no view made per mutation.
+    for (let i = 0; i < resultLength; i++) scratch[PAYLOAD_AT_RESULT + i] = result[resultStart + i];
     this.lastPayloadLength = payloadLength;
     const status = this.store.appendCompletion(key, keyOffset, keyLength, this.scratch, 0, payloadLength);
     assert(status === Status.OK, 'space for the completion record was ensured before the op ran');

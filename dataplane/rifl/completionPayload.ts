@@ -15,7 +15,8 @@ export const PAYLOAD_AT_SEQ = CLIENT_ID_BYTES;
 export const PAYLOAD_AT_RESULT = CLIENT_ID_BYTES + 8;
 
 export function writePayloadHeader(target: Buffer, clientId: Uint8Array, seq: number): void {
-  target.set(clientId.subarray(0, CLIENT_ID_BYTES), 0);
+  // Client ids are 16 bytes (checked at the edge): no view made per mutation.
+  target.set(clientId.length === CLIENT_ID_BYTES ? clientId : clientId.subarray(0, CLIENT_ID_BYTES), 0);
   writeUint64(target, PAYLOAD_AT_SEQ, seq);
 }
 

@@ -217,7 +217,7 @@ export class BatchExecutor {
     const valueOffset = fromFrame ? op.valueOffset : store.resultValueOffset;
     const valueLength = fromFrame ? op.valueLength : store.resultValueLength;
     const version = store.resultVersion;
-    clients.record(client, op.seq, op.frame, op.keyOffset, op.keyLength, writer.bytesSince(start));
+    clients.record(client, op.seq, op.frame, op.keyOffset, op.keyLength, writer, start);
     if (wal !== null) this.log(wal, op, status, valueBytes, valueOffset, valueLength, version);
   }
 

@@ -99,6 +99,11 @@ export class ResultWriter {
     return this.length;
   }
 
+  /** The frame's buffer as written so far (bytes [0, byteLength)); valid until the next write. */
+  get bytes(): Buffer {
+    return this.buffer;
+  }
+
   /** The bytes written since `start` (a view, valid until the next write). */
   bytesSince(start: number): Buffer {
     return this.buffer.subarray(start, this.length);

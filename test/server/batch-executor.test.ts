@@ -269,17 +269,26 @@ test('executor: random batches with random retries apply every (client, seq) exa
   assert.ok(h.clients.duplicateHits > 0);
 });
 
+/** A result frame holding one result (status OK) from byte RESULT_START, as a mutation's would. */
+function oneResult(): ResultWriter {
+  const writer = new ResultWriter();
+  writer.begin();
+  writer.raw(Buffer.from([0, 2, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0]), 0, 12);
+  return writer;
+}
+const RESULT_START = 8;
+
 test('client table: when full, forgets an idle client without completion records; refuses only if none is idle', () => {
   const store = new Store({ memoryLimitBytes: 8 * MIB, segmentSizeBytes: 64 * 1024, keyLengthMax: 1024, valueLengthMax: 4096 });
   const clients = new ClientTable(store, new ManualClock(0), { ...DEFAULT_CLIENT_TABLE_CONFIG, clientCountMax: 2 });
   const id = (n: number): Buffer => Buffer.alloc(16, n);
   const busy = clients.open(id(1));
   assert.ok(busy);
-  clients.record(busy, 1, b('k'), 0, 1, Buffer.from([0, 2, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0]));
+  clients.record(busy, 1, b('k'), 0, 1, oneResult(), RESULT_START);
   assert.ok(clients.open(id(2)), 'second client fits');
   assert.ok(clients.open(id(3)), 'the idle client 2 is forgotten to make room');
   assert.equal(clients.evictions, 1);
   assert.equal(clients.check(busy, 1), RiflCheck.DUPLICATE, 'the client with a completion record is kept');
-  clients.record(clients.open(id(3)) ?? assert.fail('client 3'), 1, b('k'), 0, 1, Buffer.from([0, 2, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0]));
+  clients.record(clients.open(id(3)) ?? assert.fail('client 3'), 1, b('k'), 0, 1, oneResult(), RESULT_START);
   assert.equal(clients.open(id(4)), null, 'every client holds records: the new one is refused');
 });

@@ -21,8 +21,12 @@ async function writeKeys(client: SlicekvClient, prefix: string, from: number, to
   await client.mput([...Array(to - from).keys()].map((i) => [`k${from + i}`, valueOf(prefix, from + i)]));
 }
 
-/** A pod that wrote KEYS keys as "v" (checkpointed when asked), then crashed; returns the data dir. */
-async function crashedPod(t: { after(fn: () => void): void }, checkpointFirst: boolean): Promise<string> {
+/**
+ * A pod that wrote KEYS keys as "v" (checkpointed when asked, then wrote `tail` if given), then
+ * crashed; returns the data dir.
+ */
+async function crashedPod(t: { after(fn: () => void): void }, checkpointFirst: boolean,
+  tail: ((client: SlicekvClient) => Promise<void>) | null = null): Promise<string> {
   const dataDir = mkdtempSync(join(tmpdir(), 'slicekv-corrupt-'));
   t.after(() => rmSync(dataDir, { recursive: true, force: true }));
   const pod = durablePod(dataDir, 'pod-c');
@@ -34,6 +38,7 @@ async function crashedPod(t: { after(fn: () => void): void }, checkpointFirst: b
     const admin = adminClient(address);
     await admin.call('Checkpoint', {});
     admin.close();
+    await tail?.(client);
   } else {
     for (let from = 0; from < KEYS; from += 300) await writeKeys(client, 'v', from, from + 300);
   }
@@ -125,22 +130,10 @@ test('recovery: a corrupted checkpoint loads up to the damage, says so, and serv
 });
 
 test('recovery: a checkpoint whose META frame is damaged loads nothing and says so; the log tail still replays', async (t) => {
-  const dataDir = mkdtempSync(join(tmpdir(), 'slicekv-corrupt-'));
-  t.after(() => rmSync(dataDir, { recursive: true, force: true }));
-  const first = durablePod(dataDir, 'pod-c');
-  const address = await first.start();
-  await assignWholeKeyspace(address, 'pod-c');
-  const client = createClient({ seeds: [address] });
-  await writeKeys(client, 'v', 0, KEYS);
-  const admin = adminClient(address);
-  await admin.call('Checkpoint', {});
-  admin.close();
   // The tail after the checkpoint: keys [0, 1000) written again. The log is small enough for merged
   // redo, but the merge order comes from the checkpoints' META frames: without one, the tail replays
   // after the (empty) load.
-  await writeKeys(client, 'w', 0, 1000);
-  client.close();
-  await abandon(first);
+  const dataDir = await crashedPod(t, true, (client) => writeKeys(client, 'w', 0, 1000));
   const rangeDir = join(dataDir, 'ranges', readdirSync(join(dataDir, 'ranges'))[0]);
   const [file] = readdirSync(rangeDir).filter((n) => n.endsWith('.ckpt'));
   const bytes = readFileSync(join(rangeDir, file));

@@ -82,11 +82,16 @@ test('client: every call round-trips, across the pods that own the keys', async 
   }
 });
 
+/** A key whose hash falls in range 0 of a two-range split (the lower half). */
+function keyInRange0(): string {
+  return [...Array(100).keys()].map((i) => `key-${i}`).find((k) => keyHash64(Buffer.from(k)) < 1n << 63n) ?? 'none';
+}
+
 test('client: after the test moves a range to another pod, WRONG_RANGE re-routes the client', async () => {
   const cluster = await startCluster(2, 2);
   try {
     await withClient(cluster, async (client) => {
-      const key = [...Array(100).keys()].map((i) => `key-${i}`).find((k) => keyHash64(Buffer.from(k)) < 1n << 63n) ?? 'none';
+      const key = keyInRange0();
       await client.put(key, 'before');
       assert.ok(cluster.pods[0].ops > 0);
       // Range 0 moves from pod 0 to pod 1 at view 2 (data is not migrated here: a fresh write follows).
@@ -105,7 +110,7 @@ test('client: a followed move sends the re-routed op first and refreshes routes 
   const cluster = await startCluster(2, 2);
   try {
     await withClient(cluster, async (client) => {
-      const key = [...Array(100).keys()].map((i) => `key-${i}`).find((k) => keyHash64(Buffer.from(k)) < 1n << 63n) ?? 'none';
+      const key = keyInRange0();
       await client.put(key, 'before');
       await cluster.assign([1, 1], [2, 1]);
       // WRONG_RANGE from pod 0 names pod 1 at view 2: the client follows. What pod 1 has seen of

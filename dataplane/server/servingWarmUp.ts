@@ -11,7 +11,7 @@
 import { EventEmitter } from 'node:events';
 import { BatchWriter, FRAME_FORMAT_VERSION, type FrameLimits } from '../../proto/wire/index.js';
 import type { SessionReplyMessage, SessionRequestMessage } from '../../proto/messages.js';
-import { MIB, Store } from '../store/index.js';
+import { Store, WARM_UP_SCRATCH } from '../store/index.js';
 import { assert } from '../store/assert.js';
 import { ClientTable } from '../rifl/clientTable.js';
 import { OwnedRanges } from '../ranges/ownedRanges.js';
@@ -24,7 +24,6 @@ const OPS_PER_BATCH = 16;
 const KEYS = 2000;
 const KEY_BYTES = 16;
 const VALUE_BYTES = 100;
-const SCRATCH = { memoryLimitBytes: 16 * MIB, segmentSizeBytes: MIB, valueLengthMax: 4096, indexBucketCountInitial: 1024 } as const;
 const VIEW = 1;
 
 /** Runs BATCHES batches through a scratch session; returns how long it took and the ops run. */
@@ -58,7 +57,7 @@ export function warmUpServing(limits: FrameLimits): { ms: number; ops: number } 
 const COUNTER = Buffer.from('warm-up-counter!');
 
 function scratchHost(limits: FrameLimits): SessionHost {
-  const store = new Store(SCRATCH);
+  const store = new Store(WARM_UP_SCRATCH);
   const clients = new ClientTable(store, systemClock);
   const ranges = new OwnedRanges();
   ranges.assign([{ start: 0n, end: 1n << 64n, view: VIEW }]);

@@ -7,4 +7,4 @@ export { InvariantError } from './assert.js';
 export { recordBytes } from './layout.js';
 export type { RangeFigures } from './rangeAccounting.js';
 export { BulkLoad, type KeepRecord, type LoadClaim } from './bulkLoad.js';
-export { warmUpEngine } from './warmUp.js';
+export { WARM_UP_SCRATCH, warmUpEngine } from './warmUp.js';

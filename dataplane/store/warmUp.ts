@@ -22,7 +22,8 @@ const ROUNDS = 2;
 const KEYS_PER_ROUND = 4000;
 const KEY_BYTES = 16;
 const VALUE_BYTES = 100;
-const SCRATCH = { memoryLimitBytes: 16 * MIB, segmentSizeBytes: MIB, valueLengthMax: 4096, indexBucketCountInitial: 1024 } as const;
+/** The scratch engines warm-ups run on (this one, and the serving path's in dataplane/server). */
+export const WARM_UP_SCRATCH = { memoryLimitBytes: 16 * MIB, segmentSizeBytes: MIB, valueLengthMax: 4096, indexBucketCountInitial: 1024 } as const;
 const WHOLE_KEYSPACE = { start: 0n, end: 1n << 64n } as const;
 
 /** Runs the engine's main paths on scratch stores; returns how long it took. */
@@ -33,7 +34,7 @@ export function warmUpEngine(): { ms: number } {
 }
 
 function warmUpRound(round: number): void {
-  const store = new Store(SCRATCH);
+  const store = new Store(WARM_UP_SCRATCH);
   const key = Buffer.alloc(KEY_BYTES);
   const value = Buffer.alloc(VALUE_BYTES, round);
   for (let i = 0; i < KEYS_PER_ROUND; i++) {
@@ -62,19 +63,19 @@ function scanImage(store: Store): Buffer {
 }
 
 function bulkLoadByCopy(image: Buffer): void {
-  const load = new Store(SCRATCH).beginBulkLoad();
+  const load = new Store(WARM_UP_SCRATCH).beginBulkLoad();
   expectOk(load.copyRecords(image, 0, image.length, (_bytes, _keyOffset, keyLength) => keyLength > 0));
   load.finish();
 }
 
 /** A restart's path: runs claimed in load segments, copied there, installed. */
 function bulkLoadByClaim(image: Buffer): void {
-  const load = new Store(SCRATCH).beginBulkLoad();
+  const load = new Store(WARM_UP_SCRATCH).beginBulkLoad();
   const words = new Int32Array(image.buffer, image.byteOffset, image.length >> 2);
   let at = 0;
   while (at < image.length) {
     let end = at;
-    while (end < image.length && end - at < SCRATCH.segmentSizeBytes / 4) end += recordBytesAt(words, end >> 2);
+    while (end < image.length && end - at < WARM_UP_SCRATCH.segmentSizeBytes / 4) end += recordBytesAt(words, end >> 2);
     const claim = load.claim(end - at);
     assert(claim !== null, 'the warm-up image fits its scratch store');
     image.copy(load.segmentBytes(claim), claim.offsetBytes, at, end);

@@ -26,6 +26,9 @@ RUN npm run build
 # --- runtime: production dependencies, compiled JavaScript, the .proto contract --------------
 FROM ${NODE_IMAGE} AS runtime
 ENV NODE_ENV=production
+# glibc's mmap threshold fixed at 256 KiB (trim threshold 64 MiB), so index tables an index doubling
+# frees go back to the system (proto/dataplaneEnvironment.ts: MALLOC_TUNABLE; the pod warns at start without it).
+ENV GLIBC_TUNABLES=glibc.malloc.mmap_threshold=262144:glibc.malloc.trim_threshold=67108864
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force

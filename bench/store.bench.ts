@@ -25,11 +25,13 @@
 import { fileURLToPath } from 'node:url';
 import { getHeapStatistics } from 'node:v8';
 import { MIB, type StoreConfig, type StoreStats } from '../dataplane/store/index.js';
+import { dataplaneEnvironment } from '../proto/dataplaneEnvironment.js';
 import { codeDigest } from './support/buildDigest.js';
 import { benchEntry, runChild, type ChildOutcome } from './support/childRunner.js';
 import { runChunked, type PhaseTiming } from './support/chunkedLoop.js';
 import { LoopProbe, forceGc, type DelayWindow } from './support/loopProbe.js';
 import { describeMachine, machineInfo, type MachineInfo } from './support/machine.js';
+import { settledRssBytes } from './support/settledRss.js';
 import { Random } from '../test/support/random.js';
 import { EngineSubject, MapSubject, type Subject } from './support/storeSubjects.js';
 import { KEY_BYTES, VALUE_BYTES, distinctSample, makeKeys, makeSequence, makeValues, type Distribution } from './support/workload.js';
@@ -282,7 +284,7 @@ async function runStandardWorker(p: StandardParams): Promise<StandardResult> {
   // for the load), while engine segments go back to the system when freed, so a baseline taken
   // after the warm-up would flatter the Map by tens of bytes per key.
   forceGc();
-  const rssBytesBeforeLoad = process.memoryUsage.rss();
+  const rssBytesBeforeLoad = await settledRssBytes();
   await warmUp(() => (p.kind === 'engine'
     ? new EngineSubject({ memoryLimitBytes: WARM_UP_MEMORY_LIMIT_BYTES, segmentSizeBytes: DEFAULT_SEGMENT_SIZE_BYTES })
     : new MapSubject()));
@@ -295,8 +297,8 @@ async function runStandardWorker(p: StandardParams): Promise<StandardResult> {
     probe.sampleHeap();
   };
   const load = await runChunked(p.keyCount, CHUNK_OPS, (s, e) => subject.load(keys, values, s, e), afterChunk);
-  const afterLoad = await probe.collectGarbage('operations', () => ({
-    rssBytes: process.memoryUsage.rss(), heapUsedBytes: getHeapStatistics().used_heap_size, stats: engineStats(subject),
+  const afterLoad = await probe.collectGarbage('operations', async () => ({
+    rssBytes: await settledRssBytes(), heapUsedBytes: getHeapStatistics().used_heap_size, stats: engineStats(subject),
   }));
   checkLiveBytes(afterLoad.stats, p.keyCount);
   const get = await runChunked(p.getOps, CHUNK_OPS, (s, e) => subject.get(keys, gets.keyIndexes, s, e), afterChunk);
@@ -631,6 +633,8 @@ async function parentMain(plan: Plan): Promise<void> {
     console.log(`${job.id}${job.nodeArgs.length > 0 ? ` [${job.nodeArgs.join(' ')}]` : ''}`);
     const outcome = await runChild<WorkerResult>(scriptPath, {
       nodeArgs: [...job.nodeArgs, '--expose-gc'], scriptArgs: ['--worker', JSON.stringify(job.params)], timeoutMs: plan.childTimeoutMs,
+      // Both subjects run as a data-plane process would (proto/dataplaneEnvironment.ts).
+      env: dataplaneEnvironment(),
     });
     outcomes.set(job.id, outcome);
     console.log(describeOutcome(outcome));

@@ -24,6 +24,7 @@ import { DEFAULT_DURABILITY_CONFIG, type DurabilityConfig } from './durability/d
 import { SELF_FENCING_OPTIONS, startSelfFencing } from './lease/selfFencing.js';
 import { WRITE_FAULT_POINTS, isWriteFaultPoint } from './durability/writeFaults.js';
 import { deferredLog } from './server/deferredLog.js';
+import { MALLOC_TUNABLE, mallocTunableIn } from '../proto/dataplaneEnvironment.js';
 
 const UNITS: Record<string, number> = { '': 1, b: 1, kib: 1024, mib: 1024 ** 2, gib: 1024 ** 3, kb: 1e3, mb: 1e6, gb: 1e9 };
 
@@ -123,6 +124,10 @@ export async function runDataplane(argv: readonly string[]): Promise<void> {
   const host = values.listen.slice(0, values.listen.lastIndexOf(':'));
   const metrics = await serveMetrics(podRegistry(pod), host, Number(values['metrics-port']));
   log.info({ event: 'listening', address, metricsPort: metrics.port, engineWarmUpMs: Math.round(pod.warmUpMs) }, 'data-plane pod serving');
+  if (!mallocTunableIn(process.env.GLIBC_TUNABLES)) {
+    log.warn({ event: 'malloc-tunable-missing', expected: `GLIBC_TUNABLES=${MALLOC_TUNABLE}` },
+      'started without the malloc tunable: index tables freed by doublings stay resident (proto/dataplaneEnvironment.ts)');
+  }
   const shutdown = (signal: string): void => {
     log.info({ event: 'draining', signal }, 'draining');
     void Promise.all([fencing?.stop(), pod.stop()]).then(() => {

@@ -18,6 +18,8 @@ export interface ChildOptions {
   nodeArgs: readonly string[];
   scriptArgs: readonly string[];
   timeoutMs: number;
+  /** The child's environment; the parent's when absent. */
+  env?: NodeJS.ProcessEnv;
 }
 
 function appendBounded(kept: string, chunk: Buffer): string {
@@ -32,7 +34,7 @@ function lastLine(text: string): string {
 
 export function runChild<T>(scriptPath: string, options: ChildOptions): Promise<ChildOutcome<T>> {
   const started = Date.now();
-  const child = spawn(process.execPath, [...options.nodeArgs, scriptPath, ...options.scriptArgs], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...options.nodeArgs, scriptPath, ...options.scriptArgs], { stdio: ['ignore', 'pipe', 'pipe'], env: options.env ?? process.env });
   let stdout = '';
   let stderr = '';
   let timedOut = false;

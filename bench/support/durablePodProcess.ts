@@ -7,6 +7,7 @@
 import { fileURLToPath } from 'node:url';
 import { adminClient, type AdminClient } from '../../proto/adminClient.js';
 import { spawnServerProcess, type ServerProcess } from './serverProcess.js';
+import { dataplaneEnvironment } from '../../proto/dataplaneEnvironment.js';
 
 const SLICEKV_BIN = fileURLToPath(new URL('../../../bin/slicekv.js', import.meta.url));
 const STOP_GRACE_MS = 10_000;
@@ -84,7 +85,7 @@ export async function startDurablePod(options: DurablePodOptions): Promise<Durab
   const child = spawnServerProcess(options.podName, process.execPath, [
     ...options.nodeArgs, SLICEKV_BIN, 'dataplane', '--listen', `127.0.0.1:${options.port}`, '--metrics-port', '0', '--memory', options.memory,
     '--pod-name', options.podName, ...durable, '--wal', options.wal, ...options.extraArgs,
-  ]);
+  ], dataplaneEnvironment());
   let listening;
   try {
     listening = await child.waitForLine((text) => parseJson(text)?.event === 'listening', options.startTimeoutMs, '`listening` log line');

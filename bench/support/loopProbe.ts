@@ -58,14 +58,17 @@ export class LoopProbe {
     if (used > this.heapUsedBytesMax) this.heapUsedBytesMax = used;
   }
 
-  /** Closes the current window, runs a full collection and `measure`, then opens `nextWindowName`. */
-  async collectGarbage<T>(nextWindowName: string, measure: () => T): Promise<T> {
+  /**
+   * Closes the current window, runs a full collection and `measure` (awaited: it may wait for the
+   * freed memory to settle, with the loop idle and not recorded), then opens `nextWindowName`.
+   */
+  async collectGarbage<T>(nextWindowName: string, measure: () => T | Promise<T>): Promise<T> {
     await tick();
     this.closeWindow();
     this.histogram.disable();
     this.sampleHeap();
     forceGc();
-    const result = measure();
+    const result = await measure();
     this.histogram.reset();
     this.windowName = nextWindowName;
     this.histogram.enable();

@@ -65,9 +65,9 @@ interface Waiter {
   found(line: OutputLine): void;
 }
 
-export function spawnServerProcess(name: string, command: string, args: readonly string[]): ServerProcess {
+export function spawnServerProcess(name: string, command: string, args: readonly string[], env: NodeJS.ProcessEnv = process.env): ServerProcess {
   const spawnedAtMs = performance.now();
-  const child = spawn(command, [...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(command, [...args], { stdio: ['ignore', 'pipe', 'pipe'], env });
   running.add(child);
   const kept: OutputLine[] = [];
   const waiters = new Set<Waiter>();

@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { processRssBytes } from './procStats.js';
 import { adminClient } from '../../proto/adminClient.js';
+import { dataplaneEnvironment } from '../../proto/dataplaneEnvironment.js';
 
 const SLICEKV_BIN = fileURLToPath(new URL('../../../bin/slicekv.js', import.meta.url));
 const STARTUP_TIMEOUT_MS = 15_000;
@@ -73,8 +74,8 @@ interface Watched {
 }
 
 /** Spawns a server, keeps draining its output (a full pipe would stall it), and tracks it. */
-function spawnServer(command: string, args: readonly string[], onLine: (line: string) => void): Watched {
-  const child = spawn(command, [...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+function spawnServer(command: string, args: readonly string[], onLine: (line: string) => void, env: NodeJS.ProcessEnv = process.env): Watched {
+  const child = spawn(command, [...args], { stdio: ['ignore', 'pipe', 'pipe'], env });
   running.add(child);
   let stderr = '';
   child.stderr!.on('data', (chunk: Buffer) => {
@@ -146,7 +147,7 @@ export async function startPod(options: PodOptions): Promise<ServerHandle> {
     } catch {
       // not a log line
     }
-  });
+  }, dataplaneEnvironment());
   const address = await awaitReady<string>(watched, 'slicekv pod', (ready) => { onListening = ready; });
   const admin = adminClient(address);
   const whole = { start: '0', end: '0', view: 1 };

@@ -11,6 +11,7 @@ import { parseArgs } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
 import { KEYSPACE_END, evenSplit } from '../../proto/keyspace/range.js';
 import { adminClient, type AdminClient } from '../../proto/adminClient.js';
+import { dataplaneEnvironment } from '../../proto/dataplaneEnvironment.js';
 
 const BIN = fileURLToPath(new URL('../../../bin/slicekv.js', import.meta.url));
 
@@ -56,7 +57,7 @@ async function startPod(index: number, basePort: number, memory: string): Promis
   const port = basePort + index;
   const metricsPort = basePort + 2000 + index;
   const child = spawn(process.execPath, [BIN, 'dataplane', '--listen', `127.0.0.1:${port}`, '--metrics-port', String(metricsPort),
-    '--memory', memory, '--segment-size', '8MiB', '--pod-name', name], { stdio: ['ignore', 'pipe', 'inherit'] });
+    '--memory', memory, '--segment-size', '8MiB', '--pod-name', name], { stdio: ['ignore', 'pipe', 'inherit'], env: dataplaneEnvironment() });
   const address = await new Promise<string>((resolve, reject) => {
     const lines = createInterface({ input: child.stdout! });
     lines.on('line', (line) => {

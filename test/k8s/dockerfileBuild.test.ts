@@ -14,6 +14,7 @@ import { dirname, join, posix } from 'node:path';
 import { get as httpGet } from 'node:http';
 import { createInterface } from 'node:readline';
 import { adminClient } from '../../proto/adminClient.js';
+import { MALLOC_TUNABLE } from '../../proto/dataplaneEnvironment.js';
 import { startControlPlane } from './support/controlPlane.js';
 import { REPO_ROOT } from './support/k8sTools.js';
 
@@ -201,12 +202,14 @@ async function dataplaneAnswersHealth(entry: Entrypoint): Promise<void> {
   let stderr = '';
   child.stderr.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const events: string[] = [];
   try {
     const address = await new Promise<string>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`dataplane did not log "listening" within 20 s; stderr:\n${stderr}`)), 20_000);
       void exited.then((code) => reject(new Error(`dataplane exited with ${code} before listening; stderr:\n${stderr}`)));
       createInterface({ input: child.stdout }).on('line', (line) => {
         const entry = JSON.parse(line) as Record<string, unknown>;
+        events.push(String(entry.event));
         if (entry.event === 'listening') { clearTimeout(timer); resolve(String(entry.address)); }
       });
     });
@@ -218,6 +221,7 @@ async function dataplaneAnswersHealth(entry: Entrypoint): Promise<void> {
     } finally {
       admin.close();
     }
+    assert.ok(!events.includes('malloc-tunable-missing'), `the image's environment carries the malloc tunable; events: ${events.join(', ')}`);
     child.kill('SIGTERM');
     assert.equal(await within(exited, EXIT_MS_MAX, 'dataplane exit after SIGTERM'), 0, `dataplane exits 0 after SIGTERM; stderr:\n${stderr}`);
   } finally {
@@ -300,6 +304,7 @@ test('Dockerfile: multi-stage, non-root, one entrypoint for operator and datapla
   assert.ok(of('RUN').some((r) => /npm ci\b.*--omit=dev/.test(r)), 'runtime installs production dependencies only');
   assert.ok(!of('COPY').some((c) => /^\.\s|node_modules/.test(c)), 'runtime copies no whole context and no node_modules');
   assert.ok(stages[0].instructions.some((i) => i.keyword === 'RUN' && /npm run build/.test(i.text)), 'the build stage compiles');
+  assert.ok(of('ENV').includes(`GLIBC_TUNABLES=${MALLOC_TUNABLE}`), 'the runtime sets the data plane\'s malloc tunable (proto/dataplaneEnvironment.ts)');
 });
 
 test('Dockerfile: replayed stages build; dataplane serves Health from a read-only tree; operator runs', { timeout: K8S_START_TIMEOUT_MS + 300_000 }, async (t) => {

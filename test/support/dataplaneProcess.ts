@@ -5,6 +5,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { dataplaneEnvironment } from '../../proto/dataplaneEnvironment.js';
 
 const BIN = fileURLToPath(new URL('../../../bin/slicekv.js', import.meta.url));
 
@@ -18,7 +19,7 @@ export interface DataplaneProcess {
 }
 
 export async function startDataplane(args: readonly string[], startTimeoutMs = 20_000): Promise<DataplaneProcess> {
-  const child = spawn(process.execPath, [BIN, 'dataplane', '--metrics-port', '0', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [BIN, 'dataplane', '--metrics-port', '0', ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: dataplaneEnvironment() });
   const logs: Record<string, unknown>[] = [];
   let stderr = '';
   child.stderr?.on('data', (chunk: Buffer) => {

@@ -8,6 +8,7 @@
 import type { HashRange } from '../../proto/keyspace/range.js';
 import { SCAN_DONE, Status, errorDetailMessage, statusName, type Store } from '../store/index.js';
 import { assert } from '../store/assert.js';
+import { KeyList } from './keyList.js';
 
 /** What one call did: where to go on, and the first delete that failed (status OK: none). */
 export interface DropOutcome {
@@ -21,6 +22,12 @@ export interface DropOutcome {
 
 const NO_KEY = Buffer.alloc(0);
 
+/** Whether a key (bytes[offset, offset + length)) stays. */
+export type SpareKey = (bytes: Buffer, offset: number, length: number) => boolean;
+
+/** Reused by every call (a drop runs to its end synchronously: no two calls share it at once). */
+const found = new KeyList();
+
 /**
  * Deletes the live records of `range` from `cursor` on, in scan order, stopping after the bucket
  * in which `recordCountMax` records were seen; keys `spare` accepts stay. The keys are collected
@@ -29,20 +36,26 @@ const NO_KEY = Buffer.alloc(0);
  * full log or a bad key) — and is reported with its key, the cursor then being `cursor` again so
  * that a retry covers the keys not deleted. NOT_FOUND counts as deleted: nothing of the key is left.
  */
-export function dropRecords(store: Store, range: HashRange, cursor: number, recordCountMax: number, spare: ((key: Buffer) => boolean) | null = null): DropOutcome {
+export function dropRecords(store: Store, range: HashRange, cursor: number, recordCountMax: number, spare: SpareKey | null = null): DropOutcome {
   assert(cursor !== SCAN_DONE, 'a drop starts from a cursor inside the range');
-  const found: Buffer[] = [];
-  const next = store.scan(range, cursor, { recordCountMax, includeTombstones: false }, (record) => {
-    // A record whose header is implausible comes without its key: no lookup can reach it, so it
-    // can never be served, and there is no key to delete it by.
-    if (record.keyLength > 0) found.push(Buffer.from(record.key()));
-  });
-  const keys = spare === null ? found : found.filter((key) => !spare(key));
-  for (let i = 0; i < keys.length; i++) {
-    const status = store.delete(keys[i], 0, keys[i].length);
-    if (status !== Status.OK && status !== Status.NOT_FOUND) return { next: cursor, keysDeleted: i, status, failedKey: keys[i] };
+  assert(found.count === 0, 'drops do not nest');
+  try {
+    const next = store.scan(range, cursor, { recordCountMax, includeTombstones: false }, (record) => {
+      // A record whose header is implausible comes without its key: no lookup can reach it, so it
+      // can never be served, and there is no key to delete it by.
+      if (record.keyLength > 0 && (spare === null || !spare(record.bytes, record.keyOffset, record.keyLength))) {
+        found.add(record.bytes, record.keyOffset, record.keyLength);
+      }
+    });
+    const keys = found.bytes;
+    for (let i = 0; i < found.count; i++) {
+      const status = store.delete(keys, found.offsetOf(i), found.lengthOf(i));
+      if (status !== Status.OK && status !== Status.NOT_FOUND) return { next: cursor, keysDeleted: i, status, failedKey: found.copyOf(i) };
+    }
+    return { next, keysDeleted: found.count, status: Status.OK, failedKey: NO_KEY };
+  } finally {
+    found.clear();
   }
-  return { next, keysDeleted: keys.length, status: Status.OK, failedKey: NO_KEY };
 }
 
 /**

@@ -17,7 +17,7 @@ import { assert } from '../store/assert.js';
 import { WalEntryCursor, WalEntryKind } from '../durability/walEntry.js';
 import { PhaseMachine } from './migrationPhase.js';
 import { RangeSlices, SliceSet, decodeSlices } from './rangeSlices.js';
-import { describeDropFailure, dropRecords } from './dropRecords.js';
+import { describeDropFailure, dropRecords, type SpareKey } from './dropRecords.js';
 import { StaleSlices } from './staleSlices.js';
 
 export interface IncomingPeer {
@@ -287,7 +287,7 @@ export class IncomingMigration {
    * write or a resurrected delete. The failed PreCopy, ReceiveOwnership or MoveData ends the
    * migration instead (docs/migration.md, "Pre-copy").
    */
-  private purge(slices: readonly number[], spare: ((key: Buffer) => boolean) | null): void {
+  private purge(slices: readonly number[], spare: SpareKey | null): void {
     for (const slice of slices) {
       const range = this.slices.hashRange(slice, slice + 1);
       const outcome = dropRecords(this.store, range, Number(range.start >> 32n), Infinity, spare);
@@ -312,7 +312,7 @@ export class IncomingMigration {
     }
   }
 
-  private readonly spareResolved = (key: Buffer): boolean => this.isResolved(key, 0, key.length);
+  private readonly spareResolved: SpareKey = (bytes, offset, length) => this.isResolved(bytes, offset, length);
 
   /**
    * Fetched keys about to be installed: the stale record of each one in a stale slice goes first,

@@ -1,0 +1,88 @@
+// dropRecords (dataplane/migration/dropRecords.ts) and the KeyList it collects keys in: what a
+// drop deletes and spares, slice by slice, with the list reused across calls and grown past what
+// it keeps between them.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { SCAN_DONE, Status, Store } from '../../dataplane/store/index.js';
+import { KEYSPACE_END, type HashRange } from '../../proto/keyspace/range.js';
+import { keyHash64 } from '../../proto/keyspace/hash.js';
+import { dropRecords } from '../../dataplane/migration/dropRecords.js';
+import { KeyList } from '../../dataplane/migration/keyList.js';
+
+const LOWER: HashRange = { start: 0n, end: 1n << 63n };
+
+function storeWith(keyCount: number, keyBytes: number): { store: Store; keys: Buffer[] } {
+  const store = new Store({ memoryLimitBytes: 256 * 1024 * 1024, segmentSizeBytes: 1024 * 1024, valueLengthMax: 4096 });
+  const keys: Buffer[] = [];
+  for (let i = 0; i < keyCount; i++) {
+    const key = Buffer.alloc(keyBytes, 0x61);
+    key.write(String(i));
+    keys.push(key);
+    assert.equal(store.put(key, 0, key.length, Buffer.from([i & 0xff]), 0, 1), Status.OK);
+  }
+  return { store, keys };
+}
+
+const inLower = (key: Buffer): boolean => keyHash64(key) < LOWER.end;
+
+test('dropRecords: deletes exactly the range\'s keys, slice by slice, sparing what spare keeps', () => {
+  const { store, keys } = storeWith(20_000, 24);
+  // Spare every key whose first digit is 7.
+  const spared = (key: Buffer): boolean => key[0] === 0x37;
+  let cursor = Number(LOWER.start >> 32n);
+  let deleted = 0;
+  let calls = 0;
+  while (cursor !== SCAN_DONE) {
+    const outcome = dropRecords(store, LOWER, cursor, 500, (bytes, offset, length) => bytes[offset] === 0x37 && length === 24);
+    assert.equal(outcome.status, Status.OK);
+    deleted += outcome.keysDeleted;
+    cursor = outcome.next;
+    calls++;
+  }
+  assert.ok(calls > 10, `the drop went in slices (${calls} calls)`);
+  let expectDeleted = 0;
+  for (const key of keys) {
+    const found = store.get(key, 0, key.length) === Status.OK;
+    const gone = inLower(key) && !spared(key);
+    if (gone) expectDeleted++;
+    assert.equal(found, !gone, `key ${key.toString('latin1').trim()} ${gone ? 'dropped' : 'kept'}`);
+  }
+  assert.equal(deleted, expectDeleted);
+});
+
+test('dropRecords: one call over more keys than the list keeps between calls, then small ones, all exact', () => {
+  // 300k keys of 32 bytes: ~4.8 MB in the lower half, past what the list keeps between calls.
+  const { store, keys } = storeWith(300_000, 32);
+  const outcome = dropRecords(store, LOWER, 0, Infinity);
+  assert.equal(outcome.status, Status.OK);
+  assert.equal(outcome.next, SCAN_DONE);
+  assert.equal(outcome.keysDeleted, keys.filter(inLower).length);
+  for (const key of keys) assert.equal(store.get(key, 0, key.length) === Status.OK, !inLower(key));
+  const upper: HashRange = { start: 1n << 63n, end: KEYSPACE_END };
+  let cursor = Number(upper.start >> 32n);
+  while (cursor !== SCAN_DONE) cursor = dropRecords(store, upper, cursor, 1000).next;
+  assert.equal(store.stats().keyCount, 0);
+});
+
+test('KeyList: keys keep their bytes through growth; copyOf outlives clear; a large list is given back', () => {
+  const list = new KeyList();
+  const source = Buffer.alloc(70_000);
+  for (let i = 0; i < source.length; i++) source[i] = i % 251;
+  for (let i = 0; i < 10_000; i++) list.add(source, i * 7, 1 + (i % 7));
+  assert.equal(list.count, 10_000);
+  for (let i = 0; i < 10_000; i += 997) {
+    const key = list.bytes.subarray(list.offsetOf(i), list.offsetOf(i) + list.lengthOf(i));
+    assert.deepEqual(key, source.subarray(i * 7, i * 7 + 1 + (i % 7)));
+  }
+  const copy = list.copyOf(9_999);
+  list.clear();
+  assert.equal(list.count, 0);
+  list.add(Buffer.from('zz'), 0, 2);
+  assert.deepEqual(copy, source.subarray(9_999 * 7, 9_999 * 7 + 1 + (9_999 % 7)));
+  const big = Buffer.alloc(8 * 1024 * 1024, 1);
+  list.add(big, 0, big.length);
+  assert.ok(list.bytes.length >= big.length);
+  list.clear();
+  assert.ok(list.bytes.length < 1024 * 1024, `the 8 MiB buffer was given back (${list.bytes.length} bytes kept)`);
+});

@@ -6,12 +6,12 @@
 // given back after a call that grew it past RETAINED_BYTES_MAX.
 
 import { assert } from '../store/assert.js';
+import { copyBytes } from '../../proto/copyBytes.js';
 
 const INITIAL_BYTES = 64 * 1024;
 const INITIAL_KEYS = 4096;
 /** Capacity kept between calls; a larger list (a purge of a big slice) is dropped after use. */
 const RETAINED_BYTES_MAX = 4 * 1024 * 1024;
-const SHORT_KEY_BYTES = 64;
 
 export class KeyList {
   private bytesCapacity: Buffer = Buffer.allocUnsafeSlow(INITIAL_BYTES);
@@ -24,13 +24,10 @@ export class KeyList {
     return this.bytesCapacity;
   }
 
-  add(source: Buffer, offset: number, length: number): void {
+  add(source: Uint8Array, offset: number, length: number): void {
     if (this.usedBytes + length > this.bytesCapacity.length) this.growBytes(this.usedBytes + length);
     if (this.count === this.offsets.length) this.growKeys();
-    // A byte loop for short keys (no view object per key, no native call); copy() for long ones.
-    const into = this.bytesCapacity;
-    if (length <= SHORT_KEY_BYTES) for (let i = 0; i < length; i++) into[this.usedBytes + i] = source[offset + i];
-    else source.copy(into, this.usedBytes, offset, offset + length);
+    copyBytes(source, offset, length, this.bytesCapacity, this.usedBytes);
     this.offsets[this.count] = this.usedBytes;
     this.lengths[this.count] = length;
     this.usedBytes += length;

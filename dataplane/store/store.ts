@@ -21,13 +21,12 @@ import { RangeScanner, RecordRef, SCAN_DONE, type ScanOptions } from './scan.js'
 import { SegmentPool, SegmentState } from './segments.js';
 import { ErrorDetail, Status } from './status.js';
 import { KeyHasher } from '../../proto/keyspace/hash.js';
+import { COPY_LOOP_BYTES_MAX, copyBytes } from '../../proto/copyBytes.js';
 import { KEYSPACE_END, boundsContain, toBounds, type HashRange, type HashRangeBounds } from '../../proto/keyspace/range.js';
 
 const EMPTY_BYTES = new Uint8Array(0);
 /** Expected-version argument meaning "no condition". */
 export const ANY_VERSION = -1;
-/** Keys up to this length are copied with a JS loop; longer ones with TypedArray.set. */
-const COPY_LOOP_BYTES_MAX = 128;
 /** Free segments above the reserve below which writers pay for cleaning on every write. */
 const CLEAN_TRIGGER_FREE_SEGMENTS = 2;
 /** Records a maintain() tick visits while dropping tombstones of a lifted retention. */
@@ -1004,14 +1003,6 @@ export class Store implements KeyHashSource, CleanerHost, BulkLoadHost {
   private outOfMemory(detail: ErrorDetail): Status {
     this.errorDetail = detail;
     return Status.OUT_OF_MEMORY;
-  }
-}
-
-function copyBytes(source: Uint8Array, sourceOffset: number, length: number, target: Uint8Array, targetOffset: number): void {
-  if (length <= COPY_LOOP_BYTES_MAX) {
-    for (let i = 0; i < length; i++) target[targetOffset + i] = source[sourceOffset + i];
-  } else {
-    target.set(source.subarray(sourceOffset, sourceOffset + length), targetOffset);
   }
 }
 

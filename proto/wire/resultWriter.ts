@@ -6,6 +6,7 @@ import { Opcode, WireStatus, type WireDetail } from './codes.js';
 import { checkInt64, checkUint32, checkUint64 } from './fieldChecks.js';
 import { writeInt64, writeUint64 } from './int64.js';
 import { FRAME_FORMAT_VERSION } from './limits.js';
+import { copyBytes } from '../copyBytes.js';
 import {
   RESULT_AT_COUNT, RESULT_AT_DETAIL, RESULT_AT_FLAGS, RESULT_AT_OPCODE, RESULT_AT_STATUS, RESULT_AT_VERSION,
   RESULT_COMMON_BYTES, RESULT_HEADER_BYTES,
@@ -44,7 +45,7 @@ export class ResultWriter {
     this.common(WireStatus.OK, Opcode.GET, 0, 12 + length);
     writeUint64(this.buffer, this.length, version);
     this.buffer.writeUInt32LE(length, this.length + 8);
-    this.buffer.set(value.subarray(offset, offset + length), this.length + 12);
+    copyBytes(value, offset, length, this.buffer, this.length + 12);
     this.length += 12 + length;
   }
 
@@ -112,7 +113,7 @@ export class ResultWriter {
   /** Appends one result already encoded (a saved RIFL result), `bytes[offset, offset + length)`. */
   raw(bytes: Uint8Array, offset: number, length: number): void {
     this.reserve(length);
-    this.buffer.set(bytes.subarray(offset, offset + length), this.length);
+    copyBytes(bytes, offset, length, this.buffer, this.length);
     this.lastStatus = this.buffer[this.length + RESULT_AT_STATUS] as WireStatus;
     this.length += length;
     this.count++;

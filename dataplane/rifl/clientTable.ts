@@ -12,6 +12,7 @@ import { assert } from '../store/assert.js';
 import { Status, type CompletionTracker, type RecordRef, type Store } from '../store/index.js';
 import type { Clock } from '../clock.js';
 import type { ResultWriter } from '../../proto/wire/index.js';
+import { CompletionSlots } from './completionSlots.js';
 import { CLIENT_ID_BYTES, PAYLOAD_AT_RESULT, payloadClientKey, payloadSeq, writePayloadHeader } from './completionPayload.js';
 
 export interface ClientTableConfig {
@@ -45,16 +46,12 @@ export const enum RiflCheck {
   EXPIRED = 4,
 }
 
-interface CompletionAddress {
-  segmentId: number;
-  offsetBytes: number;
-}
-
 export class ClientState {
   leaseExpiresAtMs = 0;
   /** Every seq below this is acknowledged by the client. */
   firstIncomplete = 1;
-  readonly completions = new Map<number, CompletionAddress>();
+  /** Its completion records, every seq at or above firstIncomplete. */
+  readonly completions = new CompletionSlots();
 
   constructor(readonly key: string, readonly id: Buffer) {}
 }
@@ -72,6 +69,9 @@ export class ClientTable implements CompletionTracker {
   completionOffset = 0;
   duplicateHits = 0;
   evictions = 0;
+
+  /** Gives a released completion record's bytes back to the engine (bound once: no closure per call). */
+  private readonly release = (segmentId: number, offsetBytes: number): void => this.store.releaseCompletion(segmentId, offsetBytes);
 
   constructor(private readonly store: Store, private readonly clock: Clock,
     readonly config: ClientTableConfig = DEFAULT_CLIENT_TABLE_CONFIG) {
@@ -112,11 +112,7 @@ export class ClientTable implements CompletionTracker {
   /** Releases completions the client acknowledged: every seq below `firstIncomplete`. True if the mark moved. */
   acknowledge(client: ClientState, firstIncomplete: number): boolean {
     if (!(firstIncomplete > client.firstIncomplete)) return false;
-    for (const [seq, at] of client.completions) {
-      if (seq >= firstIncomplete) continue;
-      this.store.releaseCompletion(at.segmentId, at.offsetBytes);
-      client.completions.delete(seq);
-    }
+    client.completions.releaseSpan(client.firstIncomplete, firstIncomplete, this.release);
     client.firstIncomplete = firstIncomplete;
     return true;
   }
@@ -135,10 +131,10 @@ export class ClientTable implements CompletionTracker {
   /** What to do with mutation `seq` of `client`. */
   check(client: ClientState, seq: number): RiflCheck {
     if (this.isExpired(client)) return RiflCheck.EXPIRED;
-    const done = client.completions.get(seq);
-    if (done !== undefined) {
-      this.completionSegmentId = done.segmentId;
-      this.completionOffset = done.offsetBytes;
+    const done = client.completions.find(seq);
+    if (done >= 0) {
+      this.completionSegmentId = client.completions.segmentIdAt(done);
+      this.completionOffset = client.completions.offsetAt(done);
       this.duplicateHits++;
       return RiflCheck.DUPLICATE;
     }
@@ -168,7 +164,10 @@ export class ClientTable implements CompletionTracker {
     this.lastPayloadLength = payloadLength;
     const status = this.store.appendCompletion(key, keyOffset, keyLength, this.scratch, 0, payloadLength);
     assert(status === Status.OK, 'space for the completion record was ensured before the op ran');
-    client.completions.set(seq, { segmentId: this.store.resultSegmentId, offsetBytes: this.store.resultRecordOffset });
+    // Acknowledged while the op waited (a client that acknowledges what it has no result for):
+    // nothing will ask for it, and the table holds only seqs at or above the mark.
+    if (seq < client.firstIncomplete) this.store.releaseCompletion(this.store.resultSegmentId, this.store.resultRecordOffset);
+    else client.completions.add(seq, this.store.resultSegmentId, this.store.resultRecordOffset);
   }
 
   // ---- recovery (dataplane/durability) --------------------------------------------------------
@@ -183,10 +182,10 @@ export class ClientTable implements CompletionTracker {
     assert(payloadLength >= PAYLOAD_AT_RESULT, 'a completion payload holds a client id and a seq');
     const client = this.restoredClient(payload.subarray(payloadOffset, payloadOffset + CLIENT_ID_BYTES));
     const seq = payloadSeq(payload, payloadOffset);
-    if (client.completions.has(seq) || seq < client.firstIncomplete) return Status.OK;
+    if (client.completions.find(seq) >= 0 || seq < client.firstIncomplete) return Status.OK;
     const status = this.store.appendCompletion(key, keyOffset, keyLength, payload, payloadOffset, payloadLength);
     if (status !== Status.OK) return status;
-    client.completions.set(seq, { segmentId: this.store.resultSegmentId, offsetBytes: this.store.resultRecordOffset });
+    client.completions.add(seq, this.store.resultSegmentId, this.store.resultRecordOffset);
     return Status.OK;
   }
 
@@ -211,9 +210,7 @@ export class ClientTable implements CompletionTracker {
 
   /** Every live completion record's address (checkpoints copy them out). */
   forEachCompletion(visit: (segmentId: number, offsetBytes: number) => void): void {
-    for (const client of this.clients.values()) {
-      for (const at of client.completions.values()) visit(at.segmentId, at.offsetBytes);
-    }
+    for (const client of this.clients.values()) client.completions.forEach(visit);
   }
 
   /** Loads the saved result of the last DUPLICATE into the store's result fields; CORRUPT if damaged. */
@@ -231,8 +228,7 @@ export class ClientTable implements CompletionTracker {
     let expired = 0;
     for (const client of this.clients.values()) {
       if (now < client.leaseExpiresAtMs) continue;
-      for (const at of client.completions.values()) this.store.releaseCompletion(at.segmentId, at.offsetBytes);
-      client.completions.clear();
+      client.completions.releaseAll(this.release);
       this.clients.delete(client.key);
       this.rememberExpired(client.key);
       expired++;
@@ -266,20 +262,21 @@ export class ClientTable implements CompletionTracker {
   // ---- CompletionTracker ---------------------------------------------------------------------
 
   isLive(record: RecordRef): boolean {
-    const at = this.addressOf(record);
-    return at !== undefined && at.segmentId === record.segmentId && at.offsetBytes === record.recordOffset;
+    const client = this.ownerOf(record);
+    const slot = client === undefined ? -1 : client.completions.find(payloadSeq(record.bytes, record.valueOffset));
+    return slot >= 0 && client!.completions.segmentIdAt(slot) === record.segmentId && client!.completions.offsetAt(slot) === record.recordOffset;
   }
 
   moved(record: RecordRef, segmentId: number, offsetBytes: number): void {
-    const at = this.addressOf(record);
-    assert(at !== undefined, 'only live completion records move');
-    at.segmentId = segmentId;
-    at.offsetBytes = offsetBytes;
+    const client = this.ownerOf(record);
+    const slot = client === undefined ? -1 : client.completions.find(payloadSeq(record.bytes, record.valueOffset));
+    assert(slot >= 0, 'only live completion records move');
+    client!.completions.moveAt(slot, segmentId, offsetBytes);
   }
 
-  private addressOf(record: RecordRef): CompletionAddress | undefined {
+  /** The client whose completion record `record` is (undefined: not a completion payload, or a client not known). */
+  private ownerOf(record: RecordRef): ClientState | undefined {
     if (record.valueLength < PAYLOAD_AT_RESULT) return undefined;
-    const client = this.clients.get(payloadClientKey(record.bytes, record.valueOffset));
-    return client?.completions.get(payloadSeq(record.bytes, record.valueOffset));
+    return this.clients.get(payloadClientKey(record.bytes, record.valueOffset));
   }
 }

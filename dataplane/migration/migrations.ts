@@ -318,6 +318,20 @@ export class Migrations implements OutgoingHost {
   }
 
   /**
+   * After an AssignRanges took hash space `parts` away from this pod: drops its records there in
+   * the background (dropRange), so the memory of a range assigned elsewhere is freed — except parts
+   * a migration into or out of this pod still moves (its copy, or the source's records it scans,
+   * must stay; the migration's own end drops what it must). Returns the parts whose drop was queued.
+   */
+  dropTakenAway(parts: readonly HashRange[]): HashRange[] {
+    const moving = (part: HashRange): boolean => [...this.incoming.values(), ...this.outgoing.values()]
+      .some((m) => !m.phase.finished && rangesOverlap(m.range, part));
+    const dropped = parts.filter((part) => !moving(part));
+    for (const part of dropped) void this.dropRange(part);
+    return dropped;
+  }
+
+  /**
    * Before this pod takes `ranges` it does not own now (AssignRanges, RecoverRanges): drops any
    * records it still holds there — of a range it gave away whose background drop stopped at a
    * failed delete, or that an assignment took away — after any drop under way, so that none is

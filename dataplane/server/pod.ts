@@ -262,6 +262,8 @@ export class Pod implements SessionHost {
   };
 
   /**
+   * Hash space the assignment takes away has its records dropped in the background (not where a
+   * migration still moves them: Migrations.dropTakenAway).
    * Hash space of the assignment not owned here now starts empty: records this pod still holds
    * there (of a range it gave away) are dropped first; if one cannot be, nothing is assigned.
    * Assignments take effect in the order they arrived: one that waits for such a drop holds back
@@ -276,11 +278,13 @@ export class Pod implements SessionHost {
       return callback({ code: grpc.status.INVALID_ARGUMENT, details: (error as Error).message });
     }
     const apply = (): void => {
+      const before = this.ranges.list();
       try {
         this.assignNow(owned, routes);
       } catch (error) {
         return callback({ code: grpc.status.INVALID_ARGUMENT, details: (error as Error).message });
       }
+      this.migrations.dropTakenAway(uncoveredParts(before, this.ranges.list()));
       this.afterRangeChange(callback);
     };
     if (this.assignQueue === null && uncoveredParts(owned, this.ranges.list()).length === 0) return apply();

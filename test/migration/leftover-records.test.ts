@@ -1,8 +1,9 @@
 // Records of a range a pod no longer owns must not come back when the range is given back to it.
-// The leftovers are made through the Admin interface: an AssignRanges that takes a range away
-// drops nothing (the same state as a range given away whose background drop stopped at a failed
-// delete, which no gRPC call can provoke: see drop-failures.test.ts). Then AssignRanges gives the
-// range back (it starts empty), or RecoverRanges loads it from the pod that owned it since.
+// An AssignRanges that takes a range away drops its records in the background (checked first);
+// then the leftovers are put back into the engine directly — the state a background drop leaves
+// when it stops at a failed delete, which no gRPC call can provoke (see drop-failures.test.ts).
+// Then AssignRanges gives the range back (it starts empty), or RecoverRanges loads it from the pod
+// that owned it since.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -24,7 +25,17 @@ function holds(pod: Pod, key: string): boolean {
   return pod.store.get(Buffer.from(key), 0, key.length) === Status.OK;
 }
 
-/** pod-s owns both halves with KEYS keys, then an assignment takes the upper half away (to pod-t, at view 3): its records stay. */
+async function until(done: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
+  for (const deadline = Date.now() + timeoutMs; !done(); await new Promise((resolve) => setTimeout(resolve, 20))) {
+    if (Date.now() > deadline) throw new Error(`not within ${timeoutMs} ms: ${what}`);
+  }
+}
+
+/**
+ * pod-s owns both halves with KEYS keys, then an assignment takes the upper half away (to pod-t,
+ * at view 3): pod-s drops its records there in the background, the lower half stays. Then the
+ * upper half's records are put back into pod-s's engine (newer versions than pod-t's), as leftovers.
+ */
 async function upperLeftAtSource(t: { after(fn: () => unknown): void }): Promise<Awaited<ReturnType<typeof twoDurablePods>>> {
   const pods = await twoDurablePods(t, KEYS, valueOf);
   const { source, target, admin } = pods;
@@ -34,7 +45,14 @@ async function upperLeftAtSource(t: { after(fn: () => unknown): void }): Promise
   await targetAdmin.call('AssignRanges', { owned: [{ ...UPPER, view: 3 }], routes });
   targetAdmin.close();
   const upper = [...Array(KEYS).keys()].filter(isUpper);
-  assert.ok(upper.length > 500 && upper.every((i) => holds(source, `k${i}`)), 'pod-s still holds the records of the range it no longer owns');
+  assert.ok(upper.length > 500, `${upper.length} keys in the upper half`);
+  await until(() => upper.every((i) => !holds(source, `k${i}`)), 'pod-s dropped the records of the range taken away');
+  assert.ok([...Array(KEYS).keys()].filter((i) => !isUpper(i)).every((i) => holds(source, `k${i}`)), 'the lower half is untouched');
+  for (const i of upper) {
+    const key = Buffer.from(`k${i}`);
+    const value = Buffer.from(valueOf(i));
+    assert.equal(source.store.put(key, 0, key.length, value, 0, value.length), Status.OK);
+  }
   return pods;
 }
 

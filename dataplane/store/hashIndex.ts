@@ -15,7 +15,8 @@
 
 import { assert } from './assert.js';
 import {
-  BUCKET_BITS_MAX, BUCKET_BITS_MIN, ENTRY_TOMBSTONE, ENTRY_USED, SEGMENT_ID_MASK, SHARD_BITS, SHARD_COUNT, type KeyHashSource,
+  BUCKET_BITS_MAX, BUCKET_BITS_MIN, ENTRIES_PER_BUCKET_PRESIZE, ENTRY_TOMBSTONE, ENTRY_USED, SEGMENT_ID_MASK, SHARD_BITS, SHARD_COUNT,
+  type KeyHashSource,
 } from './indexTable.js';
 import { IndexShard, type ResizeCounter } from './indexShard.js';
 import { IndexTable } from './indexTable.js';
@@ -186,12 +187,12 @@ export class HashIndex implements ResizeCounter {
    */
   presizedTables(entryCountExpected: number, hashFraction: number, shardUsed: (shard: number) => boolean = () => true): IndexTable[] | null {
     if (this.entryCount !== 0 || this.resizingShardCount !== 0 || !(hashFraction > 0)) return null;
-    const bucketsWanted = entryCountExpected / (4 * Math.min(1, hashFraction) * SHARD_COUNT);
+    const bucketsWanted = entryCountExpected / (ENTRIES_PER_BUCKET_PRESIZE * Math.min(1, hashFraction) * SHARD_COUNT);
     const bits = Math.min(PRESIZE_BUCKET_BITS_MAX, Math.ceil(Math.log2(Math.max(1, bucketsWanted))));
     const grown = (shard: IndexShard): boolean => shardUsed(shard.shard) && shard.table.bucketBits < bits;
     if (!this.shards.some(grown)) return null;
     // Shards the expected keys do not use keep their tables (adoptPresized leaves them as they are).
-    return this.shards.map((shard) => (grown(shard) ? new IndexTable(bits, shard.shard) : shard.table));
+    return this.shards.map((shard) => (grown(shard) ? new IndexTable(bits, shard.shard, true) : shard.table));
   }
 
   /**

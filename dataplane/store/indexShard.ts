@@ -13,7 +13,7 @@
 
 import { assert } from './assert.js';
 import {
-  BUCKET_BITS_MAX, BUCKET_WORDS, ENTRIES_PER_BUCKET_GROW, ENTRY_USED, IndexTable, LINK_WORD, MATCH_MASK, SEGMENT_ID_MASK,
+  BUCKET_BITS_MAX, BUCKET_WORDS, ENTRIES_PER_BUCKET_GROW, ENTRIES_PER_BUCKET_PRESIZE, ENTRY_USED, IndexTable, LINK_WORD, MATCH_MASK, SEGMENT_ID_MASK,
   SHARD_BITS, TAG_BITS_TOP, TAG_MASK, TAG_SHIFT, packEntry, type KeyHashSource,
 } from './indexTable.js';
 
@@ -192,11 +192,19 @@ export class IndexShard {
    * Whether the next doubling is near and its table not allocated yet. prepare() then allocates
    * it, so the put that starts the doubling does not (see "Event-loop bounds" in
    * docs/design-notes.md: the allocation starts V8 garbage-collection work).
+   *
+   * A presized table was made for a load of up to ENTRIES_PER_BUCKET_PRESIZE entries per bucket
+   * (a restart's checkpoints), so its next table waits until the shard holds more than that: the
+   * load itself never asks for one, and a shard still has a whole entry per bucket to go before
+   * its doubling when it does. At 3 per bucket, a 1M-key restart (3.8 per bucket) allocated the
+   * 16 next tables (67 MB) while it loaded, and that external memory started a mark-compact in
+   * the middle of the recovery ("Session 9" in docs/durability.md).
    */
   get wantsSpare(): boolean {
     const t = this.table;
+    const entriesPerBucket = t.presized ? ENTRIES_PER_BUCKET_PRESIZE : ENTRIES_PER_BUCKET_PREPARE;
     return this.spare === null && this.oldTable === null && t.bucketBits < BUCKET_BITS_MAX &&
-      (this.entryCount > t.bucketCount * ENTRIES_PER_BUCKET_PREPARE || (t.overflowNext - t.bucketCount) * OVERFLOW_SHARE_PREPARE > t.bucketCount);
+      (this.entryCount > t.bucketCount * entriesPerBucket || (t.overflowNext - t.bucketCount) * OVERFLOW_SHARE_PREPARE > t.bucketCount);
   }
 
   /** Whether the next doubling's table is allocated already. */

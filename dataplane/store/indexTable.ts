@@ -43,6 +43,8 @@ export const TAG_BITS_TOP = 13;
 export const MATCH_MASK = (ENTRY_USED | (TAG_MASK << TAG_SHIFT)) | 0;
 /** Average entries per bucket that starts a doubling. */
 export const ENTRIES_PER_BUCKET_GROW = 5;
+/** A presized table (HashIndex.presizedTables) is made for at most this many of the expected entries per bucket. */
+export const ENTRIES_PER_BUCKET_PRESIZE = 4;
 /** Shards of the index, by the top bits of the hash (see hashIndex.ts). */
 export const SHARD_BITS = 4;
 export const SHARD_COUNT = 2 ** SHARD_BITS;
@@ -51,6 +53,7 @@ export const BUCKET_BITS_MIN = 0;
 export const BUCKET_BITS_MAX = 26 - SHARD_BITS;
 
 assert(LINK_WORD === ENTRIES_PER_BUCKET * 2, 'the link follows the last entry');
+assert(ENTRIES_PER_BUCKET_PRESIZE < ENTRIES_PER_BUCKET_GROW, 'a presized table holds its expected entries without doubling');
 assert(BUCKET_BITS_MIN >= 0 && SHARD_BITS + BUCKET_BITS_MAX <= 26, 'bucket numbers over all shards fit in 26 bits');
 assert(TAG_MASK === 2 ** (TAG_BITS_TOP + 1) - 1, 'the tag is the low bits of the top hash word');
 assert((ENTRY_USED | ENTRY_TOMBSTONE | (TAG_MASK << TAG_SHIFT) | SEGMENT_ID_MASK) === -1, 'entry word 0 bits are all assigned');
@@ -73,7 +76,8 @@ export class IndexTable {
   /** ...and this is the number of the shard's first bucket. */
   private readonly firstBucket: number;
 
-  constructor(bucketBits: number, readonly shard: number) {
+  /** `presized`: made by HashIndex.presizedTables for an expected load, not by a doubling (see IndexShard.wantsSpare). */
+  constructor(bucketBits: number, readonly shard: number, readonly presized = false) {
     assert(bucketBits >= BUCKET_BITS_MIN && bucketBits <= BUCKET_BITS_MAX, `bucket bits ${bucketBits} out of range`);
     assert(Number.isInteger(shard) && shard >= 0 && shard < SHARD_COUNT, `shard ${shard} out of range`);
     this.bucketBits = bucketBits;

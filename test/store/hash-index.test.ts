@@ -86,6 +86,32 @@ test('hashIndex: a maintenance tick allocates a shard\'s next table before its d
   log.his.forEach((hi, address) => assert.ok(finds(index, hi, address), `entry ${address}`));
 });
 
+test('hashIndex: a presized shard prepares its next table only past the 4 entries per bucket it was sized for', () => {
+  const log = new FakeLog();
+  const index = new HashIndex(SHARD_COUNT, log);
+  // 3840 entries over the whole hash space: 60 buckets wanted per shard, 64 made (240 entries each, 3.75 per bucket).
+  index.presize(16 * 240, 1);
+  const shard = index.shards[5];
+  assert.equal(shard.table.bucketCount, 64);
+  assert.ok(shard.table.presized);
+  const hiIn5 = (i: number): number => ((5 << (32 - SHARD_BITS)) | ((Math.imul(i, 0x9e3779b1) >>> SHARD_BITS) & 0x0fff_ffff)) >>> 0;
+  const ticks = (): void => {
+    for (let tick = 0; tick < 8 && !shard.hasSpare; tick++) index.migrateBuckets(1024);
+  };
+  // Past 3 per bucket (192) a table made by a doubling gets its next one; this one waits until past 4 (256).
+  for (let i = 0; i < 4 * 64; i++) insert(index, log, hiIn5(i));
+  ticks();
+  assert.equal(shard.hasSpare, false, 'no next table while the shard holds what it was presized for');
+  insert(index, log, hiIn5(4 * 64));
+  ticks();
+  assert.ok(shard.hasSpare, 'the next table is prepared past that, before the doubling');
+  for (let i = 4 * 64 + 1; !shard.resizing; i++) insert(index, log, hiIn5(i));
+  assert.equal(shard.hasSpare, false, 'the doubling took the spare table');
+  assert.equal(shard.table.presized, false, 'a table made by a doubling is not presized');
+  while (index.migrateBuckets(1024));
+  log.his.forEach((hi, address) => assert.ok(finds(index, hi, address), `entry ${address}`));
+});
+
 test('hashIndex: remove finds the entry\'s shard; presize sizes every shard of an empty index', () => {
   const log = new FakeLog();
   const index = new HashIndex(1024, log);

@@ -18,7 +18,8 @@
 // that `keep` rejects, or a key replaced by a later record of the same load, is dead space there
 // and the cleaner reclaims it. Invariants: fillBytes of a load segment only covers installed runs
 // (never bytes still being written); the index, live bytes, key counts and range accounting are
-// updated by the store's installLoaded(), exactly as a put of the same record would.
+// updated by the store's installLoaded() (installAbsentRun() for a stretch of records whose keys are
+// known not to be indexed), exactly as a put of the same record would.
 //
 // Until finish(), a load vouches for the records of the segments it took (vouchesFor): each was
 // installed from a run the caller checked (recovery: a frame CRC computed over that very memory)
@@ -26,7 +27,7 @@
 // restores rely on it to skip re-verifying a record they overwrite (see Store.restoreHashed).
 
 import { assert } from './assert.js';
-import { HEADER_BYTES, RecordKind, keyLengthOf, kindOf, recordBytes, recordBytesAt, valueLengthOf, versionOf } from './layout.js';
+import { HEADER_BYTES, keyLengthOf, objectBytesAt, recordBytesAt, versionOf } from './layout.js';
 import type { SegmentPool } from './segments.js';
 import { Status } from './status.js';
 import { KeyHasher } from '../../proto/keyspace/hash.js';
@@ -42,11 +43,38 @@ export interface BulkLoadHost {
   closeLoadSegment(segmentId: number): void;
   /** Points the key of the record at this address (hash top word `hi`) at it, as a put would; `absent`: known not indexed. */
   installLoaded(segmentId: number, offsetBytes: number, size: number, hi: number, absent: boolean): Status;
+  /**
+   * Installs, in order, the records `run` describes whose keys are known not to be indexed, as
+   * installLoaded(..., absent = true) would one by one; stops at the first that does not qualify
+   * (see AbsentRun) and says how far it got in `run`.
+   */
+  installAbsentRun(run: AbsentRun): void;
   /** Entries in the index now. */
   readonly indexEntryCount: number;
   /** New index entries made so far, by any write or bulk load. */
   readonly keyInserts: number;
   observeVersion(version: number): void;
+}
+
+/**
+ * Records first .. last - 1 of a claimed run, the first at byte `atBytes` of segment `segmentId`,
+ * the run ending by `endBytes`, their hashes' top words in `hashHi`: installed by the host while
+ * each is a plausible OBJECT record whose top word exceeds `hiAbove` and the one before (so, in a
+ * fresh load, its key cannot be indexed yet: see BulkLoad's `fresh`) and its shard takes it
+ * without a doubling under way. The host reports how many it installed, where the next record
+ * starts and their largest version. One object per load, reused: nothing is allocated per call.
+ */
+export interface AbsentRun {
+  segmentId: number;
+  atBytes: number;
+  endBytes: number;
+  hashHi: Uint32Array;
+  first: number;
+  last: number;
+  hiAbove: number;
+  installed: number;
+  nextBytes: number;
+  versionMax: number;
 }
 
 /** Where a claimed run goes: write its bytes at segments.bytes[segmentId][offsetBytes, +length). */
@@ -90,6 +118,10 @@ export class BulkLoad {
   private hiMax = -1;
   /** By segment id: the segment's tenancy (SegmentPool.takes) when this load took it, else 0. */
   private readonly tenancy: Uint32Array;
+  /** The stretch handed to host.installAbsentRun (reused). */
+  private readonly absent: AbsentRun = {
+    segmentId: 0, atBytes: 0, endBytes: 0, hashHi: new Uint32Array(0), first: 0, last: 0, hiAbove: 0, installed: 0, nextBytes: 0, versionMax: 0,
+  };
 
   constructor(private readonly host: BulkLoadHost) {
     this.fresh = host.indexEntryCount === 0;
@@ -148,8 +180,14 @@ export class BulkLoad {
     let at = claim.offsetBytes;
     let status: Status = Status.OK;
     let i = 0;
-    for (; at < end; i++) {
-      const size = objectSizeAt(words, at, end);
+    while (at < end) {
+      const installed = stored === null ? 0 : this.installAbsent(id, at, end, stored, i);
+      if (installed > 0) {
+        at = this.absent.nextBytes;
+        i += installed;
+        continue;
+      }
+      const size = objectBytesAt(words, at, end);
       if (size === 0) {
         status = Status.CORRUPT;
       } else {
@@ -157,6 +195,7 @@ export class BulkLoad {
       }
       if (status !== Status.OK) break;
       at += size;
+      i++;
     }
     segments.fillBytes[id] = at;
     if (status === Status.OK && stored !== null && i !== stored.length) status = Status.CORRUPT;
@@ -187,7 +226,7 @@ export class BulkLoad {
     let stretchStart = start;
     let count = 0;
     while (at < end) {
-      const size = objectSizeAt(words, at, end);
+      const size = objectBytesAt(words, at, end);
       if (size === 0) return this.worst(this.flushStretch(bytes, stretchStart, at, count), Status.CORRUPT);
       const keyLength = keyLengthOf(words, at >> 2);
       this.hasher.hashKey(bytes, at + HEADER_BYTES, keyLength);
@@ -249,6 +288,35 @@ export class BulkLoad {
       return Status.OK;
     }
     return this.installHashed(segmentId, at, size, this.hasher.hi);
+  }
+
+  /**
+   * Installs records i.. of a run by their stored hashes through the host's absent-key path, up to
+   * the next record whose hash is checked (one in HASH_CHECK_EVERY, checked here first); returns
+   * how many (0: record i takes the one-by-one path, which also reports a failed check). A 1M-key
+   * restart installed ~80 ns a record one by one through five calls each, ~50 ns this way
+   * ("Session 9" in docs/durability.md).
+   */
+  private installAbsent(segmentId: number, at: number, end: number, stored: Uint32Array, i: number): number {
+    if (!this.fresh || this.host.keyInserts !== this.insertsSeen || i >= stored.length) return 0;
+    if ((i & HASH_CHECK_MASK) === 0 && !this.storedHashMatches(segmentId, at, stored[i])) return 0;
+    const run = this.absent;
+    run.segmentId = segmentId;
+    run.atBytes = at;
+    run.endBytes = end;
+    run.hashHi = stored;
+    run.first = i;
+    run.last = Math.min(stored.length, (i | HASH_CHECK_MASK) + 1);
+    run.hiAbove = this.hiMax;
+    this.host.installAbsentRun(run);
+    const installed = run.installed;
+    if (installed === 0) return 0;
+    assert(run.nextBytes > at && run.nextBytes <= end, 'an absent run ends inside its claim');
+    this.insertsSeen = this.host.keyInserts;
+    this.hiMax = stored[i + installed - 1];
+    if (run.versionMax > this.versionMax) this.versionMax = run.versionMax;
+    this.recordsInstalled += installed;
+    return installed;
   }
 
   /** Installs the i-th record of a run by its stored hash (checking one in HASH_CHECK_EVERY). */
@@ -321,18 +389,4 @@ export class BulkLoad {
     segments.fillBytes[id] = offset;
     return status;
   }
-}
-
-/**
- * Size of the record at byte `at` if it is a plausible OBJECT record (non-empty key) ending by
- * byte `end`, else 0: the header decoded once, for the install loop.
- */
-function objectSizeAt(words: Int32Array, at: number, end: number): number {
-  const w = at >> 2;
-  const keyLength = keyLengthOf(words, w);
-  if (kindOf(words, w) !== RecordKind.OBJECT || keyLength < 1) return 0;
-  const valueLength = valueLengthOf(words, w);
-  if (valueLength > end - at) return 0;
-  const size = recordBytes(keyLength, valueLength);
-  return at + size <= end ? size : 0;
 }

@@ -96,6 +96,13 @@ export class HashIndex implements ResizeCounter {
     this.entryCount++;
   }
 
+  /** IndexShard.insertAbsent in the hash's shard: a new entry for a key known not to be indexed; false when that shard cannot take it so. */
+  insertAbsent(hi: number, segmentId: number, offsetBytes: number): boolean {
+    if (!this.shardFor(hi).insertAbsent(hi, segmentId, offsetBytes)) return false;
+    this.entryCount++;
+    return true;
+  }
+
   /** Points an existing entry at a new address (update or relocation). */
   swing(words: Uint32Array, wordIndex: number, segmentId: number, offsetBytes: number, tombstone: boolean): void {
     const w0 = words[wordIndex];

@@ -150,6 +150,25 @@ export class IndexShard {
     if (this.oldTable === null && this.crowded()) this.startResize();
   }
 
+  /**
+   * reserve() and insertAt() in one step, for a key known not to be indexed (a fresh bulk load's
+   * ascending records). False, with nothing changed, while the shard is doubling or when the
+   * chain cannot grow: the caller then takes the general path. `foundTable` is left as it was.
+   */
+  insertAbsent(hi: number, segmentId: number, offsetBytes: number): boolean {
+    if (this.oldTable !== null) return false;
+    const t = this.table;
+    const wi = t.freeSlot(t.bucketOf(hi));
+    if (wi < 0) return false;
+    const words = t.words;
+    assert(words[wi] === 0, 'insert into a used slot');
+    words[wi] = packEntry(hi, segmentId, false);
+    words[wi + 1] = offsetBytes;
+    this.entryCount++;
+    if (this.crowded()) this.startResize();
+    return true;
+  }
+
   /** Enough entries per bucket on average, or a quarter of the overflow area in use. */
   private crowded(): boolean {
     const t = this.table;

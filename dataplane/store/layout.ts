@@ -115,6 +115,20 @@ export function recordPlausible(words: Int32Array, wordIndex: number, fillBytes:
   return keyLength >= 1 && wordIndex * 4 + recordBytes(keyLength, valueLengthOf(words, wordIndex)) <= fillBytes;
 }
 
+/**
+ * Size of the record at byte `at` if it is a plausible OBJECT record (non-empty key) ending by
+ * byte `end`, else 0: the header decoded once, for a bulk load's install loop.
+ */
+export function objectBytesAt(words: Int32Array, at: number, end: number): number {
+  const w = at >> 2;
+  const keyLength = keyLengthOf(words, w);
+  if (kindOf(words, w) !== RecordKind.OBJECT || keyLength < 1) return 0;
+  const valueLength = valueLengthOf(words, w);
+  if (valueLength > end - at) return 0;
+  const size = recordBytes(keyLength, valueLength);
+  return at + size <= end ? size : 0;
+}
+
 /** Plausible and its checksum matches: safe to read and to serve. */
 export function recordIntact(words: Int32Array, wordIndex: number, fillBytes: number): boolean {
   return recordPlausible(words, wordIndex, fillBytes) && checksumMatches(words, wordIndex);

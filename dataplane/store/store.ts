@@ -7,14 +7,15 @@
 // resultValueLength, resultVersion), valid until the next call into the store.
 
 import { assert } from './assert.js';
-import { BulkLoad, type BulkLoadHost } from './bulkLoad.js';
+import { BulkLoad, type AbsentRun, type BulkLoadHost } from './bulkLoad.js';
 import { Cleaner, type CleanerHost } from './cleaner.js';
 import { resolveStoreConfig, type StoreConfig } from './config.js';
 import { ENTRY_TOMBSTONE, HashIndex, SEGMENT_ID_MASK, SHARD_BITS, type IndexTable, type KeyHashSource } from './hashIndex.js';
 import { INTEGER_TEXT_BYTES_MAX, addInt64, formatInt64, parseInt64 } from './integerValue.js';
 import {
   HEADER_BYTES, RecordKind, VERSION_MAX, WORD_CHECKSUM, WORD_KEY_LENGTH_KIND_FLAGS, WORD_VALUE_LENGTH,
-  checksum, keyLengthOf, kindOf, packKeyLengthKind, recordBytes, recordBytesAt, recordIntact, recordPlausible, valueLengthOf, versionOf, writeVersion,
+  checksum, keyLengthOf, kindOf, objectBytesAt, packKeyLengthKind, recordBytes, recordBytesAt, recordIntact, recordPlausible, valueLengthOf, versionOf,
+  writeVersion,
 } from './layout.js';
 import { RangeAccounting, type RangeFigures } from './rangeAccounting.js';
 import { RangeScanner, RecordRef, SCAN_DONE, type ScanOptions } from './scan.js';
@@ -550,6 +551,45 @@ export class Store implements KeyHashSource, CleanerHost, BulkLoadHost {
     this.liveBytesTotal += size;
     this.afterWrite(size);
     return Status.OK;
+  }
+
+  /**
+   * BulkLoadHost: installLoaded(..., absent = true) for the records of `run` (see AbsentRun), in
+   * one loop: no lookup, no per-record call chain, and the segment's and the store's counters, the
+   * version and the cleaner's pacing (afterWrite) settled once for the stretch.
+   */
+  installAbsentRun(run: AbsentRun): void {
+    const { segmentId, endBytes, hashHi, last } = run;
+    const words = this.segments.words[segmentId];
+    let at = run.atBytes;
+    let previous = run.hiAbove;
+    let i = run.first;
+    let bytes = 0;
+    let versionMax = 0;
+    for (; i < last; i++) {
+      const size = at < endBytes ? objectBytesAt(words, at, endBytes) : 0;
+      const hi = hashHi[i];
+      if (size === 0 || hi <= previous) break;
+      const version = versionOf(words, at >> 2);
+      assert(version > 0 && version < VERSION_MAX, 'loaded versions are positive safe integers');
+      if (!this.index.insertAbsent(hi, segmentId, at)) break;
+      this.accounting.add(hi, size);
+      if (version > versionMax) versionMax = version;
+      previous = hi;
+      bytes += size;
+      at += size;
+    }
+    const installed = i - run.first;
+    run.installed = installed;
+    run.nextBytes = at;
+    run.versionMax = versionMax;
+    if (installed === 0) return;
+    this.keysInserted += installed;
+    this.objectCount += installed;
+    this.segments.liveBytes[segmentId] += bytes;
+    this.liveBytesTotal += bytes;
+    if (versionMax > this.segments.youngestVersion[segmentId]) this.segments.youngestVersion[segmentId] = versionMax;
+    this.afterWrite(bytes);
   }
 
   /** Makes every later version exceed `version` (records arriving from elsewhere keep theirs). */

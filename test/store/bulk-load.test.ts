@@ -6,7 +6,8 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { MIB, RecordRef, SCAN_DONE, Status, Store, type BulkLoad } from '../../dataplane/store/index.js';
+import { BulkLoad, MIB, RecordRef, SCAN_DONE, Status, Store } from '../../dataplane/store/index.js';
+import type { AbsentRun } from '../../dataplane/store/bulkLoad.js';
 import { KeyHasher } from '../../proto/keyspace/hash.js';
 import { KEYSPACE_END, evenSplit, type HashRange } from '../../proto/keyspace/range.js';
 import { Random } from '../support/random.js';
@@ -210,3 +211,94 @@ test('bulk load: skips lookups only while provably fresh; a write or an out-of-o
   assertSame(shared, source, keys);
 });
 
+
+/** The image's records in the order of their hashes' top words, as a checkpoint frame holds them (a scan orders them by bucket only). */
+function sortedByHash(img: Image): Image {
+  const order = [...img.hashes.keys()].sort((a, b) => img.hashes[a] - img.hashes[b]);
+  const ends = img.starts.map((_at, i) => (i + 1 < img.starts.length ? img.starts[i + 1] : img.bytes.length));
+  const parts = order.map((i) => img.bytes.subarray(img.starts[i], ends[i]));
+  const starts: number[] = [];
+  let at = 0;
+  for (const part of parts) {
+    starts.push(at);
+    at += part.length;
+  }
+  return { bytes: Buffer.concat(parts), hashes: Uint32Array.from(order.map((i) => img.hashes[i])), starts };
+}
+
+/** The store as a bulk load's host, counting the records installed through installAbsentRun and one by one. */
+function countingHost(store: Store): { host: Store; counts: { absent: number; oneByOne: number } } {
+  const counts = { absent: 0, oneByOne: 0 };
+  const host = new Proxy(store, {
+    get(target, property) {
+      const value: unknown = Reflect.get(target, property, target);
+      if (property === 'installAbsentRun') {
+        return (run: AbsentRun): void => {
+          target.installAbsentRun(run);
+          counts.absent += run.installed;
+        };
+      }
+      if (property === 'installLoaded') {
+        return (...args: Parameters<Store['installLoaded']>): Status => {
+          counts.oneByOne++;
+          return target.installLoaded(...args);
+        };
+      }
+      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+    },
+  });
+  return { host, counts };
+}
+
+test('bulk load: a fresh load installs its ascending records through the engine\'s absent-key runs; same keys, versions and accounting', () => {
+  const seed = seedFromEnvironment();
+  const { store: source, keys } = fill(new Random(seed), 5000);
+  // Sized so that no shard doubles: every record with a new top word qualifies.
+  const loaded = new Store({ ...config, indexBucketCountInitial: 4096 });
+  const { host, counts } = countingHost(loaded);
+  const bulk = new BulkLoad(host);
+  assert.equal(loadByClaims(bulk, sortedByHash(image(source, WHOLE)), 64 * 1024, true), Status.OK, replayHint(seed));
+  bulk.finish();
+  assert.equal(counts.absent + counts.oneByOne, keys.length);
+  assert.ok(counts.absent >= keys.length - 10, `${counts.absent} of ${keys.length} installed in absent runs ${replayHint(seed)}`);
+  assertSame(loaded, source, keys);
+});
+
+test('bulk load: an absent run stops at a record whose top word does not ascend, at a damaged record, and at a doubling shard', () => {
+  const seed = seedFromEnvironment();
+  const { store: source } = fill(new Random(seed), 400);
+  const img = sortedByHash(image(source, WHOLE));
+  const runOf = (store: Store, hashes: Uint32Array, bytes: Buffer): AbsentRun => {
+    const claim = store.beginBulkLoad().claim(bytes.length);
+    assert.ok(claim !== null);
+    bytes.copy(store.segments.bytes[claim.segmentId], claim.offsetBytes);
+    const run: AbsentRun = {
+      segmentId: claim.segmentId, atBytes: claim.offsetBytes, endBytes: claim.offsetBytes + bytes.length, hashHi: hashes, first: 0, last: hashes.length,
+      hiAbove: -1, installed: 0, nextBytes: 0, versionMax: 0,
+    };
+    store.installAbsentRun(run);
+    return run;
+  };
+  const big = { ...config, indexBucketCountInitial: 4096 };
+  const whole = runOf(new Store(big), img.hashes, img.bytes);
+  assert.equal(whole.installed, 400, replayHint(seed));
+  assert.equal(whole.nextBytes - whole.atBytes, img.bytes.length);
+
+  const repeated = Uint32Array.from(img.hashes);
+  repeated[10] = repeated[9];
+  const store = new Store(big);
+  const stopped = runOf(store, repeated, img.bytes);
+  assert.equal(stopped.installed, 10, 'record 10 does not ascend: it may be a key just installed');
+  assert.equal(stopped.nextBytes - stopped.atBytes, img.starts[10]);
+  assert.equal(store.stats().keyCount, 10);
+
+  const damaged = Buffer.from(img.bytes);
+  damaged[img.starts[20] + 14] = 0x7f; // the kind byte of record 20
+  assert.equal(runOf(new Store(big), img.hashes, damaged).installed, 20);
+
+  // One bucket per shard, 25 keys per shard: a shard starts doubling during the run and takes the general path from then on.
+  const small = new Store({ ...config, indexBucketCountInitial: 16 });
+  const partial = runOf(small, img.hashes, img.bytes);
+  assert.ok(partial.installed > 0 && partial.installed < 400, `${partial.installed} installed before a shard doubled`);
+  assert.equal(small.stats().keyCount, partial.installed);
+});

@@ -142,6 +142,9 @@ test('BulkLoad.vouchesFor: only segments the load took, until they are recycled 
     takeLoadSegment: () => segments.take(SegmentState.HEAD),
     closeLoadSegment: (id) => segments.transition(id, [SegmentState.HEAD], SegmentState.CLOSED),
     installLoaded: () => Status.OK,
+    installAbsentRun: (run) => {
+      run.installed = 0;
+    },
     indexEntryCount: 0,
     keyInserts: 0,
     observeVersion: () => undefined,

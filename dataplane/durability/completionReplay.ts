@@ -19,6 +19,7 @@
 // completion records) was ~5-9 ms of a restart's log read.
 
 import { CLIENT_ID_BYTES, PAYLOAD_AT_SEQ } from '../rifl/completionPayload.js';
+import { uint32At } from './littleEndian.js';
 import { WalEntryCursor } from './walEntry.js';
 
 /** Restores one completion record: key = bytes[keyOffset, +keyLength), payload likewise. */
@@ -118,13 +119,13 @@ export class DeferredCompletions {
 
 /** The u64 seq of a completion payload (or ACK) at bytes[offset] (payloadSeq without its Buffer view). */
 function seqAt(bytes: Buffer, offset: number): number {
-  return bytes.readUInt32LE(offset + PAYLOAD_AT_SEQ + 4) * 0x1_0000_0000 + bytes.readUInt32LE(offset + PAYLOAD_AT_SEQ);
+  return uint32At(bytes, offset + PAYLOAD_AT_SEQ + 4) * 0x1_0000_0000 + uint32At(bytes, offset + PAYLOAD_AT_SEQ);
 }
 
 /** Whether bytes[offset, +16) is the client id `id` (Buffer.compare costs ~0.15 us a call). */
 function sameId(id: Buffer, bytes: Buffer, offset: number): boolean {
   for (let i = 0; i < CLIENT_ID_BYTES; i += 4) {
-    if (id.readUInt32LE(i) !== bytes.readUInt32LE(offset + i)) return false;
+    if (uint32At(id, i) !== uint32At(bytes, offset + i)) return false;
   }
   return true;
 }

@@ -18,6 +18,7 @@
 // - entryBytes includes the header and the padding to a 4-byte boundary.
 
 import { assert } from '../store/assert.js';
+import { uint16At, uint32At } from './littleEndian.js';
 
 export const ENTRY_HEADER_BYTES = 24;
 
@@ -70,6 +71,7 @@ export class WalEntryCursor {
 
   /** Starts reading the entries in bytes[start, end). */
   reset(bytes: Buffer, start: number, end: number): void {
+    assert(start >= 0 && end <= bytes.length, 'entries are read inside their buffer');
     this.bytes = bytes;
     this.at = start;
     this.end = end;
@@ -87,12 +89,13 @@ export class WalEntryCursor {
     const b = this.bytes;
     const at = this.at;
     if (this.end - at < ENTRY_HEADER_BYTES) throw new WalFormatError(`entry header at ${at} runs past its frame`);
-    this.size = b.readUInt32LE(at);
+    // The header lies inside the frame (checked above), which lies inside `bytes` (reset).
+    this.size = uint32At(b, at);
     this.kind = b[at + 4] as WalEntryKind;
-    this.keyLength = b.readUInt16LE(at + 6);
-    this.valueLength = b.readUInt32LE(at + 8);
-    this.version = b.readUInt32LE(at + 16) * TWO_POW_32 + b.readUInt32LE(at + 12);
-    this.completionLength = b.readUInt32LE(at + 20);
+    this.keyLength = uint16At(b, at + 6);
+    this.valueLength = uint32At(b, at + 8);
+    this.version = uint32At(b, at + 16) * TWO_POW_32 + uint32At(b, at + 12);
+    this.completionLength = uint32At(b, at + 20);
     this.keyOffset = at + ENTRY_HEADER_BYTES;
     this.valueOffset = this.keyOffset + this.keyLength;
     this.completionOffset = this.valueOffset + this.valueLength;

@@ -22,12 +22,14 @@ import { RangeScanner, RecordRef, SCAN_DONE, type ScanOptions } from './scan.js'
 import { SegmentPool, SegmentState } from './segments.js';
 import { ErrorDetail, Status } from './status.js';
 import { KeyHasher } from '../../proto/keyspace/hash.js';
-import { COPY_LOOP_BYTES_MAX, copyBytes } from '../../proto/copyBytes.js';
+import { copyBytes } from '../../proto/copyBytes.js';
 import { KEYSPACE_END, boundsContain, toBounds, type HashRange, type HashRangeBounds } from '../../proto/keyspace/range.js';
 
 const EMPTY_BYTES = new Uint8Array(0);
 /** Expected-version argument meaning "no condition". */
 export const ANY_VERSION = -1;
+/** The cleaner's relocations copy records of up to this many words with a JS loop, longer ones with TypedArray.set. */
+const COPY_LOOP_WORDS_MAX = 32;
 /** Free segments above the reserve below which writers pay for cleaning on every write. */
 const CLEAN_TRIGGER_FREE_SEGMENTS = 2;
 /** Records a maintain() tick visits while dropping tombstones of a lifted retention. */
@@ -1047,7 +1049,7 @@ export class Store implements KeyHashSource, CleanerHost, BulkLoadHost {
 }
 
 function copyWords(source: Int32Array, sourceIndex: number, target: Int32Array, targetIndex: number, count: number): void {
-  if (count <= COPY_LOOP_BYTES_MAX >> 2) {
+  if (count <= COPY_LOOP_WORDS_MAX) {
     for (let i = 0; i < count; i++) target[targetIndex + i] = source[sourceIndex + i];
   } else {
     target.set(source.subarray(sourceIndex, sourceIndex + count), targetIndex);

@@ -40,6 +40,13 @@ export class MergedRedo {
   /** ...and the bottom word (the store takes both rather than hashing the key again). */
   private los: Uint32Array = new Uint32Array(4096);
   private count = 0;
+  /**
+   * How many queued entries have each value of the top word's low and high 16 bits (at digit + 1):
+   * the radix sort's two counting passes, done as entries are queued. At seal() they were two cold
+   * loops over the tail, run once each (~3-5 ms of a 100k-entry tail: "Session 9" in docs/durability.md).
+   */
+  private readonly lowDigits = new Uint32Array(RADIX_MASK + 2);
+  private readonly highDigits = new Uint32Array(RADIX_MASK + 2);
   private sealed = false;
   /** Once sealed: the same four, in hash order (log order within a hash), read front to back. */
   private sorted: SortedEntries | null = null;
@@ -64,6 +71,8 @@ export class MergedRedo {
       this.bufferOf = grown(this.bufferOf);
     }
     this.his[seq] = hi;
+    this.lowDigits[(hi & RADIX_MASK) + 1]++;
+    this.highDigits[(hi >>> RADIX_BITS) + 1]++;
     this.los[seq] = lo;
     this.positions[seq] = entry.at;
     this.bufferOf[seq] = this.buffers.length - 1;
@@ -72,7 +81,8 @@ export class MergedRedo {
 
   /** Sorts the queued entries by hash; nothing may be added after. */
   seal(): void {
-    this.sorted = hashOrder({ his: this.his, los: this.los, positions: this.positions, bufferOf: this.bufferOf }, this.count);
+    const by = { his: this.his, los: this.los, positions: this.positions, bufferOf: this.bufferOf };
+    this.sorted = hashOrder(by, this.count, this.lowDigits, this.highDigits);
     this.sealed = true;
     this.his = this.los = this.positions = this.bufferOf = new Uint32Array(0);
   }
@@ -143,12 +153,11 @@ interface SortedEntries {
  * arrays front to back instead of gathering from them at random (walking a 100k-entry tail took
  * 40 -> 22 ms: "Session 8" in docs/durability.md).
  */
-function hashOrder(by: SortedEntries, count: number): SortedEntries {
+function hashOrder(by: SortedEntries, count: number, lowDigits: Uint32Array, highDigits: Uint32Array): SortedEntries {
   const byLow = new Uint32Array(count);
-  const starts = new Uint32Array(RADIX_MASK + 2);
-  countStarts(by.his, count, starts, 0);
-  for (let i = 0; i < count; i++) byLow[starts[by.his[i] & RADIX_MASK]++] = i;
-  countStarts(by.his, count, starts, RADIX_BITS);
+  const lowStarts = startsOf(lowDigits, count);
+  for (let i = 0; i < count; i++) byLow[lowStarts[by.his[i] & RADIX_MASK]++] = i;
+  const starts = startsOf(highDigits, count);
   const sorted: SortedEntries = { his: new Uint32Array(count), los: new Uint32Array(count), positions: new Uint32Array(count), bufferOf: new Uint32Array(count) };
   for (let i = 0; i < count; i++) {
     const place = byLow[i];
@@ -162,9 +171,13 @@ function hashOrder(by: SortedEntries, count: number): SortedEntries {
   return sorted;
 }
 
-/** Fills starts[d] with the number of entries whose 16-bit digit at `shift` is below d. */
-function countStarts(his: Uint32Array, count: number, starts: Uint32Array, shift: number): void {
-  starts.fill(0);
-  for (let i = 0; i < count; i++) starts[((his[i] >>> shift) & RADIX_MASK) + 1]++;
-  for (let digit = 1; digit <= RADIX_MASK + 1; digit++) starts[digit] += starts[digit - 1];
+/**
+ * Turns digit counts (the count of digit d at d + 1, as MergedRedo.add keeps them) into starts:
+ * starts[d] = entries whose digit is below d. Asserts the counts cover the `count` entries.
+ */
+function startsOf(digits: Uint32Array, count: number): Uint32Array {
+  assert(digits[0] === 0, 'digit counts start at index 1');
+  for (let digit = 1; digit <= RADIX_MASK + 1; digit++) digits[digit] += digits[digit - 1];
+  assert(digits[RADIX_MASK + 1] === count, 'every queued entry was counted once');
+  return digits;
 }

@@ -7,6 +7,9 @@
 // in flight from one client (~200 records held) that was 3-4x the serving path's collections
 // (session 9, docs/design-notes.md "Exactly-once in practice").
 //
+// A client without records has no arrays (they are made at its first record, given up when its
+// lease expires), so the up to 100k clients a pod tracks cost no more than they did.
+//
 // Every seq held is at or above the client's first incomplete seq (ClientTable never records
 // one below it), so an acknowledgement that moves the mark from `from` to `to` releases exactly
 // the seqs of [from, to) held here: looked up one by one when that span is shorter than the
@@ -16,19 +19,22 @@ import { assert } from '../store/assert.js';
 
 const EMPTY = -1;
 const INITIAL_SLOTS = 8;
+/** A client that holds no records yet has no arrays of its own (a pod tracks up to 100k clients). */
+const NO_SEQS = new Float64Array(0);
+const NO_WORDS = new Int32Array(0);
 /** Grow when more than half the slots are taken. */
 const LOAD_SHIFT = 1;
 
 export class CompletionSlots {
-  private seqs = new Float64Array(INITIAL_SLOTS).fill(EMPTY);
-  private segmentIds = new Int32Array(INITIAL_SLOTS);
-  private offsets = new Int32Array(INITIAL_SLOTS);
-  private mask = INITIAL_SLOTS - 1;
+  private seqs = NO_SEQS;
+  private segmentIds = NO_WORDS;
+  private offsets = NO_WORDS;
+  private mask = 0;
   size = 0;
 
   /** The slot holding `seq`, or -1. */
   find(seq: number): number {
-    if (!(seq >= 0)) return -1;
+    if (this.size === 0 || !(seq >= 0)) return -1;
     const seqs = this.seqs;
     for (let i = this.home(seq); ; i = (i + 1) & this.mask) {
       const held = seqs[i];
@@ -89,13 +95,13 @@ export class CompletionSlots {
     for (let i = 0; i < seqs.length; i++) if (seqs[i] !== EMPTY) visit(this.segmentIds[i], this.offsets[i]);
   }
 
-  /** Removes everything, calling `release` with each address; the table shrinks back. */
+  /** Removes everything, calling `release` with each address; the arrays are given up. */
   releaseAll(release: (segmentId: number, offsetBytes: number) => void): void {
     this.forEach(release);
-    this.seqs = new Float64Array(INITIAL_SLOTS).fill(EMPTY);
-    this.segmentIds = new Int32Array(INITIAL_SLOTS);
-    this.offsets = new Int32Array(INITIAL_SLOTS);
-    this.mask = INITIAL_SLOTS - 1;
+    this.seqs = NO_SEQS;
+    this.segmentIds = NO_WORDS;
+    this.offsets = NO_WORDS;
+    this.mask = 0;
     this.size = 0;
   }
 
@@ -129,7 +135,7 @@ export class CompletionSlots {
 
   private grow(): void {
     const { seqs, segmentIds, offsets } = this;
-    const slots = seqs.length * 2;
+    const slots = Math.max(INITIAL_SLOTS, seqs.length * 2);
     this.seqs = new Float64Array(slots).fill(EMPTY);
     this.segmentIds = new Int32Array(slots);
     this.offsets = new Int32Array(slots);

@@ -86,4 +86,8 @@ test('completion slots: random adds, moves and acknowledgements match a Map', ()
   run.slots.releaseAll((segmentId) => rest.push(segmentId));
   assert.equal(rest.length, run.model.size);
   assert.equal(run.slots.size, 0);
+  // Emptied (its arrays given up), the table takes records again.
+  assert.equal(run.slots.find(run.mark), -1);
+  run.slots.add(run.mark, 7, 8);
+  assert.deepEqual([run.slots.segmentIdAt(run.slots.find(run.mark)), run.slots.offsetAt(run.slots.find(run.mark))], [7, 8]);
 });

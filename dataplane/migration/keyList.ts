@@ -1,8 +1,9 @@
 // Keys collected by a scan, to act on after it (dropRecords deletes them once the scan is done: a
 // delete during the scan would change the buckets under it). The keys' bytes go one after another
 // into one buffer, their places into two typed arrays, so collecting a key allocates nothing once
-// the list has grown to the size of a call's keys (a drop of 1M keys used to make a Buffer per
-// key: ~90 MB of garbage on the source while it still served). The list is reused; its memory is
+// the list has grown to the size of a call's keys (keys up to 32 bytes; a longer one's native copy
+// makes a view in Node 20: proto/copyBytes.ts). A drop of 1M keys used to make a Buffer per key:
+// ~90 MB of garbage on the source while it still served. The list is reused; its memory is
 // given back after a call that grew it past RETAINED_BYTES_MAX.
 
 import { assert } from '../store/assert.js';

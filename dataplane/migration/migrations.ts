@@ -102,7 +102,7 @@ export class Migrations implements OutgoingHost {
     const owned = this.pod.ranges.list().find((r) => r.start === range.start && r.end === range.end);
     if (owned === undefined || owned.view !== range.view) throw new Error(`range [${range.start}, ${range.end}) at view ${range.view} is not owned here`);
     if (targetPod === this.pod.podName) throw new Error('source and target are the same pod');
-    const moving = [...this.outgoing.values()].find((m) => !m.phase.finished && rangesOverlap(m.range, range));
+    const moving = this.leavingOver(range);
     if (moving !== undefined) throw new Error(`range [${range.start}, ${range.end}) overlaps range [${moving.range.start}, ${moving.range.end}) of migration ${moving.id}, still moving out (${moving.phase.phase})`);
     const migration = new OutgoingMigration({
       id, range: owned, targetPod, targetAddress, throttleBytesPerSecond, selfPod: this.pod.podName, selfAddress: this.pod.address, preCopy,
@@ -321,14 +321,12 @@ export class Migrations implements OutgoingHost {
    * After an AssignRanges took hash space `parts` away from this pod: drops its records there in
    * the background (dropRange), so the memory of a range assigned elsewhere is freed — except parts
    * a migration into or out of this pod still moves (its copy, or the source's records it scans,
-   * must stay; the migration's own end drops what it must). Returns the parts whose drop was queued.
+   * must stay; the migration's own end drops what it must).
    */
-  dropTakenAway(parts: readonly HashRange[]): HashRange[] {
-    const moving = (part: HashRange): boolean => [...this.incoming.values(), ...this.outgoing.values()]
-      .some((m) => !m.phase.finished && rangesOverlap(m.range, part));
-    const dropped = parts.filter((part) => !moving(part));
-    for (const part of dropped) void this.dropRange(part);
-    return dropped;
+  dropTakenAway(parts: readonly HashRange[]): void {
+    for (const part of parts) {
+      if (this.arrivingOver(part) === undefined && this.leavingOver(part) === undefined) void this.dropRange(part);
+    }
   }
 
   /**
@@ -378,6 +376,11 @@ export class Migrations implements OutgoingHost {
       if (migration === undefined) continue;
       throw new RangeArrivingError(`${ARRIVING_PREFIX}${call} refused: range [${part.start}, ${part.end}) overlaps ${stillArriving(migration)}`);
     }
+  }
+
+  /** An unfinished migration out of this pod whose range overlaps `range`. */
+  private leavingOver(range: HashRange): OutgoingMigration | undefined {
+    return [...this.outgoing.values()].find((m) => !m.phase.finished && rangesOverlap(m.range, range));
   }
 
   /** An unfinished migration into this pod (other than `exceptId`) whose range overlaps `range`. */

@@ -105,11 +105,6 @@ export class ResultWriter {
     return this.buffer;
   }
 
-  /** The bytes written since `start` (a view, valid until the next write). */
-  bytesSince(start: number): Buffer {
-    return this.buffer.subarray(start, this.length);
-  }
-
   /** Appends one result already encoded (a saved RIFL result), `bytes[offset, offset + length)`. */
   raw(bytes: Uint8Array, offset: number, length: number): void {
     this.reserve(length);

@@ -266,7 +266,7 @@ test('ResultWriter.begin: resets the count and the frame; an empty result frame 
   expectResults(writer.finish(), [{ kind: 'written', opcode: Opcode.DELETE, version: 0 }], 'second frame');
 });
 
-test('ResultWriter.raw: a result saved with byteLength/bytesSince replays byte for byte into another frame', () => {
+test('ResultWriter.raw: a result saved as bytes[start, byteLength) replays byte for byte into another frame', () => {
   const results: Result[] = [
     { kind: 'value', version: 3, value: Buffer.from('saved') },
     { kind: 'integer', version: 4, integer: -(2n ** 60n) },
@@ -278,7 +278,8 @@ test('ResultWriter.raw: a result saved with byteLength/bytesSince replays byte f
   const saved = results.map((result) => {
     const start = source.byteLength;
     writeResult(source, result);
-    return Buffer.from(source.bytesSince(start));
+    // As ClientTable.record saves it: the frame's bytes from where the result began.
+    return Buffer.from(source.bytes.subarray(start, source.byteLength));
   });
   const replay = new ResultWriter();
   replay.begin();

@@ -5,8 +5,8 @@
 // on average, or once a quarter of the overflow area is in use (keys crowded into few buckets: a
 // pod that owns a narrow hash range), a table of twice the buckets is allocated, and old buckets
 // move over a few at a time (on inserts and in maintenance), each entry's new bucket read from
-// its tag (tables of 2^18 buckets over all shards and more) or found by rehashing its key from
-// the log (smaller tables). An insert into a bucket that has not moved yet goes into the old
+// its tag (tables of 2^18 buckets over all shards and more), from the high bits its bucket keeps
+// for it (2^14 to 2^17 buckets), or found by rehashing its key from the log (smaller tables). An insert into a bucket that has not moved yet goes into the old
 // table if its chain has room or the old overflow area is less than half used; otherwise it
 // moves that bucket first, so the old table cannot fill up during a doubling. Old buckets below
 // `resizeCursor`, and those marked in `moved`, have moved; a lookup picks its table from that.
@@ -14,7 +14,7 @@
 import { assert } from './assert.js';
 import {
   BUCKET_BITS_MAX, BUCKET_WORDS, ENTRIES_PER_BUCKET_GROW, ENTRIES_PER_BUCKET_PRESIZE, ENTRY_USED, IndexTable, LINK_WORD, MATCH_MASK, SEGMENT_ID_MASK,
-  SHARD_BITS, TAG_BITS_TOP, TAG_MASK, TAG_SHIFT, packEntry, type KeyHashSource,
+  HIGH_BITS_TOP, SHARD_BITS, TAG_BITS_TOP, TAG_MASK, TAG_SHIFT, highBitsOf, packEntry, setHighBits, writeHighBits, type KeyHashSource,
 } from './indexTable.js';
 
 /** A doubling starts once more than 1/OVERFLOW_SHARE_GROW of the overflow area is in use. */
@@ -27,6 +27,9 @@ const OLD_OVERFLOW_SHARE_MAX = 2;
  */
 const ENTRIES_PER_BUCKET_PREPARE = 3;
 const OVERFLOW_SHARE_PREPARE = 6;
+/** A doubling placing entries by their stored high bits rehashes one key in this many from the log and checks it. */
+const HIGH_BITS_CHECK_EVERY = 64;
+const HIGH_BITS_CHECK_MASK = HIGH_BITS_CHECK_EVERY - 1;
 
 /** Counts the shards with a doubling under way (the index's `resizing`). */
 export interface ResizeCounter {
@@ -45,6 +48,8 @@ export class IndexShard {
   entryCount = 0;
   /** Entries met during a doubling whose key no longer hashes to their bucket (corrupt keys). */
   misplacedEntries = 0;
+  /** Entries a doubling placed by their high bits (one in HIGH_BITS_CHECK_EVERY is checked against the log). */
+  private highBitsTaken = 0;
   /** Table of the last entry returned by findFirst / findNext / reserve. */
   foundTable: Uint32Array;
   /** The next doubling's table and moved-marks, allocated ahead by prepare() (the table untouched but for one page). */
@@ -146,6 +151,7 @@ export class IndexShard {
     assert(words[wordIndex] === 0, 'insert into a used slot');
     words[wordIndex] = packEntry(hi, segmentId, tombstone);
     words[wordIndex + 1] = offsetBytes;
+    writeHighBits(words, wordIndex, hi);
     this.entryCount++;
     if (this.oldTable === null && this.crowded()) this.startResize();
   }
@@ -164,6 +170,7 @@ export class IndexShard {
     assert(words[wi] === 0, 'insert into a used slot');
     words[wi] = packEntry(hi, segmentId, false);
     words[wi + 1] = offsetBytes;
+    writeHighBits(words, wi, hi);
     this.entryCount++;
     if (this.crowded()) this.startResize();
     return true;
@@ -275,11 +282,23 @@ export class IndexShard {
     return end - start;
   }
 
-  /** The bucket of the doubled table that an entry of old `bucket` belongs in. */
-  private newBucketOf(old: IndexTable, bucket: number, w0: number, offsetBytes: number): number {
+  /**
+   * The bucket of the doubled table that the entry at `wi` of old `bucket` belongs in: the split
+   * bit from its tag or its high bits (indexTable.ts) when they hold it, else from its key's hash,
+   * read from the log. One entry in HIGH_BITS_CHECK_EVERY taken from its high bits is also rehashed
+   * from the log, and the two must agree.
+   */
+  private newBucketOf(old: IndexTable, bucket: number, wi: number): number {
+    const words = old.words;
+    const w0 = words[wi];
     const splitBit = 31 - SHARD_BITS - old.bucketBits;
     if (splitBit <= TAG_BITS_TOP) return bucket * 2 + ((w0 >>> (TAG_SHIFT + splitBit)) & 1);
-    const hi = this.hashSource.hashHiAt(w0 & SEGMENT_ID_MASK, offsetBytes);
+    if (splitBit <= HIGH_BITS_TOP) {
+      const half = (highBitsOf(words, wi) >>> (splitBit - TAG_BITS_TOP - 1)) & 1;
+      if ((++this.highBitsTaken & HIGH_BITS_CHECK_MASK) === 0) this.checkHighBits(old, bucket, wi, half);
+      return bucket * 2 + half;
+    }
+    const hi = this.hashSource.hashHiAt(w0 & SEGMENT_ID_MASK, words[wi + 1]);
     if (old.bucketOf(hi) === bucket) return bucket * 2 + ((hi >>> splitBit) & 1);
     // A key that no longer hashes to its bucket has corrupt bytes in the log, and no lookup can
     // match it any more. Its entry keeps a slot under the old bucket's first half; the cleaner,
@@ -287,6 +306,14 @@ export class IndexShard {
     // live and its segment is quarantined rather than freed.
     this.misplacedEntries++;
     return bucket * 2;
+  }
+
+  /** Asserts that the split bit an entry's high bits gave matches its key's hash (unless the key's bytes are corrupt). */
+  private checkHighBits(old: IndexTable, bucket: number, wi: number, half: number): void {
+    const words = old.words;
+    const hi = this.hashSource.hashHiAt(words[wi] & SEGMENT_ID_MASK, words[wi + 1]);
+    if (old.bucketOf(hi) !== bucket) return;
+    assert(((hi >>> (31 - SHARD_BITS - old.bucketBits)) & 1) === half, 'an entry\'s high bits match its key\'s hash');
   }
 
   private migrateBucket(old: IndexTable, bucket: number): void {
@@ -297,10 +324,11 @@ export class IndexShard {
       for (let wi = base; wi < base + LINK_WORD; wi += 2) {
         const w0 = words[wi];
         if (w0 === 0) continue;
-        const slot = target.freeSlot(this.newBucketOf(old, bucket, w0, words[wi + 1]));
+        const slot = target.freeSlot(this.newBucketOf(old, bucket, wi));
         assert(slot >= 0, 'the doubled table has room for every old entry');
         target.words[slot] = w0;
         target.words[slot + 1] = words[wi + 1];
+        setHighBits(target.words, slot, highBitsOf(words, wi));
       }
       const link = words[base + LINK_WORD];
       if (link === 0) return;

@@ -9,9 +9,12 @@
 //  entry word 1: [32-bit byte offset of the record in its segment]
 //
 //  bucket (64 bytes, one cache line): 16 words
-//  +---------+---------+-----+---------+-------------------+-------+
-//  | entry 0 | entry 1 | ... | entry 6 | overflow link (w14) | spare |
-//  +---------+---------+-----+---------+-------------------+-------+
+//  +---------+---------+-----+---------+---------------------+-------------------------+
+//  | entry 0 | entry 1 | ... | entry 6 | overflow link (w14) | high bits of 0..6 (w15) |
+//  +---------+---------+-----+---------+---------------------+-------------------------+
+//
+//  word 15: [4 unused][4 bits of entry 6]...[4 bits of entry 0]: bits 14..17 of each entry's
+//  `hi`, the 4 bits just above its tag (written with the entry, left stale when it is freed).
 //
 // The tag is the low 14 bits of the hash's top word (`hi`). Buckets take the top bits of that
 // word (shard bits, then table bits: k bits in all for 2^k buckets over all shards), so below
@@ -32,6 +35,11 @@ import { assert } from './assert.js';
 export const BUCKET_WORDS = 16;
 export const ENTRIES_PER_BUCKET = 7;
 export const LINK_WORD = 14;
+/** The bucket's last word: 4 high bits per entry (see the layout above). */
+export const HIGH_BITS_WORD = 15;
+/** Bits of `hi` above the tag kept per entry: bits TAG_BITS_TOP + 1 .. HIGH_BITS_TOP. */
+export const HIGH_BITS_PER_ENTRY = 4;
+const HIGH_BITS_MASK = 0xf;
 export const ENTRY_USED = 0x8000_0000;
 export const ENTRY_TOMBSTONE = 0x4000_0000;
 export const TAG_SHIFT = 16;
@@ -39,6 +47,8 @@ export const TAG_MASK = 0x3fff;
 export const SEGMENT_ID_MASK = 0xffff;
 /** The tag holds bits 0..13 of the hash's top word. */
 export const TAG_BITS_TOP = 13;
+/** The highest bit of `hi` an entry keeps in its bucket's HIGH_BITS_WORD. */
+export const HIGH_BITS_TOP = TAG_BITS_TOP + HIGH_BITS_PER_ENTRY;
 /** Bits compared when matching a tag: used + tag, not the tombstone bit nor the segment id. */
 export const MATCH_MASK = (ENTRY_USED | (TAG_MASK << TAG_SHIFT)) | 0;
 /** Average entries per bucket that starts a doubling. */
@@ -53,6 +63,7 @@ export const BUCKET_BITS_MIN = 0;
 export const BUCKET_BITS_MAX = 26 - SHARD_BITS;
 
 assert(LINK_WORD === ENTRIES_PER_BUCKET * 2, 'the link follows the last entry');
+assert(HIGH_BITS_WORD === BUCKET_WORDS - 1 && ENTRIES_PER_BUCKET * HIGH_BITS_PER_ENTRY <= 31, 'every entry\'s high bits fit in the bucket\'s last word');
 assert(ENTRIES_PER_BUCKET_PRESIZE < ENTRIES_PER_BUCKET_GROW, 'a presized table holds its expected entries without doubling');
 assert(BUCKET_BITS_MIN >= 0 && SHARD_BITS + BUCKET_BITS_MAX <= 26, 'bucket numbers over all shards fit in 26 bits');
 assert(TAG_MASK === 2 ** (TAG_BITS_TOP + 1) - 1, 'the tag is the low bits of the top hash word');
@@ -140,4 +151,29 @@ export class IndexTable {
  */
 export function packEntry(hi: number, segmentId: number, tombstone: boolean): number {
   return ENTRY_USED | (tombstone ? ENTRY_TOMBSTONE : 0) | ((hi & TAG_MASK) << TAG_SHIFT) | segmentId;
+}
+
+/**
+ * Records the high bits of `hi` for the entry at `wordIndex` (its word 0) in its bucket's
+ * HIGH_BITS_WORD. Every write of an entry into a slot calls this (insert, and a doubling's move).
+ */
+export function writeHighBits(words: Uint32Array, wordIndex: number, hi: number): void {
+  setHighBits(words, wordIndex, (hi >>> (TAG_BITS_TOP + 1)) & HIGH_BITS_MASK);
+}
+
+/** The high bits stored for the entry at `wordIndex`, as written by writeHighBits. */
+export function highBitsOf(words: Uint32Array, wordIndex: number): number {
+  return (words[wordIndex | HIGH_BITS_WORD] >>> highBitsShift(wordIndex)) & HIGH_BITS_MASK;
+}
+
+/** Stores high bits read with highBitsOf for the entry at `wordIndex` (an entry moved to another slot). */
+export function setHighBits(words: Uint32Array, wordIndex: number, highBits: number): void {
+  const at = wordIndex | HIGH_BITS_WORD;
+  const shift = highBitsShift(wordIndex);
+  words[at] = (words[at] & ~(HIGH_BITS_MASK << shift)) | (highBits << shift);
+}
+
+/** Entry e of a bucket starts at word 2e, and its high bits at bit 4e of the bucket's last word. */
+function highBitsShift(wordIndex: number): number {
+  return (wordIndex & (BUCKET_WORDS - 1)) * (HIGH_BITS_PER_ENTRY / 2);
 }

@@ -150,3 +150,42 @@ test('hashIndex: presized tables are installed only while the index is still emp
   assert.ok(finds(busy, 0x1234_5678, address));
   assert.ok(busy.shards.every((shard) => shard.table !== late[shard.shard]));
 });
+
+test('hashIndex: doublings from 2^14 buckets up place entries by their stored high bits, reading one key in 64 from the log', () => {
+  const random = new Random(seedFromEnvironment());
+  class CountingLog extends FakeLog {
+    reads = 0;
+    override hashHiAt(segmentId: number, offsetBytes: number): number {
+      this.reads++;
+      return super.hashHiAt(segmentId, offsetBytes);
+    }
+  }
+  const log = new CountingLog();
+  /** By the doubled table's bits over all shards: log reads and entries moved. */
+  const doublings = new Map<number, { reads: number; moved: number }>();
+  const index = new HashIndex(16, log);
+  for (let i = 0; i < 700_000; i++) {
+    const hi = random.uint32();
+    log.his.push(hi);
+    const slot = index.reserve(hi);
+    assert.ok(slot >= 0, `room for entry ${i}`);
+    index.insertAt(slot, hi, 0, i * 4, false);
+    if (!index.resizing) continue;
+    // The insert started a shard's doubling: finish it at once and count what it read.
+    const shard = index.shards.find((s) => s.resizing);
+    assert.ok(shard !== undefined && shard.oldTable !== null);
+    const bits = shard.oldTable.bucketBits + SHARD_BITS;
+    const moved = shard.entryCount;
+    const readsBefore = log.reads;
+    while (index.migrateBuckets(1 << 20));
+    const figure = doublings.get(bits) ?? { reads: 0, moved: 0 };
+    doublings.set(bits, { reads: figure.reads + log.reads - readsBefore, moved: figure.moved + moved });
+  }
+  const figures = [...doublings.entries()].map(([bits, f]) => `2^${bits}: ${f.reads} reads for ${f.moved} entries`).join(', ');
+  assert.ok(doublings.has(13) && doublings.has(14) && doublings.has(17), `doublings seen: ${figures}`);
+  for (const [bits, { reads, moved }] of doublings) {
+    if (bits <= 13) assert.equal(reads, moved, `the doubling from 2^${bits} buckets rehashes every key from the log (${figures})`);
+    else assert.ok(reads <= Math.ceil(moved / 64) + SHARD_COUNT, `the doubling from 2^${bits} buckets reads one key in 64 (${figures})`);
+  }
+  log.his.forEach((hi, address) => assert.ok(finds(index, hi, address), `entry ${address}`));
+});

@@ -49,7 +49,10 @@ const ADOPT_RETRY_MAX_MS = 5000;
 /** What a target needs to adopt a range durably (again, after a failure). */
 interface Adoption {
   readonly durableSources: string;
+  /** The source's routing table, sent with ownership (the range already moved here)... */
   readonly routes: readonly Route[];
+  /** ...and this pod's table when ownership arrived (see adoptedRoutes). */
+  readonly routesSeen: RouteTable | null;
   readonly walLsn: number;
 }
 
@@ -214,8 +217,7 @@ export class Migrations implements OutgoingHost {
     if (this.sampling?.migrationId === id) this.sampling = null;
     this.stopTracking(id);
     const moved: Route = { start: range.start, end: range.end, view, owner: targetPod, address: targetAddress };
-    const others = (pod.routes?.routes ?? []).filter((r) => !rangesOverlap(r, range));
-    if (pod.routes !== null) pod.routes = new RouteTable([...others, moved]);
+    if (pod.routes !== null) pod.routes = pod.routes.withRoute(moved);
     const durability = pod.durability;
     if (durability !== null) {
       // The record first: a restart that finds the range gone from the manifest must know whom to ask.
@@ -235,8 +237,8 @@ export class Migrations implements OutgoingHost {
     const before = { ranges: pod.ranges.list(), routes: pod.routes };
     if (load) pod.ranges.assign([...pod.ranges.list(), { ...taken, recovering: true }]);
     else pod.ranges.assign([...pod.ranges.list(), taken]);
-    const routes = (pod.routes?.routes ?? []).filter((r) => !rangesOverlap(r, range));
-    pod.routes = new RouteTable([...routes, { start: range.start, end: range.end, view, owner: pod.podName, address: pod.address }]);
+    const back: Route = { start: range.start, end: range.end, view, owner: pod.podName, address: pod.address };
+    pod.routes = pod.routes === null ? new RouteTable([back]) : pod.routes.withRoute(back);
     try {
       await pod.durability?.reclaim(taken, durableSources, load, pod.ranges.list(), pod.routes.routes);
     } catch (error) {
@@ -600,7 +602,7 @@ export class Migrations implements OutgoingHost {
     const startedMs = this.nowMs();
     this.installOwnership(migration, entries, versionFloor, data);
     const installedMs = this.nowMs();
-    const adoption: Adoption = { durableSources, routes, walLsn };
+    const adoption: Adoption = { durableSources, routes, routesSeen: this.pod.routes, walLsn };
     try {
       await this.adoptAndServe(migration, adoption);
     } catch (error) {
@@ -623,13 +625,29 @@ export class Migrations implements OutgoingHost {
   private async adoptAndServe(migration: IncomingMigration, adoption: Adoption): Promise<void> {
     const pod = this.pod;
     const arriving = { ...migration.range, arriving: migration };
-    const table = adoption.routes.length > 0 ? new RouteTable(adoption.routes) : pod.routes;
+    const table = this.adoptedRoutes(migration.range, adoption.routes, adoption.routesSeen);
+    const seen = pod.routes;
     await pod.durability?.adopt(migration.range, migration.sourcePod, adoption.durableSources, [...pod.ranges.list(), arriving], table?.routes ?? [],
       adoption.walLsn);
     pod.ranges.assign([...pod.ranges.list(), arriving]);
-    pod.routes = table;
+    // An assignment may have replaced this pod's table while the adoption was written.
+    pod.routes = pod.routes === seen ? table : this.adoptedRoutes(migration.range, [], seen);
     migration.adopted = true;
     migration.releaseOwnershipWaiters();
+  }
+
+  /**
+   * The routing table an adoption installs: the source's (`sent` with ownership, the range already
+   * moved here) — unless this pod's own table was replaced since it was `seen` (an assignment pushed
+   * while an adoption that may have landed is retried: retryAdoption, or while one is written),
+   * which is then the newer one: it, with the range moved here. Without either, this pod's table.
+   */
+  private adoptedRoutes(range: OwnedRange, sent: readonly Route[], seen: RouteTable | null): RouteTable | null {
+    const pod = this.pod;
+    if (pod.routes !== null && pod.routes !== seen) {
+      return pod.routes.withRoute({ start: range.start, end: range.end, view: range.view, owner: pod.podName, address: pod.address });
+    }
+    return sent.length > 0 ? new RouteTable(sent) : pod.routes;
   }
 
   /**

@@ -1,7 +1,7 @@
 // The cluster's routing table: every range of [0, 2^64), its view and its owner. Pods serve it
 // (KV.GetRoutes) and clients route by it, so both use this one definition.
 
-import { KEYSPACE_END, type HashRange } from './range.js';
+import { KEYSPACE_END, rangesOverlap, type HashRange } from './range.js';
 import { RangeSearch, sortedDisjoint } from './rangeSearch.js';
 
 export interface Route extends HashRange {
@@ -32,6 +32,23 @@ export class RouteTable {
   /** The route holding hash (hi, lo); every hash has one. */
   find(hi: number, lo: number): Route {
     return this.routes[this.search.find(hi, lo)];
+  }
+
+  /**
+   * This table with `route` in place of what it covered: routes inside it are dropped, and one
+   * that reaches past it keeps the parts outside it (same owner and view), so the table still
+   * covers every hash once.
+   */
+  withRoute(route: Route): RouteTable {
+    const kept: Route[] = [route];
+    for (const r of this.routes) {
+      if (!rangesOverlap(r, route)) kept.push(r);
+      else {
+        if (r.start < route.start) kept.push({ ...r, end: route.start });
+        if (r.end > route.end) kept.push({ ...r, start: route.end });
+      }
+    }
+    return new RouteTable(kept);
   }
 
   /** Distinct owner addresses. */

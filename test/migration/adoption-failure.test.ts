@@ -115,3 +115,18 @@ test('migration: the target keeps failing to make an adoption durable that may h
   assert.deepEqual(manifestRanges(dataDir, 'pod-t'), [[HALF, 3]]);
   await assertValues(client, late);
 });
+
+test('migration: an assignment pushed to the target while it adopts again keeps its routes; the adoption only moves the range there', { timeout: 90_000 }, async (t) => {
+  const { pods: { source, target, admin }, client, late } = await migrateWithFault(t, 'm3', 'ADOPT_MANIFEST_DIR_FSYNC', 5);
+  const targetAdmin = adminClient(target.address);
+  t.after(() => targetAdmin.close());
+  await untilMigration(targetAdmin, 'm3', (i) => /may have been written/.test(i.error));
+  // The operator's newer table: the lower half at a view the source's table (sent with ownership) never had.
+  const lower = { start: '0', end: HALF, view: 9, owner: 'pod-s', address: source.address };
+  await targetAdmin.call('AssignRanges', { owned: [], routes: [lower, { ...UPPER, owner: 'pod-s', address: source.address }] });
+  const done = await untilMigration(admin, 'm3', (i) => FINISHED.includes(i.phase));
+  assert.equal(done.phase, 'COMPLETE', done.error);
+  const routes = (target.routes?.routes ?? []).map((r) => [String(r.start), r.view, r.owner]);
+  assert.deepEqual(routes, [['0', 9, 'pod-s'], [HALF, 3, 'pod-t']], 'the assignment\'s route kept, the range moved to the target');
+  await assertValues(client, late);
+});

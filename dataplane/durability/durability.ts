@@ -218,8 +218,10 @@ export class Durability {
     return this.serially(async () => {
       /** What the hold on the dead pod's files said before this recovery wrote it (undefined: not written). */
       let heldBefore: string | null | undefined;
-      /** Whether a manifest naming the ranges may be on disk (then the hold must stay). */
+      /** Whether a manifest naming the ranges may be on disk (then the hold and the taken markers must stay). */
       let recorded = false;
+      /** Whether marking the ranges taken in the dead pod's folder began. */
+      let marked = false;
       let report: RecoveryReport;
       try {
         const deadPath = join(this.config.dataDir, 'pods', deadPod, 'manifest.json');
@@ -234,18 +236,19 @@ export class Durability {
         report = await loadRanges(this.target, this.config.dataDir, sources);
         const fresh: ReplaySource = { pod: this.config.podName, fromLsn: wal.appendedLsn, toLsn: null };
         const added = sources.map((s, i) => ({ start: s.start, end: s.end, view: ranges[i].view, checkpoints: s.checkpoints, replays: [...s.replays, fresh] }));
-        const before = this.manifest;
-        await this.commitManifest([...before, ...added], this.routes, { undo: async (failure) => {
+        // Taken before recorded: once a manifest naming the ranges may be on disk, a dead pod that
+        // comes back must find them taken, or both would serve them.
+        marked = true;
+        await this.markTaken(deadPod, ranges);
+        await this.commitManifest([...this.manifest, ...added], this.routes, { undo: async (failure) => {
           recorded = failure.mayHaveLanded;
         } });
         recorded = true;
-        await this.markTakenOrUndo(deadPod, ranges, before, () => {
-          recorded = false;
-        });
       } catch (error) {
-        // Not recorded: the ranges are not this pod's (they served nothing yet). A hold that a
-        // manifest on disk may rely on stays; otherwise it is put back as it was.
+        // Not recorded: the ranges are not this pod's (they served nothing yet). Markers and a hold
+        // that a manifest on disk may rely on stay; otherwise they are put back as they were.
         taking.giveUp();
+        if (marked && !recorded) await this.unmarkTaken(deadPod, ranges);
         if (heldBefore !== undefined && !recorded) await this.restoreHold(deadPod, heldBefore);
         throw new RangesNotRecoveredError(deadPod, ranges, heldBefore === undefined ? 'none' : recorded ? 'kept' : 'released', error as Error);
       }
@@ -257,32 +260,17 @@ export class Durability {
     });
   }
 
-  /**
-   * The last step of a recovery: marks `ranges` taken in the dead pod's folder. When that fails,
-   * the recovery fails: the markers this pod wrote are removed (a dead pod that came back would
-   * drop ranges nobody recovered) and the manifest is put back to `before` (without the ranges);
-   * `undone` is called once no manifest naming them can be on disk. If that write fails too, the
-   * manifest kept in memory is `before` all the same (the ranges are not owned, and nothing here
-   * may checkpoint or persist them), and the one on disk may name them until the next manifest
-   * write: the hold stays for that case (a restart in between would load them from it).
-   */
-  private async markTakenOrUndo(deadPod: string, ranges: readonly OwnedRange[], before: ManifestRange[], undone: () => void): Promise<void> {
+  /** Marks `ranges` taken in the dead pod's folder (takenRanges.ts). */
+  private async markTaken(deadPod: string, ranges: readonly OwnedRange[]): Promise<void> {
+    this.writeFaults.check('RECOVERY_TAKEN');
+    await markTaken(join(this.config.dataDir, 'pods', deadPod), ranges, this.config.podName);
+  }
+
+  /** Removes the taken markers of a recovery that failed with no manifest naming its ranges on disk. */
+  private async unmarkTaken(deadPod: string, ranges: readonly OwnedRange[]): Promise<void> {
     const deadDir = join(this.config.dataDir, 'pods', deadPod);
-    try {
-      this.writeFaults.check('RECOVERY_TAKEN');
-      await markTaken(deadDir, ranges, this.config.podName);
-    } catch (error) {
-      await unmarkTaken(deadDir, ranges, this.config.podName).catch((unmark: Error) =>
-        this.events.problem(`removing the taken markers of a failed recovery from ${deadDir} failed: ${unmark.message}`));
-      try {
-        await this.commitManifest(before, this.routes);
-        undone();
-      } catch (undo) {
-        this.manifest = before;
-        this.events.problem(`a failed recovery's ranges may stay named by the manifest on disk until its next write: ${(undo as Error).message}`);
-      }
-      throw error;
-    }
+    await unmarkTaken(deadDir, ranges, this.config.podName).catch((unmark: Error) =>
+      this.events.problem(`removing the taken markers of a failed recovery from ${deadDir} failed: ${unmark.message}`));
   }
 
   /** Where `pod`'s log ends (reading only its last file), and the problem that ended it early. */

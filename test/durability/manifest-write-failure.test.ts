@@ -123,19 +123,41 @@ async function recoveredOnRetry(live: Pod, admin: AdminClient): Promise<void> {
 
 test('manifest write fails: a partitioned recovery is undone — ranges, hold and manifest — and a retry recovers everything', { timeout: 60_000 }, async (t) => {
   const { dataDir, live, admin } = await failedRecovery(t, 'MANIFEST_WRITE', /writing the new manifest failed, nothing written/);
-  assert.equal(existsSync(join(dataDir, 'pods', 'pod-d', 'taken')), false, 'nothing is marked taken');
+  const taken = join(dataDir, 'pods', 'pod-d', 'taken');
+  assert.deepEqual(existsSync(taken) ? readdirSync(taken) : [], [], 'nothing is marked taken (the markers written first are removed)');
   await admin.call('Checkpoint', {});
   assert.deepEqual(diskManifest(dataDir, 'pod-r').ranges, [], 'a later manifest names no recovered range');
   await recoveredOnRetry(live, admin);
 });
 
-test('marking taken fails: a partitioned recovery is undone — ranges, the manifest written before it, markers, hold — and a retry recovers everything', { timeout: 60_000 }, async (t) => {
+test('marking taken fails: a partitioned recovery is undone — ranges, markers, hold — with no manifest written, and a retry recovers everything', { timeout: 60_000 }, async (t) => {
   const { dataDir, live, admin } = await failedRecovery(t, 'RECOVERY_TAKEN', /^Error: 9 FAILED_PRECONDITION: ranges not recovered: .*fault injected at RECOVERY_TAKEN/);
-  assert.deepEqual(diskManifest(dataDir, 'pod-r').ranges, [], 'the manifest written before the marking is put back');
+  const manifest = join(dataDir, 'pods', 'pod-r', 'manifest.json');
+  assert.ok(!existsSync(manifest) || diskManifest(dataDir, 'pod-r').ranges.length === 0, 'no manifest names the ranges (the markers come first)');
   const taken = join(dataDir, 'pods', 'pod-d', 'taken');
   assert.deepEqual(existsSync(taken) ? readdirSync(taken) : [], [], 'nothing is marked taken');
   assert.equal(live.store.stats().keyCount, 0, 'what was loaded is dropped');
   await recoveredOnRetry(live, admin);
+});
+
+test('manifest write may have landed in a partitioned recovery: the ranges stay marked taken and held, so the dead pod coming back serves none of them', { timeout: 60_000 }, async (t) => {
+  const { pod: dead, dataDir } = await loadedPod(t, 'pod-d', (i) => `d${i}`);
+  await abandon(dead);
+  const live = durablePod(dataDir, 'pod-r');
+  await live.start();
+  t.after(() => live.stop());
+  const admin = adminClient(live.address);
+  t.after(() => admin.close());
+  faults(live).writeFaults.set('MANIFEST_DIR_FSYNC', 1);
+  await assert.rejects(admin.call('RecoverRanges', { deadPod: 'pod-d', ranges: RECOVERED }, 30_000), /ranges not recovered: .*the new manifest may be in place/);
+  assert.deepEqual(live.ranges.list(), [], 'the ranges are not served here');
+  assert.equal(existsSync(join(dataDir, 'pods', 'pod-d', 'holds', 'pod-r.json')), true, 'the hold stays: a manifest naming the ranges may be on disk');
+  const taken = readdirSync(join(dataDir, 'pods', 'pod-d', 'taken'));
+  assert.equal(taken.length, 1, 'the range is marked taken');
+  const back = durablePod(dataDir, 'pod-d');
+  t.after(() => back.stop());
+  await back.start();
+  assert.deepEqual(back.ranges.list(), [], 'the dead pod, back, owns nothing of what may have been recovered');
 });
 
 test('manifest write fails: a range taken back after an in-doubt transfer is not owned, nor in the manifest, after the failure', { timeout: 30_000 }, async (t) => {

@@ -6,9 +6,10 @@
 // pod that owns a narrow hash range), a table of twice the buckets is allocated, and old buckets
 // move over a few at a time (on inserts and in maintenance), each entry's new bucket read from
 // its tag (tables of 2^18 buckets over all shards and more), from the high bits its bucket keeps
-// for it (2^14 to 2^17 buckets), or found by rehashing its key from the log (smaller tables). An insert into a bucket that has not moved yet goes into the old
-// table if its chain has room or the old overflow area is less than half used; otherwise it
-// moves that bucket first, so the old table cannot fill up during a doubling. Old buckets below
+// for it (2^14 to 2^17 buckets), or found by rehashing its key from the log (smaller tables). An
+// insert into a bucket that has not moved yet goes into the old table if its chain has room or
+// the old overflow area is less than half used; otherwise it moves that bucket first, so the old
+// table cannot fill up during a doubling. Old buckets below
 // `resizeCursor`, and those marked in `moved`, have moved; a lookup picks its table from that.
 
 import { assert } from './assert.js';

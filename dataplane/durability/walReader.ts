@@ -2,7 +2,8 @@
 // LSNs follow on without a gap. Reading stops at the first frame that fails: a torn tail after a
 // crash, or corruption. What was not read is reported (file, offset, bytes), never served.
 
-import { open, readFile, stat } from 'node:fs/promises';
+import { open, stat, type FileHandle } from 'node:fs/promises';
+import { dataEndOf } from './walDataEnd.js';
 import { FRAME_HEADER_BYTES, FrameCheck, FrameCursor, FrameHeader } from './walFrame.js';
 import { WalEntryCursor, WalFormatError } from './walEntry.js';
 import { listWalFiles, type WalFile } from './walFiles.js';
@@ -50,6 +51,8 @@ export interface WalFileBytes {
   readonly offsetBytes: number;
   /** The LSN the frame there must carry. */
   readonly lsn: number;
+  /** Every byte of `bytes` from here on is zero (the file's zero-filled tail, checked when read: walDataEnd.ts). */
+  readonly zerosFrom: number;
 }
 
 /** Frames readFrom() hops over by their headers at most, before it reads the rest of the file. */
@@ -93,17 +96,29 @@ async function readFrom(file: WalFile, fromLsn: number): Promise<WalFileBytes> {
       at += FRAME_HEADER_BYTES + frame.payloadBytes;
       lsn += frame.payloadBytes;
     }
-    const bytes = Buffer.allocUnsafe(sizeBytes - at);
-    let filled = 0;
-    while (filled < bytes.length) {
-      const { bytesRead } = await handle.read(bytes, filled, bytes.length - filled, at + filled);
-      if (bytesRead === 0) break;
-      filled += bytesRead;
-    }
-    return { bytes: bytes.subarray(0, filled), offsetBytes: at, lsn };
+    return await readSpan(handle, at, sizeBytes, lsn);
   } finally {
     await handle.close();
   }
+}
+
+/**
+ * The file's bytes from `at` (a frame boundary whose frame carries `lsn`) to its end: read up to
+ * where its data ends, the zero-filled rest checked but not read into the buffer (walDataEnd.ts).
+ */
+async function readSpan(handle: FileHandle, at: number, sizeBytes: number, lsn: number): Promise<WalFileBytes> {
+  const dataEnd = await dataEndOf(handle, at, sizeBytes);
+  // Zeroed memory: past dataEnd its pages stay untouched, and read as the zeros the file holds.
+  const bytes = Buffer.alloc(sizeBytes - at);
+  let filled = 0;
+  while (filled < dataEnd - at) {
+    const { bytesRead } = await handle.read(bytes, filled, dataEnd - at - filled, at + filled);
+    if (bytesRead === 0) break;
+    filled += bytesRead;
+  }
+  // A file that came up short is read as far as it went, as before.
+  if (filled < dataEnd - at) return { bytes: bytes.subarray(0, filled), offsetBytes: at, lsn, zerosFrom: filled };
+  return { bytes, offsetBytes: at, lsn, zerosFrom: filled };
 }
 
 /** The first file's bytes: prefetched if they are that file's, else read from the window on. */
@@ -113,7 +128,12 @@ function firstRead(file: WalFile, options: WalReadOptions): Promise<WalFileBytes
 
 /** A whole file's bytes as WalFileBytes. */
 async function readWhole(file: WalFile): Promise<WalFileBytes> {
-  return { bytes: await readFile(file.path), offsetBytes: 0, lsn: file.startLsn };
+  const handle = await open(file.path, 'r');
+  try {
+    return await readSpan(handle, 0, (await handle.stat()).size, file.startLsn);
+  } finally {
+    await handle.close();
+  }
 }
 
 /** Index of the file readWal starts reading at for `fromLsn`. */
@@ -169,7 +189,7 @@ async function readFileFrames(files: WalFile[], index: number, window: WalFileBy
   while (at < bytes.length) {
     const check = frame.check(bytes, at, bytes.length);
     // A file that was zero-filled ahead (walSpareFile.ts) ends where the zeros begin.
-    if (check !== FrameCheck.OK && zeroFrom(bytes, at)) return false;
+    if (check !== FrameCheck.OK && zeroFrom(bytes, at, window.zerosFrom)) return false;
     if (check !== FrameCheck.OK || frame.lsn !== result.endLsn) {
       const reason = check === FrameCheck.TRUNCATED ? 'torn' : check === FrameCheck.CORRUPT ? 'corrupt' : 'gap';
       result.problem = await problemAt(files, index, window.offsetBytes + at, reason);
@@ -218,11 +238,15 @@ async function problemAt(files: WalFile[], index: number, offsetBytes: number, r
   return { path: files[index].path, offsetBytes, reason, droppedBytes, laterFiles };
 }
 
-/** Whether every byte from `at` to the end is zero: the unwritten part of a preallocated file. */
-function zeroFrom(bytes: Buffer, at: number): boolean {
+/**
+ * Whether every byte from `at` to the end is zero: the unwritten part of a preallocated file.
+ * Bytes from `zerosFrom` on were checked when the file was read.
+ */
+function zeroFrom(bytes: Buffer, at: number, zerosFrom: number): boolean {
   const CHUNK = 64 * 1024;
-  for (let from = at; from < bytes.length; from += CHUNK) {
-    const piece = bytes.subarray(from, Math.min(bytes.length, from + CHUNK));
+  const end = Math.min(bytes.length, zerosFrom);
+  for (let from = at; from < end; from += CHUNK) {
+    const piece = bytes.subarray(from, Math.min(end, from + CHUNK));
     if (piece.compare(ZEROS, 0, piece.length) !== 0) return false;
   }
   return true;

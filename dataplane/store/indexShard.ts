@@ -15,7 +15,7 @@
 import { assert } from './assert.js';
 import {
   BUCKET_BITS_MAX, BUCKET_WORDS, ENTRIES_PER_BUCKET_GROW, ENTRIES_PER_BUCKET_PRESIZE, ENTRY_USED, IndexTable, LINK_WORD, MATCH_MASK, SEGMENT_ID_MASK,
-  HIGH_BITS_TOP, SHARD_BITS, TAG_BITS_TOP, TAG_MASK, TAG_SHIFT, highBitsOf, packEntry, setHighBits, writeHighBits, type KeyHashSource,
+  HIGH_BITS_TOP, SHARD_BITS, TAG_BITS_TOP, TAG_MASK, TAG_SHIFT, highBitsOf, setHighBits, writeEntry, type KeyHashSource,
 } from './indexTable.js';
 
 /** A doubling starts once more than 1/OVERFLOW_SHARE_GROW of the overflow area is in use. */
@@ -150,9 +150,7 @@ export class IndexShard {
   insertAt(wordIndex: number, hi: number, segmentId: number, offsetBytes: number, tombstone: boolean): void {
     const words = this.foundTable;
     assert(words[wordIndex] === 0, 'insert into a used slot');
-    words[wordIndex] = packEntry(hi, segmentId, tombstone);
-    words[wordIndex + 1] = offsetBytes;
-    writeHighBits(words, wordIndex, hi);
+    writeEntry(words, wordIndex, hi, segmentId, offsetBytes, tombstone);
     this.entryCount++;
     if (this.oldTable === null && this.crowded()) this.startResize();
   }
@@ -169,9 +167,7 @@ export class IndexShard {
     if (wi < 0) return false;
     const words = t.words;
     assert(words[wi] === 0, 'insert into a used slot');
-    words[wi] = packEntry(hi, segmentId, false);
-    words[wi + 1] = offsetBytes;
-    writeHighBits(words, wi, hi);
+    writeEntry(words, wi, hi, segmentId, offsetBytes, false);
     this.entryCount++;
     if (this.crowded()) this.startResize();
     return true;

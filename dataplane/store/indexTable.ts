@@ -154,10 +154,18 @@ export function packEntry(hi: number, segmentId: number, tombstone: boolean): nu
 }
 
 /**
- * Records the high bits of `hi` for the entry at `wordIndex` (its word 0) in its bucket's
- * HIGH_BITS_WORD. Every write of an entry into a slot calls this (insert, and a doubling's move).
+ * Writes a new entry for a key whose hash's top word is `hi` into the free slot at `wordIndex`:
+ * both words, and its high bits in the bucket's HIGH_BITS_WORD. A doubling's move copies the
+ * words and the high bits instead (setHighBits).
  */
-export function writeHighBits(words: Uint32Array, wordIndex: number, hi: number): void {
+export function writeEntry(words: Uint32Array, wordIndex: number, hi: number, segmentId: number, offsetBytes: number, tombstone: boolean): void {
+  words[wordIndex] = packEntry(hi, segmentId, tombstone);
+  words[wordIndex + 1] = offsetBytes;
+  writeHighBits(words, wordIndex, hi);
+}
+
+/** Records the high bits of `hi` for the entry at `wordIndex` (its word 0) in its bucket's HIGH_BITS_WORD. */
+function writeHighBits(words: Uint32Array, wordIndex: number, hi: number): void {
   setHighBits(words, wordIndex, (hi >>> (TAG_BITS_TOP + 1)) & HIGH_BITS_MASK);
 }
 

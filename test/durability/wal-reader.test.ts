@@ -10,42 +10,19 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { FRAME_HEADER_BYTES, sealFrame } from '../../dataplane/durability/walFrame.js';
-import { ENTRY_HEADER_BYTES, writeEntryHeader } from '../../dataplane/durability/walEntry.js';
+import { FRAME_HEADER_BYTES } from '../../dataplane/durability/walFrame.js';
+import { putFrames } from '../support/walPutFrames.js';
 import { walFileName } from '../../dataplane/durability/walFiles.js';
 import { prefetchWal, readWal } from '../../dataplane/durability/walReader.js';
 
-const PUT = 1;
 const ENTRIES_PER_FRAME = 10;
 const FRAMES = 8;
 const START_LSN = 1000;
 
 /** One log file of FRAMES frames of ENTRIES_PER_FRAME PUT entries; entry i's version is i + 1. Returns each frame's offset. */
 function writeLog(dir: string): { frameOffsets: number[]; entryLsns: number[] } {
-  const frames: Buffer[] = [];
-  const frameOffsets: number[] = [];
-  const entryLsns: number[] = [];
-  let lsn = START_LSN;
-  let offset = 0;
-  for (let f = 0; f < FRAMES; f++) {
-    const payload = Buffer.alloc(ENTRIES_PER_FRAME * 64);
-    let at = 0;
-    for (let e = 0; e < ENTRIES_PER_FRAME; e++) {
-      const key = Buffer.from(`key-${f}-${e}`);
-      const size = writeEntryHeader(payload, at, PUT, key.length, 0, f * ENTRIES_PER_FRAME + e + 1, 0);
-      key.copy(payload, at + ENTRY_HEADER_BYTES);
-      entryLsns.push(lsn + at);
-      at += size;
-    }
-    const frame = Buffer.alloc(FRAME_HEADER_BYTES + at);
-    payload.copy(frame, FRAME_HEADER_BYTES, 0, at);
-    sealFrame(frame, 0, at, lsn);
-    frames.push(frame);
-    frameOffsets.push(offset);
-    offset += frame.length;
-    lsn += at;
-  }
-  writeFileSync(join(dir, walFileName(START_LSN)), Buffer.concat(frames));
+  const { bytes, frameOffsets, entryLsns } = putFrames(FRAMES, ENTRIES_PER_FRAME, START_LSN, 0);
+  writeFileSync(join(dir, walFileName(START_LSN)), bytes);
   return { frameOffsets, entryLsns };
 }
 

@@ -11,13 +11,12 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { FRAME_HEADER_BYTES, sealFrame } from '../../dataplane/durability/walFrame.js';
-import { ENTRY_HEADER_BYTES, writeEntryHeader } from '../../dataplane/durability/walEntry.js';
+import { FRAME_HEADER_BYTES } from '../../dataplane/durability/walFrame.js';
+import { putFrames } from '../support/walPutFrames.js';
 import { walFileName } from '../../dataplane/durability/walFiles.js';
 import { readWal } from '../../dataplane/durability/walReader.js';
 import { dataEndOf } from '../../dataplane/durability/walDataEnd.js';
 
-const PUT = 1;
 const START_LSN = 4096;
 const FRAMES = 4;
 const ENTRIES_PER_FRAME = 8;
@@ -26,28 +25,7 @@ const TAIL_BYTES = 700 * 1024 + 3;
 
 /** FRAMES frames of PUT entries whose values are zeros (so each frame's last bytes are zeros too). */
 function frames(): { bytes: Buffer; frameOffsets: number[] } {
-  const parts: Buffer[] = [];
-  const frameOffsets: number[] = [];
-  let lsn = START_LSN;
-  let offset = 0;
-  for (let f = 0; f < FRAMES; f++) {
-    const payload = Buffer.alloc(ENTRIES_PER_FRAME * 96);
-    let at = 0;
-    for (let e = 0; e < ENTRIES_PER_FRAME; e++) {
-      const key = Buffer.from(`key-${f}-${e}`);
-      const size = writeEntryHeader(payload, at, PUT, key.length, 40, f * ENTRIES_PER_FRAME + e + 1, 0);
-      key.copy(payload, at + ENTRY_HEADER_BYTES);
-      at += size;
-    }
-    const frame = Buffer.alloc(FRAME_HEADER_BYTES + at);
-    payload.copy(frame, FRAME_HEADER_BYTES, 0, at);
-    sealFrame(frame, 0, at, lsn);
-    parts.push(frame);
-    frameOffsets.push(offset);
-    offset += frame.length;
-    lsn += at;
-  }
-  return { bytes: Buffer.concat(parts), frameOffsets };
+  return putFrames(FRAMES, ENTRIES_PER_FRAME, START_LSN, 40);
 }
 
 async function readDir(dir: string): Promise<{ versions: number[]; result: Awaited<ReturnType<typeof readWal>> }> {

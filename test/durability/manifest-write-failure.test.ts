@@ -96,9 +96,9 @@ const RECOVERED = [{ ...WHOLE, view: 2 }];
 
 /**
  * pod-r's RecoverRanges of dead pod-d's whole keyspace fails at fault `point` with `expected`:
- * the ranges are not left recovering, and the hold on pod-d's files is put back (none).
+ * the ranges are not left recovering.
  */
-async function failedRecovery(t: { after(fn: () => unknown): void }, point: WriteFaultPoint, expected: RegExp): Promise<{ dataDir: string; live: Pod; admin: AdminClient }> {
+async function recoveryFailingAt(t: { after(fn: () => unknown): void }, point: WriteFaultPoint, expected: RegExp): Promise<{ dataDir: string; live: Pod; admin: AdminClient }> {
   const { pod: dead, dataDir } = await loadedPod(t, 'pod-d', (i) => `d${i}`);
   await abandon(dead);
   const live = durablePod(dataDir, 'pod-r');
@@ -109,8 +109,24 @@ async function failedRecovery(t: { after(fn: () => unknown): void }, point: Writ
   faults(live).writeFaults.set(point, 1);
   await assert.rejects(admin.call('RecoverRanges', { deadPod: 'pod-d', ranges: RECOVERED }, 30_000), expected);
   assert.deepEqual(live.ranges.list(), [], 'the ranges are not left recovering here');
-  assert.equal(existsSync(join(dataDir, 'pods', 'pod-d', 'holds', 'pod-r.json')), false, 'the hold on the dead pod\'s files is put back (none)');
   return { dataDir, live, admin };
+}
+
+/** recoveryFailingAt, with nothing that can be on disk: the hold on pod-d's files is put back (none) too. */
+async function failedRecovery(t: { after(fn: () => unknown): void }, point: WriteFaultPoint, expected: RegExp): Promise<{ dataDir: string; live: Pod; admin: AdminClient }> {
+  const failed = await recoveryFailingAt(t, point, expected);
+  assert.equal(existsSync(holdPath(failed.dataDir)), false, 'the hold on the dead pod\'s files is put back (none)');
+  return failed;
+}
+
+function holdPath(dataDir: string): string {
+  return join(dataDir, 'pods', 'pod-d', 'holds', 'pod-r.json');
+}
+
+/** The taken markers in pod-d's folder. */
+function takenMarkers(dataDir: string): string[] {
+  const taken = join(dataDir, 'pods', 'pod-d', 'taken');
+  return existsSync(taken) ? readdirSync(taken) : [];
 }
 
 /** A retried RecoverRanges recovers every key. */
@@ -123,8 +139,7 @@ async function recoveredOnRetry(live: Pod, admin: AdminClient): Promise<void> {
 
 test('manifest write fails: a partitioned recovery is undone — ranges, hold and manifest — and a retry recovers everything', { timeout: 60_000 }, async (t) => {
   const { dataDir, live, admin } = await failedRecovery(t, 'MANIFEST_WRITE', /writing the new manifest failed, nothing written/);
-  const taken = join(dataDir, 'pods', 'pod-d', 'taken');
-  assert.deepEqual(existsSync(taken) ? readdirSync(taken) : [], [], 'nothing is marked taken (the markers written first are removed)');
+  assert.deepEqual(takenMarkers(dataDir), [], 'nothing is marked taken (the markers written first are removed)');
   await admin.call('Checkpoint', {});
   assert.deepEqual(diskManifest(dataDir, 'pod-r').ranges, [], 'a later manifest names no recovered range');
   await recoveredOnRetry(live, admin);
@@ -134,26 +149,15 @@ test('marking taken fails: a partitioned recovery is undone — ranges, markers,
   const { dataDir, live, admin } = await failedRecovery(t, 'RECOVERY_TAKEN', /^Error: 9 FAILED_PRECONDITION: ranges not recovered: .*fault injected at RECOVERY_TAKEN/);
   const manifest = join(dataDir, 'pods', 'pod-r', 'manifest.json');
   assert.ok(!existsSync(manifest) || diskManifest(dataDir, 'pod-r').ranges.length === 0, 'no manifest names the ranges (the markers come first)');
-  const taken = join(dataDir, 'pods', 'pod-d', 'taken');
-  assert.deepEqual(existsSync(taken) ? readdirSync(taken) : [], [], 'nothing is marked taken');
+  assert.deepEqual(takenMarkers(dataDir), [], 'nothing is marked taken');
   assert.equal(live.store.stats().keyCount, 0, 'what was loaded is dropped');
   await recoveredOnRetry(live, admin);
 });
 
 test('manifest write may have landed in a partitioned recovery: the ranges stay marked taken and held, so the dead pod coming back serves none of them', { timeout: 60_000 }, async (t) => {
-  const { pod: dead, dataDir } = await loadedPod(t, 'pod-d', (i) => `d${i}`);
-  await abandon(dead);
-  const live = durablePod(dataDir, 'pod-r');
-  await live.start();
-  t.after(() => live.stop());
-  const admin = adminClient(live.address);
-  t.after(() => admin.close());
-  faults(live).writeFaults.set('MANIFEST_DIR_FSYNC', 1);
-  await assert.rejects(admin.call('RecoverRanges', { deadPod: 'pod-d', ranges: RECOVERED }, 30_000), /ranges not recovered: .*the new manifest may be in place/);
-  assert.deepEqual(live.ranges.list(), [], 'the ranges are not served here');
-  assert.equal(existsSync(join(dataDir, 'pods', 'pod-d', 'holds', 'pod-r.json')), true, 'the hold stays: a manifest naming the ranges may be on disk');
-  const taken = readdirSync(join(dataDir, 'pods', 'pod-d', 'taken'));
-  assert.equal(taken.length, 1, 'the range is marked taken');
+  const { dataDir } = await recoveryFailingAt(t, 'MANIFEST_DIR_FSYNC', /ranges not recovered: .*the new manifest may be in place/);
+  assert.equal(existsSync(holdPath(dataDir)), true, 'the hold stays: a manifest naming the ranges may be on disk');
+  assert.equal(takenMarkers(dataDir).length, 1, 'the range is marked taken');
   const back = durablePod(dataDir, 'pod-d');
   t.after(() => back.stop());
   await back.start();

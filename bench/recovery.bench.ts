@@ -13,23 +13,27 @@
 // child process (support/serverProcess.ts kills them all if the benchmark dies), every phase is
 // bounded in time, and the two systems never run at the same time.
 //
-// 1. Restart, 1 pod: a pod (--wal async, fsync every 10 ms) owning the keyspace as 6 ranges is loaded
-//    through the SDK (mput in chunks), checkpointed (Admin Checkpoint), given the tail, and after
-//    ASYNC_COMMIT_WAIT_MS (so the async log has written the tail; its loss window is the crash test's
-//    subject, not this one's) killed with SIGKILL. Its data dir is copied twice for phase 2, then it
-//    is restarted on the same dir and port: recoverSeconds1Pod is the `seconds` of its `recovered`
-//    log line (checkpoints read and log replayed); spawn-to-listening is reported too. Then the pod
-//    is started once more, checkpoints everything (tail included) and is killed again, and restarts
-//    from that checkpoint with next to no log: recoverSeconds1PodCheckpointOnly, a snapshot load like
-//    redis's RDB load (the tail case is reported against both the RDB and the AOF load).
-// 2. Partitioned recovery: on a copy of the dead pod's data dir, three fresh pods each RecoverRanges
-//    two of its six ranges, in parallel: recoverSeconds3Pods is the wall time from sending the three
-//    RPCs to the last reply. For comparison, on the other copy one fresh pod recovers all six.
-// 3. redis-server: the same load and tail into a redis-server with appendonly yes (appendfsync
+// 1. redis-server: the same load and tail into a redis-server with appendonly yes (appendfsync
 //    everysec, aof-use-rdb-preamble no), then SAVE; restarted with appendonly no it loads the RDB,
 //    restarted with appendonly yes it loads the AOF (1M + tail SETs, as slicekv replays a
 //    checkpoint plus a log). Load times are what redis-server logs.
+// 2. Restart, 1 pod: a pod (--wal async, fsync every 10 ms) owning the keyspace as 6 ranges is loaded
+//    through the SDK (mput in chunks), checkpointed (Admin Checkpoint), given the tail, and after
+//    ASYNC_COMMIT_WAIT_MS (so the async log has written the tail; its loss window is the crash test's
+//    subject, not this one's) killed with SIGKILL. Its data dir is copied twice for phase 3, then it
+//    is restarted on the same dir and port: recoverSeconds1Pod is the `seconds` of its `recovered`
+//    log line (checkpoints read and log replayed); spawn-to-listening is reported too. Each restart
+//    is followed by redis-server's restarts of the same round (RDB, then AOF), so the two systems'
+//    restarts alternate: recover1PodVsRdb is the median over rounds of each round's ratio (the
+//    machine's page-fault cost drifts within minutes here; recover1PodVsRdbOfMedians is the ratio
+//    of the medians). Then the pod is started once more, checkpoints everything (tail included) and
+//    is killed again, and restarts from that checkpoint with next to no log:
+//    recoverSeconds1PodCheckpointOnly, a snapshot load like redis's RDB load (the tail case is
+//    reported against both the RDB and the AOF load).
 //    Both sides read their files from a warm page cache (just written; `sync` runs before each restart).
+// 3. Partitioned recovery: on a copy of the dead pod's data dir, three fresh pods each RecoverRanges
+//    two of its six ranges, in parallel: recoverSeconds3Pods is the wall time from sending the three
+//    RPCs to the last reply. For comparison, on the other copy one fresh pod recovers all six.
 // 4. Write throughput: puts through the SDK at depth 64 against a fresh pod with --wal off / async /
 //    sync, and SETs through ioredis at depth 64 against a fresh redis-server with appendonly yes and
 //    appendfsync no / everysec / always, each from its own client process (support/putLoop.ts).
@@ -105,7 +109,7 @@ interface Plan {
 
 const FULL_PLAN: Plan = {
   smoke: false, keyCount: 1_000_000, tailCount: 100_000, sampleCount: 10_000, podMemory: '1GiB', warmUpMs: 1000, measureMs: 5000,
-  startTimeoutMs: 120_000, phaseTimeoutMs: 600_000, workerTimeoutMs: 120_000, rpcDeadlineMs: 120_000, rounds: 3,
+  startTimeoutMs: 120_000, phaseTimeoutMs: 600_000, workerTimeoutMs: 120_000, rpcDeadlineMs: 120_000, rounds: 5,
 };
 const SMOKE_PLAN: Plan = {
   smoke: true, keyCount: 20_000, tailCount: 2_000, sampleCount: 2_000, podMemory: '256MiB', warmUpMs: 200, measureMs: 500,
@@ -227,31 +231,38 @@ async function loadAndCrash(plan: Plan, data: RecoveryData, dataDir: string, por
   }
 }
 
-async function phaseRestart(plan: Plan, data: RecoveryData, work: WorkDirs, cpuProfileDir: string | null): Promise<RestartFigures> {
+/**
+ * Restarts the crashed pod `plan.rounds` times; after each, `between(r)` runs the peer's restarts
+ * of round r, so that both systems' restarts alternate and see the same machine (its page-fault
+ * cost moves from minute to minute on a shared VM: docs/durability.md "Session 11").
+ */
+async function phaseRestart(plan: Plan, data: RecoveryData, work: WorkDirs, cpuProfileDir: string | null,
+  between: (round: number) => Promise<void>): Promise<RestartFigures> {
   const port = await fixedFreePort();
   const crashed = await loadAndCrash(plan, data, work.restart, port);
   console.log(`  loaded ${data.keyCount} keys in ${crashed.load.seconds} s (${crashed.load.putsPerSec} puts/s), checkpoint of ` +
     `${crashed.checkpoint.records} records / ${crashed.checkpoint.bytes} bytes in ${crashed.checkpoint.seconds} s, tail of ${data.tailCount} puts; kill -9`);
-  // Phase 2 recovers exactly what this crash left, from copies made before anything reads it.
+  // Phase 3 recovers exactly what this crash left, from copies made before anything reads it.
   cpSync(work.restart, work.partitioned3, { recursive: true });
   cpSync(work.restart, work.partitioned1, { recursive: true });
   const figures: RestartFigures = {
     wal: 'async', fsyncIntervalMs: FSYNC_INTERVAL_MS, ...crashed, dataDirBytes: directoryBytes(work.restart), rounds: [], checkpointOnlyRounds: [],
   };
-  await restartRounds(plan, data, work.restart, port, { cpuProfileDir, name: 'restart' }, figures.rounds);
+  await restartRounds(plan, data, work.restart, port, { cpuProfileDir, name: 'restart' }, figures.rounds, between);
   await checkpointAndCrash(plan, work.restart, port);
   console.log('  the restarted pod checkpointed everything and was killed again (kill -9): restarts from that checkpoint');
-  await restartRounds(plan, data, work.restart, port, { cpuProfileDir, name: 'restart-checkpoint-only' }, figures.checkpointOnlyRounds);
+  await restartRounds(plan, data, work.restart, port, { cpuProfileDir, name: 'restart-checkpoint-only' }, figures.checkpointOnlyRounds, async () => undefined);
   return figures;
 }
 
 async function restartRounds(plan: Plan, data: RecoveryData, dataDir: string, port: number, profile: { cpuProfileDir: string | null; name: string },
-  into: RestartRound[]): Promise<void> {
+  into: RestartRound[], between: (round: number) => Promise<void>): Promise<void> {
   for (let r = 1; r <= plan.rounds; r++) {
     const restarted = await restartOnce(plan, data, dataDir, port, profileArgs(profile.cpuProfileDir, `${profile.name}-pod-${r}`));
     into.push(restarted);
     console.log(`  ${profile.name} ${r}: recovered ${restarted.recovered.checkpointRecords} checkpoint + ${restarted.recovered.logRecords} log records in ` +
       `${restarted.recovered.seconds.toFixed(3)} s (spawn to listening ${restarted.spawnToListeningSeconds} s); ${describeSample(restarted.sample)}`);
+    await between(r);
   }
 }
 
@@ -379,7 +390,15 @@ async function redisRestart(plan: Plan, data: RecoveryData, dir: string, port: n
   }
 }
 
-async function phaseRedis(plan: Plan, data: RecoveryData, dir: string): Promise<RedisFigures> {
+/** redis-server's side of the restarts: its files and port, and its loads so far. */
+interface RedisRestarts {
+  dir: string;
+  port: number;
+  figures: RedisFigures;
+}
+
+/** Writes the same data into a redis-server with appendonly yes, SAVEs an RDB too, and stops it. */
+async function phaseRedisWrite(plan: Plan, data: RecoveryData, dir: string): Promise<RedisRestarts> {
   const port = await fixedFreePort();
   mkdirSync(dir, { recursive: true });
   const writer: RedisPersistenceServer = await startRedisPersistence({ dir, port, appendOnly: true, appendFsync: 'everysec', startTimeoutMs: plan.startTimeoutMs });
@@ -403,15 +422,18 @@ async function phaseRedis(plan: Plan, data: RecoveryData, dir: string): Promise<
   const figures: RedisFigures = {
     ...written, rdbBytes: directoryBytes(join(dir, 'dump.rdb')), aofBytes: directoryBytes(join(dir, 'appendonlydir')), args: writer.args, rdb: [], aof: [],
   };
-  for (let r = 1; r <= plan.rounds; r++) {
-    for (const [name, list, bytes, appendOnly] of [['RDB', figures.rdb, figures.rdbBytes, false], ['AOF', figures.aof, figures.aofBytes, true]] as const) {
-      const restarted = await redisRestart(plan, data, dir, port, appendOnly);
-      list.push(restarted);
-      console.log(`  restart ${r}: ${name} (${(bytes / 2 ** 20).toFixed(1)} MiB) loaded in ${restarted.loadSeconds.toFixed(3)} s ` +
-        `(spawn to ready ${restarted.spawnToReadySeconds} s); ${describeSample(restarted.sample)}`);
-    }
+  return { dir, port, figures };
+}
+
+/** Round r of redis-server's restarts: one on its RDB, one on its AOF. */
+async function redisRestartRound(plan: Plan, data: RecoveryData, side: RedisRestarts, r: number): Promise<void> {
+  const { figures } = side;
+  for (const [name, list, bytes, appendOnly] of [['RDB', figures.rdb, figures.rdbBytes, false], ['AOF', figures.aof, figures.aofBytes, true]] as const) {
+    const restarted = await redisRestart(plan, data, side.dir, side.port, appendOnly);
+    list.push(restarted);
+    console.log(`  redis restart ${r}: ${name} (${(bytes / 2 ** 20).toFixed(1)} MiB) loaded in ${restarted.loadSeconds.toFixed(3)} s ` +
+      `(spawn to ready ${restarted.spawnToReadySeconds} s); ${describeSample(restarted.sample)}`);
   }
-  return figures;
 }
 
 // ---- write throughput --------------------------------------------------------------------------
@@ -574,7 +596,10 @@ function headline(results: Results): Record<string, unknown> {
     redisRdbLoadSeconds: rdbSeconds, redisAofLoadSeconds: aofSeconds,
     putOpsPerSec: { off: put('off'), async: put('async'), sync: put('sync') },
     redisSetOpsPerSec: { no: set('no'), everysec: set('everysec'), always: set('always') },
-    recover1PodVsRdb: ratio(recoverSeconds1Pod, rdbSeconds), recover1PodVsAof: ratio(recoverSeconds1Pod, aofSeconds),
+    // Each restart is followed by the RDB and AOF loads of its round: the median of the rounds'
+    // ratios compares runs that saw the same machine (the ratio of the medians is kept beside it).
+    recover1PodVsRdb: pairedRatio(results, 'rdb'), recover1PodVsAof: pairedRatio(results, 'aof'),
+    recover1PodVsRdbOfMedians: ratio(recoverSeconds1Pod, rdbSeconds),
     recoverSeconds1PodCheckpointOnly: checkpointOnlySeconds, recoverCheckpointOnlyVsRdb: ratio(checkpointOnlySeconds, rdbSeconds),
     syncVsAlways: ratio(put('sync'), set('always')), asyncVsEverysec: ratio(put('async'), set('everysec')), offVsNo: ratio(put('off'), set('no')),
     recoverRangesSeconds1Pod: partitioned1 === null ? null : partitioned1.seconds,
@@ -586,6 +611,19 @@ function headline(results: Results): Record<string, unknown> {
   };
 }
 
+/** The median over rounds of (slicekv restart / redis-server load of the same round). */
+function pairedRatio(results: Results, load: 'rdb' | 'aof'): number | null {
+  const restarts = results.restart?.rounds ?? [];
+  const loads = results.redis?.[load] ?? [];
+  const ratios: number[] = [];
+  for (let i = 0; i < Math.min(restarts.length, loads.length); i++) {
+    const each = ratio(restarts[i].recovered.seconds, loads[i].loadSeconds);
+    if (each !== null) ratios.push(each);
+  }
+  const value = median(ratios);
+  return value === null ? null : round(value);
+}
+
 /** Every round's figure behind each median. */
 function runsOf(results: Results): Record<string, unknown> {
   return {
@@ -593,6 +631,7 @@ function runsOf(results: Results): Record<string, unknown> {
     recoverSeconds1PodCheckpointOnly: (results.restart?.checkpointOnlyRounds ?? []).map((r) => round(r.recovered.seconds)),
     redisRdbLoadSeconds: (results.redis?.rdb ?? []).map((r) => r.loadSeconds),
     redisAofLoadSeconds: (results.redis?.aof ?? []).map((r) => r.loadSeconds),
+    recover1PodVsRdb: (results.restart?.rounds ?? []).map((r, i) => ratio(r.recovered.seconds, results.redis?.rdb[i]?.loadSeconds)),
     putOpsPerSec: Object.fromEntries(WAL_MODES.map((mode) => [mode, (results.slicekvCells[mode] ?? []).map((cell) => cell.opsPerSec)])),
     redisSetOpsPerSec: Object.fromEntries(APPEND_FSYNCS.map((mode) => [mode, (results.redisCells[mode] ?? []).map((cell) => cell.opsPerSec)])),
   };
@@ -652,15 +691,25 @@ function versionsOf(): Record<string, string> {
 }
 
 async function runRecoveryPhases(plan: Plan, data: RecoveryData, work: WorkDirs, cpuProfileDir: string | null, results: Results): Promise<void> {
-  await runPhase(results, '1. restart recovery, 1 pod', plan.phaseTimeoutMs, async () => {
-    const r = await phaseRestart(plan, data, work, cpuProfileDir);
+  const peer: { side: RedisRestarts | null } = { side: null };
+  await runPhase(results, '1. redis-server: the same data written (AOF, appendfsync everysec) and SAVEd (RDB)', plan.phaseTimeoutMs, async () => {
+    peer.side = await phaseRedisWrite(plan, data, work.redis);
+  });
+  await runPhase(results, '2. restart recovery, 1 pod, each restart followed by redis-server\'s RDB and AOF loads', plan.phaseTimeoutMs, async () => {
+    const r = await phaseRestart(plan, data, work, cpuProfileDir, async (round) => {
+      if (peer.side !== null) await redisRestartRound(plan, data, peer.side, round);
+    });
     results.restart = r;
     checkRestart(r, plan, results.failures);
     console.log(`  data dir ${(r.dataDirBytes / 2 ** 20).toFixed(1)} MiB`);
   });
+  if (peer.side !== null) {
+    results.redis = peer.side.figures;
+    checkRedis(peer.side.figures, plan, results.failures);
+  }
   for (const [key, pods] of [['partitioned3', RECOVERING_PODS], ['partitioned1', [SINGLE_RECOVERER]]] as const) {
-    await runPhase(results, `2. partitioned recovery, ${pods.length} pod(s) recovering ${RANGE_COUNT} ranges`, plan.phaseTimeoutMs, async () => {
-      if (results.restart === null) throw new Error('skipped: phase 1 left no dead pod');
+    await runPhase(results, `3. partitioned recovery, ${pods.length} pod(s) recovering ${RANGE_COUNT} ranges`, plan.phaseTimeoutMs, async () => {
+      if (results.restart === null) throw new Error('skipped: phase 2 left no dead pod');
       const p = await phasePartitioned(plan, data, work[key], pods, cpuProfileDir);
       results[key] = p;
       checkPartitioned(p, plan, results.failures);
@@ -668,11 +717,6 @@ async function runRecoveryPhases(plan: Plan, data: RecoveryData, work: WorkDirs,
         `${p.checkpointRecords} checkpoint + ${p.logRecords} log records; ${describeSample(p.sample)}`);
     });
   }
-  await runPhase(results, '3. redis-server RDB and AOF load', plan.phaseTimeoutMs, async () => {
-    const r = await phaseRedis(plan, data, work.redis);
-    results.redis = r;
-    checkRedis(r, plan, results.failures);
-  });
 }
 
 async function runThroughputPhases(plan: Plan, root: string, cpuProfileDir: string | null, results: Results): Promise<void> {

@@ -1,7 +1,8 @@
 // Writes one range's checkpoint in bounded slices: each slice scans at most sliceRecordsMax
-// records and copies them verbatim (engine layout, a segment image) into frames of ~256 KiB;
-// frames are written with async I/O; between slices the event loop runs, so serving never waits
-// for a checkpoint. See checkpointFile.ts for the format.
+// records or ~1 MiB of them (large keys and values) and copies them verbatim (engine layout, a
+// segment image) into frames of ~256 KiB; frames are written with async I/O; between slices the
+// event loop runs, so serving never waits for a checkpoint. The completion records follow, a
+// client at a time, in frames of the same size. See checkpointFile.ts for the format.
 
 import { open, rename, mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
@@ -70,9 +71,7 @@ export async function writeCheckpoint(target: CheckpointTarget, range: HashRange
   try {
     await put(jsonFrame(CheckpointFrame.META, { format: CHECKPOINT_FORMAT, start: String(range.start), end: String(range.end), ...meta }));
     const entryCount = await scanRecords(target.store, range, sliceRecordsMax, put);
-    const builder = new EntryBuffer(FRAME_HEADER_BYTES);
-    const completionCount = copyCompletions(target, range, builder);
-    if (builder.payloadBytes > 0) await put(takeFrame(builder, CheckpointFrame.COMPLETIONS));
+    const completionCount = await copyCompletions(target, range, put);
     const end: CheckpointEnd = { entryCount, completionCount, frames: [...frames] };
     const endAt = bytes;
     await put(jsonFrame(CheckpointFrame.END, end));
@@ -184,7 +183,7 @@ async function scanRecords(store: Store, range: HashRange, sliceRecordsMax: numb
     count++;
   };
   while (cursor !== SCAN_DONE) {
-    cursor = store.scan(range, cursor, { recordCountMax: sliceRecordsMax, includeTombstones: false }, visit);
+    cursor = store.scan(range, cursor, { recordCountMax: sliceRecordsMax, recordBytesMax: FRAME_PAYLOAD_BYTES_CUT, includeTombstones: false }, visit);
     if (cursor === SCAN_DONE) frames.push(builder.take(RecordsWatermark.RANGE_END, 0));
     else if (builder.payloadBytes >= FRAME_PAYLOAD_BYTES_TARGET) frames.push(builder.take(RecordsWatermark.CURSOR, cursor));
     if (frames.length === 0) await new Promise<void>((resolve) => setImmediate(resolve));
@@ -193,19 +192,41 @@ async function scanRecords(store: Store, range: HashRange, sliceRecordsMax: numb
   return count;
 }
 
-/** Copies the live completion records keyed in `range` (one pass, at the end of the scan). */
-function copyCompletions(target: CheckpointTarget, range: HashRange, builder: EntryBuffer): number {
+/** The event loop runs at least this often while completion records are copied. */
+const COMPLETIONS_SLICE_MS = 1;
+
+/**
+ * Writes the live completion records keyed in `range` as COMPLETIONS frames of ~256 KiB (after
+ * the scan). A client's records are copied in one go (at most windowMax of them); between clients
+ * the event loop runs every COMPLETIONS_SLICE_MS. Records released meanwhile (their client's ACK
+ * comes after the scan started, in the log) may still be copied, and records made meanwhile are
+ * in the log as well: recovery restores the log's over the checkpoint's either way.
+ */
+async function copyCompletions(target: CheckpointTarget, range: HashRange, put: (frame: Buffer) => Promise<void>): Promise<number> {
   const bounds = toBounds(range);
   const hasher = new KeyHasher();
   const ref = new RecordRef();
+  const builder = new EntryBuffer(FRAME_HEADER_BYTES);
+  const frames: Buffer[] = [];
   let count = 0;
-  target.clients.forEachCompletion((segmentId, offsetBytes) => {
+  const visit = (segmentId: number, offsetBytes: number): void => {
     if (target.store.completionRecord(segmentId, offsetBytes, ref) !== Status.OK) return;
     hasher.hashKey(ref.bytes, ref.keyOffset, ref.keyLength);
     if (!boundsContain(bounds, hasher.hi, hasher.lo)) return;
     builder.entry(WalEntryKind.COMPLETION, ref);
     count++;
-  });
-  assert(count >= 0, 'completion count is a count');
+    // A frame passes the target by one record at most (a key and a mutation's result).
+    if (builder.payloadBytes >= FRAME_PAYLOAD_BYTES_TARGET) frames.push(takeFrame(builder, CheckpointFrame.COMPLETIONS));
+  };
+  let sliceStartedMs = performance.now();
+  for (const visitClient of target.clients.completionsByClient()) {
+    visitClient(visit);
+    for (const frame of frames.splice(0)) await put(frame);
+    if (performance.now() - sliceStartedMs >= COMPLETIONS_SLICE_MS) {
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      sliceStartedMs = performance.now();
+    }
+  }
+  if (builder.payloadBytes > 0) await put(takeFrame(builder, CheckpointFrame.COMPLETIONS));
   return count;
 }

@@ -208,9 +208,19 @@ export class ClientTable implements CompletionTracker {
     return client;
   }
 
-  /** Every live completion record's address (checkpoints copy them out). */
+  /** Every live completion record's address (a migration's hand-over copies them out). */
   forEachCompletion(visit: (segmentId: number, offsetBytes: number) => void): void {
     for (const client of this.clients.values()) client.completions.forEach(visit);
+  }
+
+  /**
+   * The live completion records a client at a time (at most windowMax each), for a caller that
+   * lets the event loop run between clients (a checkpoint). Each step visits one client's records
+   * at their current addresses. Clients added while this runs are visited too, clients gone
+   * before their turn are not (a Map's iterator): what changes meanwhile is in the log.
+   */
+  *completionsByClient(): Generator<(visit: (segmentId: number, offsetBytes: number) => void) => void> {
+    for (const client of this.clients.values()) yield (visit) => client.completions.forEach(visit);
   }
 
   /** Loads the saved result of the last DUPLICATE into the store's result fields; CORRUPT if damaged. */

@@ -50,6 +50,8 @@ export class RecordRef {
 export interface ScanOptions {
   /** Stop after the bucket in which this many records have been visited. */
   readonly recordCountMax: number;
+  /** Also stop after the bucket in which the records visited reach this many bytes (large records). */
+  readonly recordBytesMax?: number;
   readonly includeTombstones: boolean;
 }
 
@@ -69,6 +71,8 @@ export class RangeScanner {
   private readonly hasher = new KeyHasher();
   /** touch()'s result, kept so the reads it makes are not optimized away. */
   touchedSum = 0;
+  /** Bytes of the records the current scan() call has visited. */
+  private visitedBytes = 0;
 
   constructor(private readonly index: HashIndex, private readonly segments: SegmentPool) {}
 
@@ -79,6 +83,8 @@ export class RangeScanner {
   scan(bounds: HashRangeBounds, cursor: number, options: ScanOptions, visit: (record: RecordRef) => void): number {
     let position = Math.max(cursor, bounds.startHi);
     let visited = 0;
+    const bytesMax = options.recordBytesMax ?? Number.POSITIVE_INFINITY;
+    this.visitedBytes = 0;
     while (startsBeforeEnd(position, bounds)) {
       const shard = this.index.shardFor(position);
       const old = shard.oldTable;
@@ -96,7 +102,7 @@ export class RangeScanner {
         visited += this.visitChain(table.words, coarse, filter, options, visit);
       }
       position = bucketStartHi + width;
-      if (visited >= options.recordCountMax) break;
+      if (visited >= options.recordCountMax || this.visitedBytes >= bytesMax) break;
     }
     return startsBeforeEnd(position, bounds) ? position : SCAN_DONE;
   }
@@ -115,6 +121,7 @@ export class RangeScanner {
         if (!this.load(w0 & SEGMENT_ID_MASK, words[wi + 1], tombstone, filter)) continue;
         visit(this.record);
         visited++;
+        this.visitedBytes += this.record.recordBytes;
       }
       const link = words[base + BUCKET_WORDS - 2];
       if (link === 0) return visited;

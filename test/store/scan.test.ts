@@ -188,6 +188,33 @@ test('scan: resumes from its cursor with a small recordCountMax: every record on
   }
 });
 
+test('scan: recordBytesMax ends a call after the bucket whose records reach that many bytes; resumed, every record once', () => {
+  const seed = seedFromEnvironment();
+  const f = new Fixture(new Random(seed));
+  // Values of up to 4 KiB, so that a few records reach the byte bound long before the count bound.
+  for (let i = 0; i < 3000; i++) f.put(f.freshKey(), f.random.bytes(f.random.between(0, 4096)));
+  for (const recordBytesMax of [1, 4096, 64 * 1024]) {
+    const range = WHOLE;
+    const records: ScannedRecord[] = [];
+    let cursor = 0;
+    let calls = 0;
+    while (true) {
+      const batch: ScannedRecord[] = [];
+      const next = f.store.scan(range, cursor, { recordCountMax: Infinity, recordBytesMax, includeTombstones: false }, (r) => batch.push(copyRecord(r)));
+      calls++;
+      records.push(...batch);
+      if (next === SCAN_DONE) break;
+      const bytes = batch.reduce((sum, r) => sum + r.recordBytes, 0);
+      assert.ok(bytes >= recordBytesMax, `a call that stops early reached the byte bound (${bytes} of ${recordBytesMax} bytes; ${replayHint(seed)})`);
+      cursor = next;
+    }
+    assertSameRecords(records, f.expected(range), `recordBytesMax ${recordBytesMax} (${replayHint(seed)})`);
+    const totalBytes = records.reduce((sum, r) => sum + r.recordBytes, 0);
+    // A bucket holds a handful of records (~2 KiB each here): calls stop within a few KiB past the bound.
+    assert.ok(calls >= totalBytes / (recordBytesMax + 64 * 1024), `${calls} calls for ${totalBytes} bytes at ${recordBytesMax} a call`);
+  }
+});
+
 interface ScanRun {
   readonly callsDuringDoubling: number;
   /** Distinct index sizes (stats().indexBytes) seen at the calls. */

@@ -33,6 +33,9 @@ export const DEFAULT_CLIENT_TABLE_CONFIG: ClientTableConfig = {
   expiredIdsMax: 100_000,
 };
 
+/** Completion records one expireIdle() call releases at most (plus one client's windowMax). */
+export const EXPIRE_RELEASES_PER_CALL = 4096;
+
 export const enum RiflCheck {
   /** Not seen: run it, then record its result. */
   NEW = 0,
@@ -233,11 +236,17 @@ export class ClientTable implements CompletionTracker {
   }
 
   /** Expires clients whose lease ran out: their completions are released. Returns how many. */
-  expireIdle(): number {
+  expireIdle(releasesMax = EXPIRE_RELEASES_PER_CALL): number {
     const now = this.clock.nowMs();
     let expired = 0;
+    let released = 0;
     for (const client of this.clients.values()) {
+      // Bounded work per maintenance tick: many clients whose leases lapsed together (each with up
+      // to windowMax records) are expired over several ticks. Their ops are refused meanwhile
+      // (open() checks the lease itself).
+      if (released >= releasesMax) break;
       if (now < client.leaseExpiresAtMs) continue;
+      released += client.completions.size;
       client.completions.releaseAll(this.release);
       this.clients.delete(client.key);
       this.rememberExpired(client.key);

@@ -185,6 +185,24 @@ test('executor: an expired client gets SESSION_EXPIRED, nothing runs, its record
   assert.equal(read.results[0].value, 'v1', 'the refused put did not run');
 });
 
+test('executor: clients whose leases lapse together are expired a bounded number of records per call', () => {
+  const h = new Harness();
+  const clients = [1, 2, 3, 4, 5].map((id) => h.client(id));
+  for (const c of clients) {
+    h.run(c, 1, (w) => {
+      for (let seq = 1; seq <= 10; seq++) w.put(b(`k${seq}`), b('v'), 1, seq);
+    });
+  }
+  assert.equal(h.store.stats().completionCount, 50);
+  h.clock.advance(60_001);
+  // At most 15 records a call, a client's records all at once: two clients, then two, then one.
+  assert.deepEqual([h.clients.expireIdle(15), h.store.stats().completionCount], [2, 30]);
+  assert.deepEqual([h.clients.expireIdle(15), h.store.stats().completionCount], [2, 10]);
+  assert.deepEqual([h.clients.expireIdle(15), h.store.stats().completionCount], [1, 0]);
+  assert.equal(h.clients.expireIdle(15), 0);
+  assert.equal(h.clients.clientCount, 0);
+});
+
 test('executor: a client at its window of unacknowledged ops gets OVERLOADED', () => {
   const h = new Harness(8 * MIB, 4);
   const c = h.client();

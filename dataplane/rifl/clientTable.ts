@@ -242,8 +242,8 @@ export class ClientTable implements CompletionTracker {
     let released = 0;
     for (const client of this.clients.values()) {
       // Bounded work per maintenance tick: many clients whose leases lapsed together (each with up
-      // to windowMax records) are expired over several ticks. Their ops are refused meanwhile
-      // (open() checks the lease itself).
+      // to windowMax records) are expired over several ticks. Their batches are refused from the
+      // lapse on meanwhile (check() reads the lease, not this table's membership).
       if (released >= releasesMax) break;
       if (now < client.leaseExpiresAtMs) continue;
       released += client.completions.size;

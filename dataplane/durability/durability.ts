@@ -579,7 +579,7 @@ export class Durability {
   async close(): Promise<void> {
     if (this.timer !== null) clearInterval(this.timer);
     await this.chain;
-    this.wal?.close();
+    await this.wal?.close();
   }
 }
 

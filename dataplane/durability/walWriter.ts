@@ -75,6 +75,8 @@ export class WalWriter {
   private commitScheduled = false;
   private closed = false;
   private readonly waiters: Waiter[] = [];
+  /** close() calls waiting for the commit in flight to end. */
+  private readonly idleWaiters: (() => void)[] = [];
   private timer: NodeJS.Timeout | null = null;
   observer: WalCommitObserver | null = null;
   /** The last commit's error; the log refuses further use after one (the pod must restart). */
@@ -188,7 +190,7 @@ export class WalWriter {
   }
 
   private commit(): void {
-    if (this.committing || this.appendedLsn === this.durableLsn || this.failure !== null) return;
+    if (this.committing || this.closed || this.appendedLsn === this.durableLsn || this.failure !== null) return;
     const endLsn = this.appendedLsn;
     const bytes = this.takePending();
     this.committing = true;
@@ -260,6 +262,13 @@ export class WalWriter {
     // the batches waiting in the sockets have run and joined it.
     if (this.config.mode === 'sync') this.scheduleCommit();
     else if (this.backlogBytes >= this.config.framePayloadBytesTarget * 4) this.commit();
+    this.answerIdleWaiters();
+  }
+
+  /** No commit in flight any more: close() may go on. */
+  private answerIdleWaiters(): void {
+    if (this.committing) return;
+    for (const resume of this.idleWaiters.splice(0)) resume();
   }
 
   private answerWaiters(): void {
@@ -278,6 +287,7 @@ export class WalWriter {
   private fail(error: Error): void {
     this.committing = false;
     this.failure = error;
+    this.answerIdleWaiters();
   }
 
   /**
@@ -295,12 +305,25 @@ export class WalWriter {
     return deleted;
   }
 
-  /** Commits what is buffered, synchronously (shutdown), and closes the file. */
-  close(): void {
-    if (this.closed) return;
+  /**
+   * Commits what is buffered (shutdown) and closes the file, once the commit in flight, if any,
+   * has ended. An async-mode commit writes and fdatasyncs on the thread pool: closing the file
+   * under it made that write fail (EBADF), and the entries appended since it began were never
+   * written, so a clean shutdown lost acknowledged writes.
+   */
+  async close(): Promise<void> {
     if (this.timer !== null) clearInterval(this.timer);
+    this.timer = null;
+    while (this.committing) await new Promise<void>((resume) => this.idleWaiters.push(resume));
+    this.closeIdle();
+  }
+
+  /** close() with no commit in flight: the last commit, synchronously whatever the mode, then the file is closed. */
+  private closeIdle(): void {
+    if (this.closed) return;
+    assert(!this.committing, 'no commit is in flight when the file is closed');
     this.closed = true;
-    if (!this.committing && this.failure === null && this.appendedLsn > this.durableLsn) {
+    if (this.failure === null && this.appendedLsn > this.durableLsn) {
       // The last commit, synchronously whatever the mode (it answers the waiters too).
       const endLsn = this.appendedLsn;
       const bytes = this.takePending();

@@ -611,16 +611,14 @@ function headline(results: Results): Record<string, unknown> {
   };
 }
 
+/** Each round's slicekv restart / redis-server load of the same round (null where a figure is missing). */
+function roundRatios(results: Results, load: 'rdb' | 'aof'): (number | null)[] {
+  return (results.restart?.rounds ?? []).map((r, i) => ratio(r.recovered.seconds, results.redis?.[load][i]?.loadSeconds));
+}
+
 /** The median over rounds of (slicekv restart / redis-server load of the same round). */
 function pairedRatio(results: Results, load: 'rdb' | 'aof'): number | null {
-  const restarts = results.restart?.rounds ?? [];
-  const loads = results.redis?.[load] ?? [];
-  const ratios: number[] = [];
-  for (let i = 0; i < Math.min(restarts.length, loads.length); i++) {
-    const each = ratio(restarts[i].recovered.seconds, loads[i].loadSeconds);
-    if (each !== null) ratios.push(each);
-  }
-  const value = median(ratios);
+  const value = median(roundRatios(results, load).filter((each): each is number => each !== null));
   return value === null ? null : round(value);
 }
 
@@ -631,7 +629,7 @@ function runsOf(results: Results): Record<string, unknown> {
     recoverSeconds1PodCheckpointOnly: (results.restart?.checkpointOnlyRounds ?? []).map((r) => round(r.recovered.seconds)),
     redisRdbLoadSeconds: (results.redis?.rdb ?? []).map((r) => r.loadSeconds),
     redisAofLoadSeconds: (results.redis?.aof ?? []).map((r) => r.loadSeconds),
-    recover1PodVsRdb: (results.restart?.rounds ?? []).map((r, i) => ratio(r.recovered.seconds, results.redis?.rdb[i]?.loadSeconds)),
+    recover1PodVsRdb: roundRatios(results, 'rdb'),
     putOpsPerSec: Object.fromEntries(WAL_MODES.map((mode) => [mode, (results.slicekvCells[mode] ?? []).map((cell) => cell.opsPerSec)])),
     redisSetOpsPerSec: Object.fromEntries(APPEND_FSYNCS.map((mode) => [mode, (results.redisCells[mode] ?? []).map((cell) => cell.opsPerSec)])),
   };

@@ -117,8 +117,7 @@ async function readSpan(handle: FileHandle, at: number, sizeBytes: number, lsn: 
     filled += bytesRead;
   }
   // A file that came up short is read as far as it went, as before.
-  if (filled < dataEnd - at) return { bytes: bytes.subarray(0, filled), offsetBytes: at, lsn, zerosFrom: filled };
-  return { bytes, offsetBytes: at, lsn, zerosFrom: filled };
+  return { bytes: filled < dataEnd - at ? bytes.subarray(0, filled) : bytes, offsetBytes: at, lsn, zerosFrom: filled };
 }
 
 /** The first file's bytes: prefetched if they are that file's, else read from the window on. */

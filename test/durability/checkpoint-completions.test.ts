@@ -11,18 +11,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createClient, type SlicekvClient } from '../../client/index.js';
 import { DEFAULT_DURABILITY_CONFIG } from '../../dataplane/durability/durability.js';
+import { FRAME_PAYLOAD_BYTES_MAX } from '../../dataplane/durability/walFrame.js';
 import { DEFAULT_POD_CONFIG, Pod } from '../../dataplane/server/pod.js';
+import { MIB } from '../../dataplane/store/index.js';
 import { adminClient } from '../../proto/adminClient.js';
 import { assignWholeKeyspace } from '../support/assignRanges.js';
 import { abandon } from '../support/durablePod.js';
 
-const MIB = 1024 * 1024;
 const CLIENTS = 9;
 const PUTS_PER_CLIENT = 512;
 /** Keys of 16 KiB less a little (the engine's default key bound is 16 KiB). */
 const KEY_BYTES = 16 * 1024 - 8;
-/** What one checkpoint frame may carry (walFrame.ts FRAME_PAYLOAD_BYTES_MAX). */
-const FRAME_PAYLOAD_BYTES_MAX = 64 * MIB;
 
 function bigPod(dataDir: string): Pod {
   return new Pod({

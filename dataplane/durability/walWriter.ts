@@ -6,7 +6,8 @@
 // - sync: a batch's reply waits (whenDurable) until the fdatasync covering its entries is done;
 //   commits run back to back, so every batch that arrives while one is in flight joins the next.
 // - async: replies do not wait; a commit runs every fsyncIntervalMs (and sooner when the buffer
-//   passes commitBytesTarget). A crash loses at most the entries of the last interval.
+//   passes commitBytesTarget). A crash loses at most the entries of the last interval and of a
+//   commit in flight (a tick during a commit starts the next one as it ends).
 //
 // The buffer is bounded: past backlogBytesMax the server refuses new batches (OVERLOADED).
 
@@ -78,6 +79,8 @@ export class WalWriter {
   /** close() calls waiting for the commit in flight to end. */
   private readonly idleWaiters: (() => void)[] = [];
   private timer: NodeJS.Timeout | null = null;
+  /** async mode: a timer tick came while a commit was in flight (see tick()). */
+  private tickDue = false;
   observer: WalCommitObserver | null = null;
   /** The last commit's error; the log refuses further use after one (the pod must restart). */
   failure: Error | null = null;
@@ -89,7 +92,7 @@ export class WalWriter {
     this.fd = openNewFile(config.dir, startLsn);
     this.spareFile = new WalSpareFile(config.dir, config.fileBytesMax);
     if (config.mode === 'async') {
-      this.timer = setInterval(() => this.scheduleCommit(), config.fsyncIntervalMs);
+      this.timer = setInterval(() => this.tick(), config.fsyncIntervalMs);
       this.timer.unref();
     }
   }
@@ -103,6 +106,11 @@ export class WalWriter {
   /** Bytes appended and not yet handed to the file system. */
   get backlogBytes(): number {
     return this.appendedLsn - this.durableLsn;
+  }
+
+  /** A commit's write or fdatasync is under way. */
+  get commitInFlight(): boolean {
+    return this.committing;
   }
 
   get full(): boolean {
@@ -178,6 +186,16 @@ export class WalWriter {
     this.scheduleCommit();
   }
 
+  /**
+   * async mode's timer. A tick that finds a commit in flight is not lost: the commit that ends
+   * next starts another at once, so an entry waits at most an interval plus one commit in flight
+   * (skipped, it waited a commit plus a whole interval more).
+   */
+  private tick(): void {
+    if (this.committing) this.tickDue = true;
+    else this.scheduleCommit();
+  }
+
   /** Commits soon: batches that arrive in this turn of the event loop join the same commit. */
   scheduleCommit(): void {
     if (this.commitScheduled || this.committing || this.closed || this.failure !== null) return;
@@ -194,6 +212,7 @@ export class WalWriter {
     const endLsn = this.appendedLsn;
     const bytes = this.takePending();
     this.committing = true;
+    this.tickDue = false;
     if (this.config.mode === 'sync') this.commitInline(bytes, endLsn);
     else this.writeAll(bytes, 0, () => this.sync(bytes.length, endLsn));
   }
@@ -261,7 +280,7 @@ export class WalWriter {
     // sync: what arrived during the commit is committed in the next turn (setImmediate), after
     // the batches waiting in the sockets have run and joined it.
     if (this.config.mode === 'sync') this.scheduleCommit();
-    else if (this.backlogBytes >= this.config.framePayloadBytesTarget * 4) this.commit();
+    else if (this.tickDue || this.backlogBytes >= this.config.framePayloadBytesTarget * 4) this.commit();
     this.answerIdleWaiters();
   }
 

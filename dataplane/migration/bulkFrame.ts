@@ -13,6 +13,9 @@
 //   CHUNK      source -> target: a pre-copy chunk (PreCopyRequest's replaced_slices and records).
 //   OWNERSHIP  source -> target: the hand-over, a ReceiveOwnershipRequest (protobuf) in the
 //              records part: the owner switch without an HTTP/2 stream (docs/migration.md).
+//   OWNERSHIP_PART source -> target: a piece of a hand-over larger than one frame (its completion
+//              records); the target keeps the pieces and takes ownership when OWNERSHIP brings the
+//              last one. At most HAND_OVER_BYTES_MAX in all.
 //   ACK        target -> source: CHUNK or OWNERSHIP `seq` is done.
 //   ERROR      target -> source: CHUNK or OWNERSHIP `seq` was refused; the message (UTF-8) in the records part.
 
@@ -30,6 +33,13 @@ export const FRAME_SLICES_BYTES_MAX = 1 << 20;
  */
 export const FRAME_RECORDS_BYTES_MAX = 16 << 20;
 export const FRAME_ERROR_BYTES_MAX = 4096;
+/**
+ * A whole hand-over (OWNERSHIP_PART frames and the OWNERSHIP frame): every completion record of
+ * the range goes with ownership, and clients with large keys and many writes unacknowledged can
+ * hold more than a frame of them (docs/migration.md, "Why every completion record travels with
+ * ownership"). Past it a hand-over is refused and the source keeps the range.
+ */
+export const HAND_OVER_BYTES_MAX = 256 << 20;
 
 export const enum FrameKind {
   HELLO = 1,
@@ -37,6 +47,7 @@ export const enum FrameKind {
   ACK = 3,
   ERROR = 4,
   OWNERSHIP = 5,
+  OWNERSHIP_PART = 6,
 }
 
 /** A malformed or oversized frame: the connection cannot be trusted any further. */
@@ -109,7 +120,7 @@ export class FrameReader {
     const b = this.buffer;
     if (b.readUInt32LE(0) !== FRAME_MAGIC) throw new BulkFrameError('bad frame magic');
     const kind = b.readUInt8(4);
-    if (kind < FrameKind.HELLO || kind > FrameKind.OWNERSHIP) throw new BulkFrameError(`unknown frame kind ${kind}`);
+    if (kind < FrameKind.HELLO || kind > FrameKind.OWNERSHIP_PART) throw new BulkFrameError(`unknown frame kind ${kind}`);
     const idBytes = b.readUInt32LE(12);
     const slicesBytes = b.readUInt32LE(16);
     const recordsBytes = b.readUInt32LE(20);

@@ -6,7 +6,8 @@
 // Everything is bounded: connections waiting to be claimed, the time to say HELLO, frame sizes.
 
 import net from 'node:net';
-import { BulkFrameError, FrameKind, FrameReader, frameHead, type Frame } from './bulkFrame.js';
+import { assert } from '../store/assert.js';
+import { BulkFrameError, FRAME_RECORDS_BYTES_MAX, FrameKind, FrameReader, HAND_OVER_BYTES_MAX, frameHead, type Frame } from './bulkFrame.js';
 
 const UNCLAIMED_MAX = 64;
 const EMPTY = Buffer.alloc(0);
@@ -39,14 +40,22 @@ export class BulkSender {
    * target took ownership, rejects with its reason if it refused (as the ReceiveOwnership call
    * would), or when the channel fails (the transfer is then in doubt, as after a failed call).
    */
-  handOver(migrationId: string, request: Buffer, timeoutMs: number): Promise<void> {
-    return this.frame(FrameKind.OWNERSHIP, migrationId, request, EMPTY, timeoutMs);
+  async handOver(migrationId: string, request: Buffer, timeoutMs: number): Promise<void> {
+    assert(request.length <= HAND_OVER_BYTES_MAX, 'a hand-over stays within its bound');
+    // All but the last frame's worth go first, one part at a time (each acknowledged once the
+    // target holds it); the OWNERSHIP frame with the rest makes the target take the range.
+    let at = 0;
+    for (; request.length - at > FRAME_RECORDS_BYTES_MAX; at += FRAME_RECORDS_BYTES_MAX) {
+      await this.frame(FrameKind.OWNERSHIP_PART, migrationId, request.subarray(at, at + FRAME_RECORDS_BYTES_MAX), EMPTY, timeoutMs);
+    }
+    await this.frame(FrameKind.OWNERSHIP, migrationId, request.subarray(at), EMPTY, timeoutMs);
   }
 
-  private frame(kind: FrameKind.CHUNK | FrameKind.OWNERSHIP, migrationId: string, records: Buffer, slices: Buffer, timeoutMs: number): Promise<void> {
+  private frame(kind: FrameKind.CHUNK | FrameKind.OWNERSHIP | FrameKind.OWNERSHIP_PART, migrationId: string, records: Buffer, slices: Buffer,
+    timeoutMs: number): Promise<void> {
     if (this.failure !== null) return Promise.reject(this.failure);
     const seq = ++this.seq;
-    const what = kind === FrameKind.CHUNK ? 'bulk chunk' : 'hand-over';
+    const what = kind === FrameKind.CHUNK ? 'bulk chunk' : kind === FrameKind.OWNERSHIP ? 'hand-over' : 'hand-over part';
     const done = new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => this.failAll(new Error(`${what} ${seq} not acknowledged in ${timeoutMs} ms`)), timeoutMs);
       this.waiting.set(seq, { resolve, reject, timer, what });

@@ -2,12 +2,13 @@
 // source's bulk listener, says HELLO for the migration, then installs each CHUNK as it arrives
 // (`install` is the PreCopy handler) and answers ACK, or ERROR with the reason; the OWNERSHIP
 // frame that may follow is the hand-over (`takeOwnership` is the ReceiveOwnership handler),
-// answered the same way once it is done. Reads go into one
+// answered the same way once it is done; a hand-over larger than a frame comes as OWNERSHIP_PART
+// frames first, kept until OWNERSHIP brings the rest (at most HAND_OVER_BYTES_MAX in all). Reads go into one
 // reused buffer (Node's `onread`), frames are reassembled in another: no allocation per chunk.
 // A malformed frame or a silent source ends the connection; the source then fails the chunk.
 
 import net from 'node:net';
-import { FrameKind, FrameReader, smallFrame, type Frame } from './bulkFrame.js';
+import { FrameKind, FrameReader, HAND_OVER_BYTES_MAX, smallFrame, type Frame } from './bulkFrame.js';
 
 const READ_BUFFER_BYTES = 256 * 1024;
 const CONNECT_TIMEOUT_MS = 3_000;
@@ -33,7 +34,8 @@ export function splitAddress(address: string): { host: string; port: number } {
 /** Connects to the source's listener at `address` for `migrationId`; resolves once HELLO is sent. */
 export function openBulkReceiver(address: string, migrationId: string, handlers: BulkHandlers): Promise<net.Socket> {
   const { host, port } = splitAddress(address);
-  const reader = new FrameReader((frame) => answer(socket, frame, handlers));
+  const handOver = new HandOverParts();
+  const reader = new FrameReader((frame) => answer(socket, frame, handlers, handOver));
   const onread = {
     buffer: Buffer.allocUnsafeSlow(READ_BUFFER_BYTES),
     callback: (bytes: number, buffer: Uint8Array): boolean => {
@@ -66,13 +68,52 @@ export function openBulkReceiver(address: string, migrationId: string, handlers:
   });
 }
 
-function answer(socket: net.Socket, frame: Frame, handlers: BulkHandlers): void {
+/** The pieces of a hand-over received so far (OWNERSHIP_PART frames), in order. */
+class HandOverParts {
+  private parts: Buffer[] = [];
+  private bytes = 0;
+  /** A part was refused: the hand-over it belonged to cannot be whole. */
+  private broken = false;
+
+  /** Keeps a copy of a part (the frame's bytes are reused once the handler returns). */
+  add(records: Buffer): void {
+    if (this.broken || this.bytes + records.length > HAND_OVER_BYTES_MAX) {
+      this.broken = true;
+      throw new Error(`hand-over larger than ${HAND_OVER_BYTES_MAX} bytes`);
+    }
+    this.parts.push(Buffer.from(records));
+    this.bytes += records.length;
+  }
+
+  /** The whole hand-over, the last piece being `records` (copied); and forgets the parts. */
+  finish(records: Buffer): Buffer {
+    const { parts, broken, bytes } = this;
+    this.parts = [];
+    this.bytes = 0;
+    this.broken = false;
+    if (broken || bytes + records.length > HAND_OVER_BYTES_MAX) throw new Error(`hand-over larger than ${HAND_OVER_BYTES_MAX} bytes, or a part of it refused`);
+    return parts.length === 0 ? Buffer.from(records) : Buffer.concat([...parts, records]);
+  }
+}
+
+function answer(socket: net.Socket, frame: Frame, handlers: BulkHandlers, handOver: HandOverParts): void {
   const { seq } = frame;
   const done = (): void => void socket.write(smallFrame(FrameKind.ACK, seq, ''));
   const refused = (error: unknown): void => void socket.write(smallFrame(FrameKind.ERROR, seq, '', error instanceof Error ? error.message : String(error)));
-  if (frame.kind === FrameKind.OWNERSHIP) {
-    // The frame's parts are views into the reader's buffer, reused once this returns: a copy.
-    handlers.takeOwnership(Buffer.from(frame.records)).then(done, refused);
+  if (frame.kind === FrameKind.OWNERSHIP_PART || frame.kind === FrameKind.OWNERSHIP) {
+    let request: Buffer;
+    try {
+      if (frame.kind === FrameKind.OWNERSHIP_PART) {
+        handOver.add(frame.records);
+        done();
+        return;
+      }
+      request = handOver.finish(frame.records);
+    } catch (error) {
+      refused(error);
+      return;
+    }
+    handlers.takeOwnership(request).then(done, refused);
     return;
   }
   if (frame.kind !== FrameKind.CHUNK) {

@@ -19,7 +19,7 @@ import type { WriteTracker } from './writeTracker.js';
 import { CopyPacer } from './copyPacer.js';
 import { rangeToMessage } from '../../proto/messages.js';
 import type { BulkSender } from './bulkListener.js';
-import { FRAME_RECORDS_BYTES_MAX, FRAME_SLICES_BYTES_MAX } from './bulkFrame.js';
+import { FRAME_RECORDS_BYTES_MAX, FRAME_SLICES_BYTES_MAX, HAND_OVER_BYTES_MAX } from './bulkFrame.js';
 import { MigrationRefusedError, REFUSED_PREFIX } from './migrationRefusedError.js';
 
 /** What a migration needs from the pod it runs on. */
@@ -427,7 +427,7 @@ export class OutgoingMigration {
     const routes = await givenUp;
     await this.host.faultPoint('TRANSFER_OWNERSHIP');
     const durableMs = this.host.nowMs();
-    const entries = Buffer.concat([this.host.completionEntries(this.range), this.hotFor(final)]);
+    const entries = this.entriesFor(final);
     this.host.log(`migration ${this.id}: handing over`, {
       migration: this.id, sliceRecordsBytes: final?.records.length ?? 0, replacedSlices: final?.replaced.length ?? 0, pendingSlices: final?.pending.length ?? 0,
       entriesBytes: entries.length, finalScanMs: scannedMs - startedMs, durableMs: durableMs - startedMs, givenUpMs: this.host.nowMs() - startedMs,
@@ -444,8 +444,9 @@ export class OutgoingMigration {
 
   /**
    * Sends ownership: over the bulk channel when the pre-copy had one and it still works (one frame
-   * on an open connection: no HTTP/2 stream, and the target handles it as soon as its socket is
-   * read), else a ReceiveOwnership call. Either way the target runs the same handler, and a failure
+   * on an open connection — parts first when the completion records need more than a frame: no
+   * HTTP/2 stream, and the target handles it as soon as its socket is read), else a
+   * ReceiveOwnership call. Either way the target runs the same handler, and a failure
    * leaves the transfer in doubt for resolve() to settle.
    */
   private async handOver(request: object): Promise<void> {
@@ -453,7 +454,7 @@ export class OutgoingMigration {
     const encode = this.peer.bulk?.encodeOwnership;
     if (sender !== null && sender.open && encode !== undefined) {
       const bytes = encode(request);
-      if (bytes.length <= FRAME_RECORDS_BYTES_MAX) {
+      if (bytes.length <= HAND_OVER_BYTES_MAX) {
         this.handOverChannel = 'bulk';
         return sender.handOver(this.id, bytes, HAND_OVER_MS);
       }
@@ -471,6 +472,13 @@ export class OutgoingMigration {
   private checkStillOwned(): void {
     if (this.host.ownsExactly(this.range)) return;
     throw new Error(`range [${this.range.start}, ${this.range.end}) at view ${this.range.view} is no longer owned here as such (split, merged or reassigned since)`);
+  }
+
+  /** What the hand-over's entries carry: every completion record of the range, then the hot records (copied together only when there are some). */
+  private entriesFor(final: { pending: number[] } | null): Buffer {
+    const completions = this.host.completionEntries(this.range);
+    const hot = this.hotFor(final);
+    return hot.length === 0 ? completions : Buffer.concat([completions, hot]);
   }
 
   /** The hot records to send: all sampled (no pre-copy), those in pending slices, or none (nothing pending). */

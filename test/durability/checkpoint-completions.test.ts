@@ -9,7 +9,6 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createClient, type SlicekvClient } from '../../client/index.js';
 import { DEFAULT_DURABILITY_CONFIG } from '../../dataplane/durability/durability.js';
 import { FRAME_PAYLOAD_BYTES_MAX } from '../../dataplane/durability/walFrame.js';
 import { DEFAULT_POD_CONFIG, Pod } from '../../dataplane/server/pod.js';
@@ -17,23 +16,16 @@ import { MIB } from '../../dataplane/store/index.js';
 import { adminClient } from '../../proto/adminClient.js';
 import { assignWholeKeyspace } from '../support/assignRanges.js';
 import { abandon } from '../support/durablePod.js';
+import { HELD_KEY_BYTES, completionCount, holdCompletions } from '../support/heldCompletions.js';
 
 const CLIENTS = 9;
 const PUTS_PER_CLIENT = 512;
-/** Keys of 16 KiB less a little (the engine's default key bound is 16 KiB). */
-const KEY_BYTES = 16 * 1024 - 8;
 
 function bigPod(dataDir: string): Pod {
   return new Pod({
     ...DEFAULT_POD_CONFIG, podName: 'pod-c', listen: '127.0.0.1:0', store: { memoryLimitBytes: 512 * MIB, segmentSizeBytes: 8 * MIB },
     durability: { ...DEFAULT_DURABILITY_CONFIG, dataDir, podName: 'pod-c', mode: 'async', checkpointIntervalMs: 3_600_000 },
   });
-}
-
-function completionCount(pod: Pod): number {
-  let count = 0;
-  pod.clients.forEachCompletion(() => count++);
-  return count;
 }
 
 test('checkpoint: more completion records than one frame may carry are written and all restored', async (t) => {
@@ -46,16 +38,9 @@ test('checkpoint: more completion records than one frame may carry are written a
     if (firstServing) await first.stop();
   });
   await assignWholeKeyspace(address, 'pod-c');
-  const clients: SlicekvClient[] = [];
-  t.after(() => clients.forEach((c) => c.close()));
-  for (let c = 0; c < CLIENTS; c++) {
-    const client = createClient({ seeds: [address] });
-    clients.push(client);
-    // Each client then goes quiet: its last batches' completion records stay unacknowledged.
-    await client.mput([...Array(PUTS_PER_CLIENT).keys()].map((i) => [Buffer.from(`c${c}:k${i}:`.padEnd(KEY_BYTES, 'x')), Buffer.from(`v${i}`)]));
-  }
+  await holdCompletions(t, address, CLIENTS, PUTS_PER_CLIENT);
   const held = completionCount(first);
-  assert.ok(held * KEY_BYTES > FRAME_PAYLOAD_BYTES_MAX, `the clients hold ${held} completion records, more than one frame's worth`);
+  assert.ok(held * HELD_KEY_BYTES > FRAME_PAYLOAD_BYTES_MAX, `the clients hold ${held} completion records, more than one frame's worth`);
 
   const admin = adminClient(address);
   t.after(() => admin.close());

@@ -11,7 +11,7 @@ import { once } from 'node:events';
 import { BulkListener } from '../../dataplane/migration/bulkListener.js';
 import { openBulkReceiver, type BulkHandlers } from '../../dataplane/migration/bulkReceiver.js';
 import {
-  BulkFrameError, FRAME_HEADER_BYTES, FRAME_MAGIC, FRAME_RECORDS_BYTES_MAX, FrameKind, FrameReader, frameHead, smallFrame, type Frame,
+  BulkFrameError, FRAME_HEADER_BYTES, FRAME_MAGIC, FRAME_RECORDS_BYTES_MAX, FrameKind, FrameReader, HAND_OVER_BYTES_MAX, frameHead, smallFrame, type Frame,
 } from '../../dataplane/migration/bulkFrame.js';
 import { Random } from '../support/random.js';
 import { replayHint, seedFromEnvironment } from '../support/environment.js';
@@ -83,6 +83,30 @@ test('the hand-over: answered once the target\'s handler settles (after the chun
   sender.close();
   assert.equal(sender.open, false, 'closed: a source hands over by ReceiveOwnership call instead');
   await assert.rejects(sender.handOver('m1', Buffer.from('take it'), 5000), /bulk channel closed/);
+});
+
+test('a hand-over larger than a frame goes in parts and reaches the handler whole; past its bound it is refused and the channel still works', async (t) => {
+  const seed = seedFromEnvironment();
+  const random = new Random(seed);
+  const received: Buffer[] = [];
+  const { sender } = await channel(t, () => undefined, async (request) => void received.push(request));
+  const large = random.bytes(2 * FRAME_RECORDS_BYTES_MAX + 4 * random.between(1, 1000));
+  await sender.handOver('m1', large, 10_000);
+  assert.equal(received.length, 1);
+  assert.ok(received[0].equals(large), `the handler got the ${large.length} bytes as sent ${replayHint(seed)}`);
+
+  // Parts past the bound (only a misbehaving source sends them: handOver asserts the bound): the
+  // part that crosses it is refused, and so is the OWNERSHIP frame that would end that hand-over.
+  const frame = (sender as unknown as { frame(kind: FrameKind, id: string, records: Buffer, slices: Buffer, timeoutMs: number): Promise<void> }).frame
+    .bind(sender);
+  const part = Buffer.alloc(FRAME_RECORDS_BYTES_MAX);
+  const parts = HAND_OVER_BYTES_MAX / FRAME_RECORDS_BYTES_MAX;
+  for (let i = 0; i < parts; i++) await frame(FrameKind.OWNERSHIP_PART, 'm1', part, Buffer.alloc(0), 10_000);
+  await assert.rejects(frame(FrameKind.OWNERSHIP_PART, 'm1', Buffer.alloc(4), Buffer.alloc(0), 10_000), /hand-over larger than/);
+  await assert.rejects(frame(FrameKind.OWNERSHIP, 'm1', Buffer.from('rest'), Buffer.alloc(0), 10_000), /hand-over larger than .* or a part of it refused/);
+  assert.equal(received.length, 1, 'no partial hand-over reached the handler');
+  await sender.handOver('m1', Buffer.from('next'), 5000);
+  assert.deepEqual(received.slice(1).map(String), ['next'], 'a later hand-over starts afresh');
 });
 
 test('frames are reassembled however the bytes are cut', () => {

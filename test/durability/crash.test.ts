@@ -16,6 +16,8 @@ import { isLongMode, replayHint, seedFromEnvironment } from '../support/environm
 import { Random } from '../support/random.js';
 
 const CYCLES = isLongMode() ? 100 : 20;
+/** recovery.ts's report of a log that ends in a torn or half-written frame, with no later file behind it. */
+const TORN_LAST_FRAME = /^log of crash-0: (torn|corrupt) at \S+ byte \d+; replay stopped at lsn \d+, \d+ bytes dropped$/;
 const WORKERS = 16;
 const KEYS_PER_WORKER = 50;
 
@@ -69,6 +71,7 @@ test(`crash: ${CYCLES} kill -9 cycles under SDK write load lose no acknowledged 
   t.after(() => client.close());
   const workers = [...Array(WORKERS).keys()].map((id) => new Worker(id, new Random(random.uint32())));
   let recoveredRecords = 0;
+  let tornTails = 0;
   for (let cycle = 0; cycle < CYCLES; cycle++) {
     for (const worker of workers) worker.stopped = false;
     const running = workers.map((worker) => worker.run(client));
@@ -77,7 +80,14 @@ test(`crash: ${CYCLES} kill -9 cycles under SDK write load lose no acknowledged 
     pod = await startDataplane(args);
     const recovered = pod.logs.find((l) => l.event === 'recovered');
     assert.ok(recovered !== undefined, 'the restarted pod logs its recovery');
-    assert.deepEqual(recovered.problems, [], `cycle ${cycle}: a sync-mode crash leaves nothing torn that was acknowledged (${replayHint(seed)})`);
+    // A kill -9 during a commit's write() can cut it short (the kernel stops copying between pages
+    // once the signal is pending): the log's last frame is then torn. It was never fsynced, so
+    // nothing in it was acknowledged; recovery drops it and says so. Anything else is a failure,
+    // and verify() below checks that every acknowledged write survived either way.
+    const problems = recovered.problems as string[];
+    assert.ok(problems.length === 0 || (problems.length === 1 && TORN_LAST_FRAME.test(problems[0])),
+      `cycle ${cycle}: a sync-mode crash can only tear the log's last, unacknowledged frame: ${JSON.stringify(problems)} (${replayHint(seed)})`);
+    tornTails += problems.length;
     recoveredRecords += Number(recovered.checkpointRecords) + Number(recovered.logRecords);
     await new Promise((resolve) => setTimeout(resolve, 50));
     for (const worker of workers) worker.stopped = true;
@@ -85,7 +95,7 @@ test(`crash: ${CYCLES} kill -9 cycles under SDK write load lose no acknowledged 
     await verify(client, workers, `cycle ${cycle}, ${replayHint(seed)}`);
   }
   const ops = workers.reduce((sum, w) => sum + w.opsAcknowledged, 0);
-  t.diagnostic(`${CYCLES} crash cycles, ${ops} acknowledged ops, ${recoveredRecords} records recovered in all, seed ${seed}`);
+  t.diagnostic(`${CYCLES} crash cycles, ${ops} acknowledged ops, ${recoveredRecords} records recovered in all, ${tornTails} torn last frames dropped, seed ${seed}`);
   assert.ok(ops > CYCLES * WORKERS, 'the workload ran between crashes');
 });
 

@@ -11,6 +11,7 @@ import { RangeSearch, sortedDisjoint } from '../../proto/keyspace/rangeSearch.js
 import type { HashRange } from '../../proto/keyspace/range.js';
 import { Status, errorDetailMessage, statusName, type BulkLoad, type KeepRecord, type Store } from '../store/index.js';
 import type { ClientTable } from '../rifl/clientTable.js';
+import { FrameReaders } from './frameReaders.js';
 import { loadCheckpoint, readCheckpointMeta, type CheckpointPlan, type CheckpointSink } from './checkpointReader.js';
 import { MERGED_REDO_LOG_BYTES_MAX, MergedRedo } from './mergedRedo.js';
 import type { ReplaySource } from './manifest.js';
@@ -70,6 +71,25 @@ export async function loadRanges(target: RecoveryTarget, dataDir: string, ranges
   };
   const applier = new EntryApplier(target, sorted, options.skipKey ?? null);
   const pods = podsInOrder(sorted);
+  // Started now, so that they are up when the first checkpoint frame is read (after the log).
+  const readers = sorted.some((range) => range.checkpoints.length > 0) ? FrameReaders.start() : null;
+  try {
+    return await load(target, dataDir, { sorted, report, applier, pods, readers }, options, started);
+  } finally {
+    await readers?.close();
+  }
+}
+
+interface Loading {
+  readonly sorted: readonly RangeSources[];
+  readonly report: RecoveryReport;
+  readonly applier: EntryApplier;
+  readonly pods: readonly string[];
+  readonly readers: FrameReaders | null;
+}
+
+async function load(target: RecoveryTarget, dataDir: string, loading: Loading, options: LoadOptions, started: number): Promise<RecoveryReport> {
+  const { sorted, report, applier, pods, readers } = loading;
   // The first log file to replay comes off the disk while the checkpoints load (or are looked at).
   const prefetched = pods.length > 0 ? prefetchWal(walDirOf(dataDir, pods[0]), logWindows(pods[0], sorted).fromLsn) : null;
   const order = await mergeOrder(dataDir, sorted, pods);
@@ -85,7 +105,7 @@ export async function loadRanges(target: RecoveryTarget, dataDir: string, ranges
   // those need not be verified again (Store.restoreHashed).
   applier.loaded = redo === null ? null : bulk;
   try {
-    await loadCheckpoints(applier, bulk, dataDir, sorted, report, order === null || redo === null ? null : { ...order, redo });
+    await loadCheckpoints({ applier, bulk, dataDir, ranges: sorted, report, readers }, order === null || redo === null ? null : { ...order, redo });
   } finally {
     applier.loaded = null;
     bulk.finish();
@@ -129,8 +149,8 @@ async function mergeOrder(dataDir: string, ranges: readonly RangeSources[], pods
  * Loads each checkpoint file once, its records as segment images through the engine's bulk load;
  * with `merge`, in its order, replaying the merged log entries below each watermark as it goes.
  */
-async function loadCheckpoints(applier: EntryApplier, bulk: BulkLoad, dataDir: string, ranges: readonly RangeSources[],
-  report: RecoveryReport, merge: (MergeOrder & { readonly redo: MergedRedo }) | null): Promise<void> {
+async function loadCheckpoints(context: CheckpointLoading, merge: (MergeOrder & { readonly redo: MergedRedo }) | null): Promise<void> {
+  const { ranges } = context;
   const users = new Map<string, Set<number>>();
   ranges.forEach((range, index) => {
     for (const path of range.checkpoints) users.set(path, (users.get(path) ?? new Set()).add(index));
@@ -138,7 +158,7 @@ async function loadCheckpoints(applier: EntryApplier, bulk: BulkLoad, dataDir: s
   const paths = merge === null ? [...users.keys()] : merge.paths;
   for (const [i, path] of paths.entries()) {
     const below = merge === null ? null : (hi: number): void => merge.redo.applyBelow(Math.min(hi, merge.nextStartHi[i]));
-    await loadCheckpointFile({ applier, bulk, dataDir, ranges, report }, path, users.get(path) as Set<number>, below);
+    await loadCheckpointFile(context, path, users.get(path) as Set<number>, below);
     below?.(Infinity);
   }
 }
@@ -147,8 +167,16 @@ async function loadCheckpoints(applier: EntryApplier, bulk: BulkLoad, dataDir: s
  * One checkpoint file. A file of exactly (or within) the one range that uses it needs no per-key
  * range filter: every record in it was scanned from its range.
  */
-async function loadCheckpointFile(context: { applier: EntryApplier; bulk: BulkLoad; dataDir: string; ranges: readonly RangeSources[]; report: RecoveryReport },
-  path: string, indexes: Set<number>, recordsBelow: ((hi: number) => void) | null): Promise<void> {
+interface CheckpointLoading {
+  readonly applier: EntryApplier;
+  readonly bulk: BulkLoad;
+  readonly dataDir: string;
+  readonly ranges: readonly RangeSources[];
+  readonly report: RecoveryReport;
+  readonly readers: FrameReaders | null;
+}
+
+async function loadCheckpointFile(context: CheckpointLoading, path: string, indexes: Set<number>, recordsBelow: ((hi: number) => void) | null): Promise<void> {
   const { applier, bulk, ranges, report } = context;
   let filter = true;
   const sink: CheckpointSink = {
@@ -164,7 +192,7 @@ async function loadCheckpointFile(context: { applier: EntryApplier; bulk: BulkLo
     refused: (status) => refuse(status, applier.store),
     ...(recordsBelow === null ? {} : { recordsBelow }),
   };
-  const result = await loadCheckpoint(join(context.dataDir, path), sink);
+  const result = await loadCheckpoint(join(context.dataDir, path), sink, context.readers);
   report.checkpointsRead++;
   report.checkpointEntries += result.entriesVisited;
   if (result.problem !== null) {

@@ -6,7 +6,9 @@
 // allocation out of operations: an 8 MiB Buffer made mid-load raised V8's external-memory count,
 // and every ~64 MB of it started a garbage collection inside a put (~3 ms, more while marking:
 // see "Event-loop bounds" in docs/design-notes.md). One Buffer per segment up front instead
-// stranded pages (malloc handed freed, resident memory to segments never used).
+// stranded pages (malloc handed freed, resident memory to segments never used). Arenas are
+// SharedArrayBuffers so that worker threads can fill segments: a restart's checkpoint frames are
+// copied in by them (dataplane/durability/frameReaders.ts); the engine itself is single-threaded.
 //
 // Segment lifecycle (an explicit state machine, see transition()):
 //
@@ -55,7 +57,7 @@ export class SegmentPool {
   readonly takes: Uint32Array;
   private readonly freeIds: number[] = [];
   /** All segment memory, allocated by the constructor; segment id lives in arena id / segmentsPerArena. */
-  private readonly arenas: ArrayBuffer[] = [];
+  private readonly arenas: SharedArrayBuffer[] = [];
   private readonly segmentsPerArena: number;
   private quarantinedCount = 0;
 
@@ -70,7 +72,7 @@ export class SegmentPool {
     this.takes = new Uint32Array(segmentCountMax);
     this.segmentsPerArena = Math.max(1, Math.floor(ARENA_BYTES_MAX / segmentSizeBytes));
     for (let first = 0; first < segmentCountMax; first += this.segmentsPerArena) {
-      this.arenas.push(new ArrayBuffer(Math.min(this.segmentsPerArena, segmentCountMax - first) * segmentSizeBytes));
+      this.arenas.push(new SharedArrayBuffer(Math.min(this.segmentsPerArena, segmentCountMax - first) * segmentSizeBytes));
     }
   }
 

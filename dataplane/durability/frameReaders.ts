@@ -1,0 +1,94 @@
+// Worker threads that read a restart's checkpoint frames into segment memory, instead of libuv's
+// pool reading them straight in (FileHandle.readv). Why: on a VM with shadow paging (the 2-vCPU test
+// VM is one) the first touch of a page costs a fault per privilege mode, ~12 us for the first and
+// ~6.5 us for the other: a page the kernel's read() filled, then the JavaScript thread checked and
+// indexed, cost both, and the user-mode one fell on the JavaScript thread (~230 ms of a 1M-key
+// restart's ~620 ms on-CPU, visible as crc32 time). A worker reads into one reused buffer (its pages
+// mapped once) and copies into the segment in user mode: one fault per fresh page, off the
+// JavaScript thread, which then finds the memory mapped. See docs/durability.md, "Session 12".
+//
+// The destination must be SharedArrayBuffer memory (the engine's segments are: segments.ts; the
+// reader's scratch comes from sharedBuffer()). Anything else, or readers that could not start,
+// falls back to readv on the pool: same bytes, same errors (a short read is a torn frame).
+
+import type { FileHandle } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
+
+/** Workers per load: the 2-vCPU machine gained from the second (page faults run in parallel). */
+const READERS_MAX = 2;
+
+interface Waiter {
+  readonly resolve: (bytesRead: number) => void;
+  readonly reject: (error: Error) => void;
+}
+
+/** A buffer over fresh SharedArrayBuffer memory, which FrameReaders can fill. */
+export function sharedBuffer(bytes: number): Buffer {
+  return Buffer.from(new SharedArrayBuffer(bytes), 0, bytes);
+}
+
+function isShared(part: Buffer): boolean {
+  return part.buffer instanceof SharedArrayBuffer;
+}
+
+export class FrameReaders {
+  private readonly workers: Worker[] = [];
+  private readonly waiting = new Map<number, Waiter>();
+  private nextId = 1;
+  private failure: Error | null = null;
+  /** Reads the workers did (the rest went to readv). */
+  workerReads = 0;
+
+  private constructor(count: number) {
+    for (let i = 0; i < count; i++) {
+      const worker = new Worker(new URL('./frameReadWorker.js', import.meta.url));
+      // A load in progress keeps the process alive by its own promises; idle readers must not.
+      worker.unref();
+      worker.on('message', (answer: { id: number; bytesRead?: number; error?: string }) => this.answer(answer));
+      worker.on('error', (error) => this.failAll(error));
+      worker.on('exit', () => this.failAll(new Error('a frame reader exited')));
+      this.workers.push(worker);
+    }
+  }
+
+  /** Starts the readers (their start-up takes tens of ms: start them before they are needed). */
+  static start(): FrameReaders {
+    return new FrameReaders(Math.max(1, Math.min(READERS_MAX, availableParallelism())));
+  }
+
+  /**
+   * Reads from `file` at `position` into `parts` in order (as readv does); resolves with the bytes
+   * read (fewer at the end of the file).
+   */
+  readv(file: FileHandle, parts: readonly Buffer[], position: number): Promise<number> {
+    if (this.failure !== null || !parts.every(isShared)) return file.readv(parts as Buffer[], position).then((r) => r.bytesRead);
+    const id = this.nextId++;
+    this.workerReads++;
+    return new Promise<number>((resolve, reject) => {
+      this.waiting.set(id, { resolve, reject });
+      const memory = parts.map((part) => ({ memory: part.buffer as SharedArrayBuffer, offsetBytes: part.byteOffset, length: part.length }));
+      this.workers[id % this.workers.length].postMessage({ id, fd: file.fd, position, parts: memory });
+    });
+  }
+
+  /** Stops the readers; reads still waiting fail. */
+  async close(): Promise<void> {
+    this.failAll(new Error('frame readers closed'));
+    await Promise.all(this.workers.map((worker) => worker.terminate()));
+  }
+
+  private answer(answer: { id: number; bytesRead?: number; error?: string }): void {
+    const waiter = this.waiting.get(answer.id);
+    if (waiter === undefined) return;
+    this.waiting.delete(answer.id);
+    if (answer.error !== undefined) waiter.reject(new Error(answer.error));
+    else waiter.resolve(answer.bytesRead ?? 0);
+  }
+
+  private failAll(error: Error): void {
+    this.failure ??= error;
+    for (const waiter of this.waiting.values()) waiter.reject(error);
+    this.waiting.clear();
+  }
+}

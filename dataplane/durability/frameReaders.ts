@@ -21,6 +21,8 @@ const READERS_MAX = 2;
 interface Waiter {
   readonly resolve: (bytesRead: number) => void;
   readonly reject: (error: Error) => void;
+  /** The same read by readv, should the worker that has it die. */
+  readonly retry: () => Promise<number>;
 }
 
 /** A buffer over fresh SharedArrayBuffer memory, which FrameReaders can fill. */
@@ -46,15 +48,20 @@ export class FrameReaders {
       // A load in progress keeps the process alive by its own promises; idle readers must not.
       worker.unref();
       worker.on('message', (answer: { id: number; bytesRead?: number; error?: string }) => this.answer(answer));
-      worker.on('error', (error) => this.failAll(error));
-      worker.on('exit', () => this.failAll(new Error('a frame reader exited')));
+      // A worker that fails (it should not) leaves its reads, and all later ones, to readv.
+      worker.on('error', (error) => this.fail(error, true));
+      worker.on('exit', () => this.fail(new Error('a frame reader exited'), true));
       this.workers.push(worker);
     }
   }
 
-  /** Starts the readers (their start-up takes tens of ms: start them before they are needed). */
-  static start(): FrameReaders {
-    return new FrameReaders(Math.max(1, Math.min(READERS_MAX, availableParallelism())));
+  /** Starts the readers (their start-up takes tens of ms: start them before they are needed); null if none can start. */
+  static start(): FrameReaders | null {
+    try {
+      return new FrameReaders(Math.max(1, Math.min(READERS_MAX, availableParallelism())));
+    } catch {
+      return null;
+    }
   }
 
   /**
@@ -62,19 +69,20 @@ export class FrameReaders {
    * read (fewer at the end of the file).
    */
   readv(file: FileHandle, parts: readonly Buffer[], position: number): Promise<number> {
-    if (this.failure !== null || !parts.every(isShared)) return file.readv(parts as Buffer[], position).then((r) => r.bytesRead);
+    const retry = (): Promise<number> => file.readv(parts as Buffer[], position).then((r) => r.bytesRead);
+    if (this.failure !== null || !parts.every(isShared)) return retry();
     const id = this.nextId++;
     this.workerReads++;
     return new Promise<number>((resolve, reject) => {
-      this.waiting.set(id, { resolve, reject });
+      this.waiting.set(id, { resolve, reject, retry });
       const memory = parts.map((part) => ({ memory: part.buffer as SharedArrayBuffer, offsetBytes: part.byteOffset, length: part.length }));
       this.workers[id % this.workers.length].postMessage({ id, fd: file.fd, position, parts: memory });
     });
   }
 
-  /** Stops the readers; reads still waiting fail. */
+  /** Stops the readers; reads still waiting fail (a load closes them once its reads are done). */
   async close(): Promise<void> {
-    this.failAll(new Error('frame readers closed'));
+    this.fail(new Error('frame readers closed'), false);
     await Promise.all(this.workers.map((worker) => worker.terminate()));
   }
 
@@ -86,9 +94,13 @@ export class FrameReaders {
     else waiter.resolve(answer.bytesRead ?? 0);
   }
 
-  private failAll(error: Error): void {
+  /** No more reads by the workers; those waiting are done by readv (`retry`) or fail. */
+  private fail(error: Error, retry: boolean): void {
     this.failure ??= error;
-    for (const waiter of this.waiting.values()) waiter.reject(error);
+    for (const waiter of this.waiting.values()) {
+      if (retry) waiter.retry().then(waiter.resolve, waiter.reject);
+      else waiter.reject(error);
+    }
     this.waiting.clear();
   }
 }

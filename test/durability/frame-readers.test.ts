@@ -23,6 +23,7 @@ test('FrameReaders: reads into shared parts what readv reads, in order, short at
   const file = await open(join(dir, 'f'), 'r');
   t.after(() => file.close());
   const readers = FrameReaders.start();
+  assert.ok(readers !== null, 'the readers start');
   t.after(() => readers.close());
 
   const reads = [];
@@ -49,4 +50,35 @@ test('FrameReaders: reads into shared parts what readv reads, in order, short at
   assert.equal(await readers.readv(file, [after], 7), 100, 'closed: readv reads');
   assert.ok(after.equals(content.subarray(7, 107)));
   assert.equal(readers.workerReads, 40, 'nor this one');
+});
+
+test('FrameReaders: reads waiting on a worker that dies are done by readv, and so is everything after', async (t) => {
+  const seed = seedFromEnvironment();
+  const random = new Random(seed);
+  const dir = mkdtempSync(join(tmpdir(), 'slicekv-frame-readers-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const content = random.bytes(2 * 1024 * 1024);
+  writeFileSync(join(dir, 'f'), content);
+  const file = await open(join(dir, 'f'), 'r');
+  t.after(() => file.close());
+  const readers = FrameReaders.start();
+  assert.ok(readers !== null);
+  t.after(() => readers.close());
+  const reads = [];
+  for (let i = 0; i < 20; i++) {
+    const position = random.between(0, content.length - 65536);
+    const part = sharedBuffer(65536);
+    reads.push(readers.readv(file, [part], position).then((bytesRead) => ({ position, part, bytesRead })));
+  }
+  // A worker gone (it should never happen; a crash of its thread would look like this).
+  await (readers as unknown as { workers: { terminate(): Promise<number> }[] }).workers[0].terminate();
+  for (const { position, part, bytesRead } of await Promise.all(reads)) {
+    assert.equal(bytesRead, 65536);
+    assert.ok(part.equals(content.subarray(position, position + 65536)), `bytes at ${position} ${replayHint(seed)}`);
+  }
+  const before = readers.workerReads;
+  const after = sharedBuffer(100);
+  assert.equal(await readers.readv(file, [after], 3), 100);
+  assert.ok(after.equals(content.subarray(3, 103)));
+  assert.equal(readers.workerReads, before, 'after a failure, readv reads');
 });

@@ -8,8 +8,9 @@
 // already being read (each into its own claim) on the thread pool, so the disk, the kernel's copy
 // and the page faults on fresh segment memory overlap the index building — up to
 // READ_AHEAD_FRAMES at once by a format-3 file's directory (checkpointDirectory.ts), one ahead
-// otherwise (a frame's header then comes with the read of the frame before it). A restart's loads
-// have format-3 frames read by worker threads instead (frameReaders.ts: why), 16 at once. A file whose records
+// otherwise (a frame's header then comes with the read of the frame before it). Recovery's loads
+// (loadRanges: restarts, partitioned recovery, a migration target finishing from the source's
+// files) have format-3 frames read by worker threads instead (frameReaders.ts: why), 16 at once. A file whose records
 // must be filtered hard (a split range's share of its parent's checkpoint), or a frame larger
 // than a segment, is read into a scratch buffer and only the kept records are copied.
 

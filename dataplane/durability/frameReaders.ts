@@ -1,4 +1,4 @@
-// Worker threads that read a restart's checkpoint frames into segment memory, instead of libuv's
+// Worker threads that read recovery's checkpoint frames into segment memory, instead of libuv's
 // pool reading them straight in (FileHandle.readv). Why: on a VM with shadow paging (the 2-vCPU test
 // VM is one) the first touch of a page costs a fault per privilege mode, ~12 us for the first and
 // ~6.5 us for the other: a page the kernel's read() filled, then the JavaScript thread checked and

@@ -163,10 +163,7 @@ async function loadCheckpoints(context: CheckpointLoading, merge: (MergeOrder & 
   }
 }
 
-/**
- * One checkpoint file. A file of exactly (or within) the one range that uses it needs no per-key
- * range filter: every record in it was scanned from its range.
- */
+/** What loading the checkpoint files needs: where records go, which ranges, who reads the frames. */
 interface CheckpointLoading {
   readonly applier: EntryApplier;
   readonly bulk: BulkLoad;
@@ -176,6 +173,10 @@ interface CheckpointLoading {
   readonly readers: FrameReaders | null;
 }
 
+/**
+ * One checkpoint file. A file of exactly (or within) the one range that uses it needs no per-key
+ * range filter: every record in it was scanned from its range.
+ */
 async function loadCheckpointFile(context: CheckpointLoading, path: string, indexes: Set<number>, recordsBelow: ((hi: number) => void) | null): Promise<void> {
   const { applier, bulk, ranges, report } = context;
   let filter = true;

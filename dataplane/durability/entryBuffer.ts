@@ -4,7 +4,7 @@
 
 import { assert } from '../store/assert.js';
 import type { RecordRef } from '../store/index.js';
-import { ENTRY_HEADER_BYTES, WalEntryKind, writeEntryHeader } from './walEntry.js';
+import { ENTRY_HEADER_BYTES, WalEntryKind, entryBytes, writeEntryHeader } from './walEntry.js';
 
 export class EntryBuffer {
   buffer: Buffer;
@@ -16,21 +16,12 @@ export class EntryBuffer {
     this.used = headerBytes;
   }
 
-  /**
-   * Bytes entry() appends for `record`, of either kind: a PUT carries the record's value, a
-   * COMPLETION its payload as the completion; both the key and those bytes.
-   */
-  static entryBytes(record: RecordRef): number {
-    return (ENTRY_HEADER_BYTES + record.keyLength + record.valueLength + 3) & ~3;
-  }
-
   /** PUT: the record's key and value. COMPLETION: its key, with its payload as the completion. */
   entry(kind: WalEntryKind.PUT | WalEntryKind.COMPLETION, record: RecordRef): void {
     const keyLength = record.keyLength;
     const valueLength = kind === WalEntryKind.PUT ? record.valueLength : 0;
     const completionLength = kind === WalEntryKind.COMPLETION ? record.valueLength : 0;
-    const size = (ENTRY_HEADER_BYTES + keyLength + valueLength + completionLength + 3) & ~3;
-    assert(size === EntryBuffer.entryBytes(record), 'an entry takes the bytes entryBytes says');
+    const size = entryBytes(keyLength, valueLength, completionLength);
     this.makeRoom(size);
     writeEntryHeader(this.buffer, this.used, kind, keyLength, valueLength, record.version, completionLength);
     const at = this.used + ENTRY_HEADER_BYTES;

@@ -13,7 +13,7 @@ import type { OwnedRange, OwnedRanges } from '../ranges/ownedRanges.js';
 import type { ClientTable } from '../rifl/clientTable.js';
 import { RecordRef, SCAN_DONE, Status, type Store } from '../store/index.js';
 import { EntryBuffer } from '../durability/entryBuffer.js';
-import { WalEntryKind } from '../durability/walEntry.js';
+import { WalEntryKind, entryBytes } from '../durability/walEntry.js';
 import type { Durability } from '../durability/durability.js';
 import { ManifestWriteError } from '../durability/manifestWriteError.js';
 import { HotKeySampler } from './hotKeySampler.js';
@@ -207,7 +207,7 @@ export class Migrations implements OutgoingHost {
       this.hasher.hashKey(ref.bytes, ref.keyOffset, ref.keyLength);
       if (!boundsContain(bounds, this.hasher.hi, this.hasher.lo)) return;
       found.push(segmentId, offsetBytes);
-      bytes += EntryBuffer.entryBytes(ref);
+      bytes += entryBytes(ref.keyLength, 0, ref.valueLength);
     });
     const buffer = new EntryBuffer(0, bytes);
     for (let i = 0; i < found.length; i += 2) {

@@ -13,15 +13,9 @@ import { mkdtempSync, open, read, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DEFAULT_WAL_CONFIG, WalWriter } from '../../dataplane/durability/walWriter.js';
+import { appendPuts } from '../support/walAppends.js';
 
-const EMPTY = Buffer.alloc(0);
 const POOL_THREADS = Number(process.env.UV_THREADPOOL_SIZE ?? 4);
-
-function appendPut(wal: WalWriter, version: number): void {
-  const key = Buffer.from(`k${version}`);
-  const value = Buffer.alloc(100, 0x61);
-  wal.appendPut(key, 0, key.length, value, 0, value.length, version, EMPTY, 0);
-}
 
 /** Occupies every thread of the pool with a read of its own FIFO; returns the FIFOs' paths once all are blocked. */
 async function blockThreadPool(dir: string): Promise<{ fifos: string[]; reads: Promise<void>[] }> {
@@ -55,10 +49,10 @@ test('WalWriter (async): a timer tick during a commit in flight is not lost: the
     },
   };
   const { fifos, reads } = await blockThreadPool(dir);
-  appendPut(wal, 1);
+  appendPuts(wal, 1, 2);
   await sleep(intervalMs * 1.5); // a tick starts the commit of entry 1; its write() waits for a pool thread
   assert.ok(wal.commitInFlight, 'the first commit is in flight');
-  appendPut(wal, 2);
+  appendPuts(wal, 2, 3);
   await sleep(intervalMs * 3); // ticks come while it is in flight
   assert.equal(wal.durableLsn, 0, 'nothing committed while the pool is blocked');
   for (const fifo of fifos) writeFileSync(fifo, 'x');

@@ -11,17 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DEFAULT_WAL_CONFIG, WalWriter, type WalMode } from '../../dataplane/durability/walWriter.js';
 import { readWal } from '../../dataplane/durability/walReader.js';
-
-const EMPTY = Buffer.alloc(0);
-
-/** Appends PUT entries with versions [from, to) (key `k<version>`, a 100-byte value). */
-function appendPuts(wal: WalWriter, from: number, to: number): void {
-  const value = Buffer.alloc(100, 0x61);
-  for (let version = from; version < to; version++) {
-    const key = Buffer.from(`k${version}`);
-    wal.appendPut(key, 0, key.length, value, 0, value.length, version, EMPTY, 0);
-  }
-}
+import { appendPuts } from '../support/walAppends.js';
 
 async function versionsIn(dir: string): Promise<{ versions: number[]; problem: unknown }> {
   const versions: number[] = [];

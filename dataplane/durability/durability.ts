@@ -15,6 +15,7 @@ import { rangeId } from './checkpointFile.js';
 import { writeCheckpoint, type CheckpointResult } from './checkpointWriter.js';
 import { readManifest, writeManifest, type ManifestRange, type ManifestStep, type ReplaySource } from './manifest.js';
 import { presizeIndexAhead } from './faultAhead.js';
+import { FrameReaders } from './frameReaders.js';
 import { loadRanges, walDirOf, type LoadOptions, type RangeSources, type RecoveryReport } from './recovery.js';
 import { listWalFiles } from './walFiles.js';
 import { readWal, type WalProblem } from './walReader.js';
@@ -111,8 +112,15 @@ export class Durability {
     await this.releaseStaleHolds();
     this.target.ranges.assign(this.manifest.map((r) => ({ start: r.start, end: r.end, view: r.view, recovering: true })));
     const records = checkpointRecords(this.manifest);
-    const indexReady = records > 0 ? presizeIndexAhead(this.target.store, records, this.manifest) : undefined;
-    const report = await loadRanges(this.target, this.config.dataDir, this.manifest, indexReady === undefined ? {} : { indexReady });
+    // The load's frame readers, started first: they fault the presized index in too (faultAhead.ts).
+    const readers = this.manifest.some((range) => range.checkpoints.length > 0) ? FrameReaders.start() : null;
+    let report: RecoveryReport;
+    try {
+      const indexReady = records > 0 ? presizeIndexAhead(this.target.store, records, this.manifest, readers) : undefined;
+      report = await loadRanges(this.target, this.config.dataDir, this.manifest, { readers, ...(indexReady === undefined ? {} : { indexReady }) });
+    } finally {
+      await readers?.close();
+    }
     const own = report.walResults.get(this.config.podName) ?? (await this.logEnd(this.config.podName));
     if (own.problem !== null) await this.repairTail(own.problem);
     this.wal = WalWriter.open({ ...DEFAULT_WAL_CONFIG, dir: walDirOf(this.config.dataDir, this.config.podName), mode: this.config.mode,

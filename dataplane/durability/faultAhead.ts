@@ -8,22 +8,32 @@
 // before recovery ends, so a write could come); otherwise they are dropped and the index grows by
 // doubling as it would have without a presize. The zeros are what the tables already hold.
 //
+// With worker threads at hand (a restart's FrameReaders), they fault the tables in instead, by a
+// write to each page: in user mode, so the JavaScript thread's later writes find the pages mapped
+// for it too. On a VM with shadow paging a page the kernel filled from /dev/zero still cost the
+// JavaScript thread a fault of its own at its first touch (26-50 ms for the 4k pages of 1M keys'
+// tables, measured: docs/durability.md "Session 13"); it also kept libuv's pool busy while the
+// restart read its log there. The tables are SharedArrayBuffers for that (indexTable.ts).
+//
 // An optimisation only: if /dev/zero cannot be opened or read, the load faults the pages itself.
 
 import { close, open, read } from 'node:fs';
 import type { HashRange } from '../../proto/keyspace/range.js';
 import type { PresizedIndex, Store } from '../store/index.js';
+import type { FrameReaders } from './frameReaders.js';
 
 const ZERO_DEVICE = '/dev/zero';
 
 /**
  * Presizes the store's empty index for `keyCount` keys in `ranges`, the memory of the tables those
- * ranges use faulted in first. Resolves (never rejects) once the tables are installed or dropped.
+ * ranges use faulted in first: by `readers` if given (worker threads, in user mode), else on the
+ * thread pool. Resolves (never rejects) once the tables are installed or dropped.
  */
-export function presizeIndexAhead(store: Store, keyCount: number, ranges: readonly HashRange[]): Promise<void> {
+export function presizeIndexAhead(store: Store, keyCount: number, ranges: readonly HashRange[], readers: FrameReaders | null = null): Promise<void> {
   const presized = store.presizedIndexTables(keyCount, ranges);
   if (presized === null) return Promise.resolve();
-  return faultIn(presized).then(() => {
+  const faulted = readers === null ? faultIn(presized) : readers.touch(presized.memory).then((done) => (done ? undefined : faultIn(presized)));
+  return faulted.then(() => {
     store.adoptPresizedIndex(presized);
   });
 }

@@ -1,7 +1,8 @@
 // The worker thread of FrameReaders (frameReaders.ts): reads byte ranges of files into one reused
-// buffer and copies them into the caller's SharedArrayBuffer-backed parts. Its messages: a job
-// { id, fd, position, parts: [{ memory, offsetBytes, length }] }; its answers { id, bytesRead } or
-// { id, error }. The file descriptors are the calling thread's (one process), open until answered.
+// buffer and copies them into the caller's SharedArrayBuffer-backed parts, or faults zeroed shared
+// memory in. Its messages: a job { id, fd, position, parts: [{ memory, offsetBytes, length }] } or
+// { id, touch: [parts] }; its answers { id, bytesRead } (0 for a touch) or { id, error }. The file
+// descriptors are the calling thread's (one process), open until answered.
 
 import { readSync } from 'node:fs';
 import { parentPort } from 'node:worker_threads';
@@ -12,17 +13,36 @@ interface Part {
   readonly length: number;
 }
 
-interface Job {
+/** Read from `fd` at `position` into `parts`, in order. */
+interface ReadJob {
   readonly id: number;
   readonly fd: number;
   readonly position: number;
   readonly parts: readonly Part[];
 }
 
+/** Fault these pages in: zero memory nothing else uses yet (FrameReaders.touch). */
+interface TouchJob {
+  readonly id: number;
+  readonly touch: readonly Part[];
+}
+
+/** Bytes between touches: a page (larger pages are touched more than once, harmlessly). */
+const PAGE_BYTES = 4096;
+
 /** Grows to the largest job (a checkpoint frame: at most a segment plus its hashes) and stays. */
 let scratch = Buffer.allocUnsafeSlow(1 << 20);
 
-function run(job: Job): number {
+/** Writes a 0 into each page: a write, so the page is mapped for writing (a read would map the shared zero page). */
+function touch(job: TouchJob): number {
+  for (const part of job.touch) {
+    const bytes = new Uint8Array(part.memory, part.offsetBytes, part.length);
+    for (let at = 0; at < bytes.length; at += PAGE_BYTES) bytes[at] = 0;
+  }
+  return 0;
+}
+
+function read(job: ReadJob): number {
   let total = 0;
   for (const part of job.parts) total += part.length;
   if (scratch.length < total) scratch = Buffer.allocUnsafeSlow(total);
@@ -42,9 +62,9 @@ function run(job: Job): number {
   return bytesRead;
 }
 
-parentPort?.on('message', (job: Job) => {
+parentPort?.on('message', (job: ReadJob | TouchJob) => {
   try {
-    parentPort?.postMessage({ id: job.id, bytesRead: run(job) });
+    parentPort?.postMessage({ id: job.id, bytesRead: 'touch' in job ? touch(job) : read(job) });
   } catch (error) {
     parentPort?.postMessage({ id: job.id, error: error instanceof Error ? error.message : String(error) });
   }

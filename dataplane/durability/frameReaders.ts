@@ -21,8 +21,19 @@ const READERS_MAX = 2;
 interface Waiter {
   readonly resolve: (bytesRead: number) => void;
   readonly reject: (error: Error) => void;
-  /** The same read by readv, should the worker that has it die. */
+  /** The same read by readv, should the worker that has it die (a touch: nothing to redo). */
   readonly retry: () => Promise<number>;
+}
+
+/** Shared memory as the workers' messages carry it. */
+interface SharedPart {
+  readonly memory: SharedArrayBuffer;
+  readonly offsetBytes: number;
+  readonly length: number;
+}
+
+function sharedPart(part: Uint8Array): SharedPart {
+  return { memory: part.buffer as SharedArrayBuffer, offsetBytes: part.byteOffset, length: part.length };
 }
 
 /** A buffer over fresh SharedArrayBuffer memory, which FrameReaders can fill. */
@@ -30,7 +41,7 @@ export function sharedBuffer(bytes: number): Buffer {
   return Buffer.from(new SharedArrayBuffer(bytes), 0, bytes);
 }
 
-function isShared(part: Buffer): boolean {
+function isShared(part: Uint8Array): boolean {
   return part.buffer instanceof SharedArrayBuffer;
 }
 
@@ -75,9 +86,31 @@ export class FrameReaders {
     this.workerReads++;
     return new Promise<number>((resolve, reject) => {
       this.waiting.set(id, { resolve, reject, retry });
-      const memory = parts.map((part) => ({ memory: part.buffer as SharedArrayBuffer, offsetBytes: part.byteOffset, length: part.length }));
-      this.workers[id % this.workers.length].postMessage({ id, fd: file.fd, position, parts: memory });
+      this.workers[id % this.workers.length].postMessage({ id, fd: file.fd, position, parts: parts.map(sharedPart) });
     });
+  }
+
+  /**
+   * Faults `areas` in from the workers (a write of 0 to each page: only for memory that holds
+   * zeros and that nothing else uses until this resolves), spread over them. Resolves with whether
+   * the workers did it; false (at once) for memory that is not shared or readers that failed, and
+   * when a worker dies meanwhile (pages it did not reach are faulted in by their first use).
+   */
+  touch(areas: readonly Uint8Array[]): Promise<boolean> {
+    if (this.failure !== null || !areas.every(isShared)) return Promise.resolve(false);
+    const jobs = this.workers.map((worker, w) => {
+      const share = areas.filter((_area, i) => i % this.workers.length === w);
+      if (share.length === 0) return Promise.resolve(true);
+      const id = this.nextId++;
+      return new Promise<boolean>((resolve) => {
+        this.waiting.set(id, { resolve: () => resolve(true), reject: () => resolve(false), retry: () => {
+          resolve(false);
+          return Promise.resolve(0);
+        } });
+        worker.postMessage({ id, touch: share.map(sharedPart) });
+      });
+    });
+    return Promise.all(jobs).then((done) => done.every(Boolean));
   }
 
   /** Stops the readers; reads still waiting fail (a load closes them once its reads are done). */

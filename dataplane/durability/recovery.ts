@@ -60,6 +60,8 @@ export interface LoadOptions {
   readonly skipKey?: (bytes: Buffer, keyOffset: number, keyLength: number, hi: number) => boolean;
   /** Awaited before anything goes into the index (a restart's presized index is faulted in meanwhile: faultAhead.ts). */
   readonly indexReady?: Promise<void>;
+  /** Frame readers to use, the caller's to close (else the load starts its own if it has checkpoints to read). */
+  readonly readers?: FrameReaders | null;
 }
 
 export async function loadRanges(target: RecoveryTarget, dataDir: string, ranges: readonly RangeSources[], options: LoadOptions = {}): Promise<RecoveryReport> {
@@ -72,11 +74,12 @@ export async function loadRanges(target: RecoveryTarget, dataDir: string, ranges
   const applier = new EntryApplier(target, sorted, options.skipKey ?? null);
   const pods = podsInOrder(sorted);
   // Started now, so that they are up when the first checkpoint frame is read (after the log).
-  const readers = sorted.some((range) => range.checkpoints.length > 0) ? FrameReaders.start() : null;
+  const own = options.readers === undefined && sorted.some((range) => range.checkpoints.length > 0) ? FrameReaders.start() : null;
+  const readers = options.readers ?? own;
   try {
     return await load(target, dataDir, { sorted, report, applier, pods, readers }, options, started);
   } finally {
-    await readers?.close();
+    await own?.close();
   }
 }
 

@@ -95,7 +95,10 @@ export class IndexTable {
     this.bucketCount = 2 ** bucketBits;
     this.overflowNext = this.bucketCount;
     this.overflowEnd = this.bucketCount * 2;
-    this.words = new Uint32Array(this.overflowEnd * BUCKET_WORDS);
+    // A presized table's memory is shared, so that a worker thread can fault it in (a restart's
+    // FrameReaders.touch: docs/durability.md "Session 13"); shared or not, untouched pages stay unmapped.
+    const bytes = this.overflowEnd * BUCKET_WORDS * 4;
+    this.words = new Uint32Array(presized ? new SharedArrayBuffer(bytes) : new ArrayBuffer(bytes));
     this.shift = 32 - SHARD_BITS - bucketBits;
     this.firstBucket = shard * this.bucketCount;
   }

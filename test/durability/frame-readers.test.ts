@@ -5,7 +5,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -81,4 +81,27 @@ test('FrameReaders: reads waiting on a worker that dies are done by readv, and s
   assert.equal(await readers.readv(file, [after], 3), 100);
   assert.ok(after.equals(content.subarray(3, 103)));
   assert.equal(readers.workerReads, before, 'after a failure, readv reads');
+});
+
+/** The process's resident memory, in bytes (Linux). */
+function residentBytes(): number {
+  return Number(readFileSync('/proc/self/statm', 'utf8').split(' ')[1]) * 4096;
+}
+
+test('FrameReaders.touch: the workers fault shared zeroed memory in (resident memory grows by it) and leave it zero; other memory is refused', async (t) => {
+  const readers = FrameReaders.start();
+  assert.ok(readers !== null);
+  t.after(() => readers.close());
+  // Both workers up first (their start-up grows resident memory too).
+  assert.equal(await readers.touch([new Uint8Array(new SharedArrayBuffer(4096)), new Uint8Array(new SharedArrayBuffer(4096))]), true);
+  const areas = Array.from({ length: 5 }, () => new Uint8Array(new SharedArrayBuffer(8 * 1024 * 1024)));
+  const before = residentBytes();
+  assert.equal(await readers.touch(areas), true, 'the workers touched them');
+  const grown = residentBytes() - before;
+  assert.ok(grown >= 36 * 1024 * 1024, `resident memory grew by ${grown} bytes for 40 MiB touched`);
+  for (const area of areas) assert.ok(area.every((byte) => byte === 0), 'nothing but zeros written');
+
+  assert.equal(await readers.touch([new Uint8Array(4096)]), false, 'memory that is not shared');
+  await readers.close();
+  assert.equal(await readers.touch([new Uint8Array(new SharedArrayBuffer(4096))]), false, 'closed readers');
 });

@@ -5,6 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { presizeIndexAhead } from '../../dataplane/durability/faultAhead.js';
+import { FrameReaders } from '../../dataplane/durability/frameReaders.js';
 import { MIB, Status, Store } from '../../dataplane/store/index.js';
 import { KEYSPACE_END, type HashRange } from '../../proto/keyspace/range.js';
 
@@ -22,6 +23,22 @@ test('presizeIndexAhead: an empty store gets the presized index, then loads into
   const key = Buffer.from('key-0');
   assert.equal(store.put(key, 0, key.length, Buffer.from('v'), 0, 1), Status.OK);
   assert.equal(store.get(key, 0, key.length), Status.OK);
+});
+
+test('presizeIndexAhead: with frame readers, the workers fault the tables in; with readers closed, the thread pool does', async (t) => {
+  for (const closed of [false, true]) {
+    const readers = FrameReaders.start();
+    assert.ok(readers !== null);
+    t.after(() => readers.close());
+    if (closed) await readers.close();
+    const store = smallStore();
+    const before = store.stats().indexBytes;
+    await presizeIndexAhead(store, 400_000, [WHOLE], readers);
+    assert.ok(store.stats().indexBytes > 8 * before, `readers ${closed ? 'closed' : 'up'}: index grew from ${before} to ${store.stats().indexBytes} bytes`);
+    const keys = Array.from({ length: 1000 }, (_, i) => Buffer.from(`key-${i}`));
+    for (const key of keys) assert.equal(store.put(key, 0, key.length, key, 0, key.length), Status.OK);
+    for (const key of keys) assert.equal(store.get(key, 0, key.length), Status.OK, key.toString());
+  }
 });
 
 test('presizeIndexAhead: a write while the tables are faulted in keeps the index it went into', async () => {

@@ -16,15 +16,17 @@
 //                                                          MANIFEST_DIR_FSYNC of every manifest write, RECOVERY_TAKEN of a
 //                                                          partitioned recovery's taken markers; dataplane/durability/writeFaults.ts)
 
+// Only light modules are imported up front: a restarting pod starts its frame readers first, and
+// the rest (gRPC, protobufjs, pino, prom-client: ~230 ms of loading on the test VM) loads while
+// their threads start (100-200 ms there; docs/durability.md "Session 13").
+import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { pino } from 'pino';
-import { DEFAULT_POD_CONFIG, Pod } from './server/pod.js';
-import { podRegistry, serveMetrics } from './server/metrics.js';
-import { DEFAULT_DURABILITY_CONFIG, type DurabilityConfig } from './durability/durability.js';
-import { SELF_FENCING_OPTIONS, startSelfFencing } from './lease/selfFencing.js';
+import type { Pod } from './server/pod.js';
+import type { DurabilityConfig } from './durability/durability.js';
+import { FrameReaders } from './durability/frameReaders.js';
+import { manifestPathOf } from './durability/manifest.js';
+import { SELF_FENCING_OPTIONS } from './lease/selfFencing.js';
 import { WRITE_FAULT_POINTS, isWriteFaultPoint } from './durability/writeFaults.js';
-import { deferredLog } from './server/deferredLog.js';
-import { MALLOC_TUNABLE, mallocTunableIn } from '../proto/dataplaneEnvironment.js';
 
 const UNITS: Record<string, number> = { '': 1, b: 1, kib: 1024, mib: 1024 ** 2, gib: 1024 ** 3, kb: 1e3, mb: 1e6, gb: 1e9 };
 
@@ -36,7 +38,15 @@ export function parseBytes(text: string): number {
   return Math.floor(Number(match[1]) * unit);
 }
 
-function durabilityOptions(values: Record<string, string | undefined>, podName: string): { durability?: DurabilityConfig } {
+/** The frame readers of a restart (durability on and a manifest on disk), started now; else null. */
+function restartReaders(values: Record<string, unknown>): FrameReaders | null {
+  const dataDir = values['data-dir'];
+  if (typeof dataDir !== 'string' || values.wal === 'off' || !existsSync(manifestPathOf(dataDir, String(values['pod-name'])))) return null;
+  return FrameReaders.start();
+}
+
+function durabilityOptions(values: Record<string, string | undefined>, podName: string, defaults: Omit<DurabilityConfig, 'dataDir' | 'podName'>,
+  restart: FrameReaders | null): { durability?: DurabilityConfig } {
   const dataDir = values['data-dir'];
   if (dataDir === undefined || values.wal === 'off') return {};
   if (values.wal !== 'sync' && values.wal !== 'async') throw new RangeError(`--wal must be sync, async or off, not ${values.wal}`);
@@ -47,7 +57,7 @@ function durabilityOptions(values: Record<string, string | undefined>, podName: 
   };
   return {
     durability: {
-      ...DEFAULT_DURABILITY_CONFIG, dataDir, podName, mode: values.wal,
+      ...defaults, dataDir, podName, mode: values.wal, restartReaders: restart,
       fsyncIntervalMs: number('fsync-interval-ms', 1, 10_000),
       checkpointIntervalMs: number('checkpoint-interval-ms', 100, 86_400_000),
       checkpointWalBytes: parseBytes(values['checkpoint-wal-bytes'] ?? '256MiB'),
@@ -99,6 +109,10 @@ export async function runDataplane(argv: readonly string[]): Promise<void> {
       ...SELF_FENCING_OPTIONS,
     },
   });
+  const readers = restartReaders(values);
+  const [{ pino }, { DEFAULT_POD_CONFIG, Pod }, { podRegistry, serveMetrics }, { DEFAULT_DURABILITY_CONFIG }, { startSelfFencing }, { deferredLog },
+    { MALLOC_TUNABLE, mallocTunableIn }] = await Promise.all([import('pino'), import('./server/pod.js'), import('./server/metrics.js'),
+    import('./durability/durability.js'), import('./lease/selfFencing.js'), import('./server/deferredLog.js'), import('../proto/dataplaneEnvironment.js')]);
   const log = pino({ base: { pod: values['pod-name'] } });
   const pod = new Pod({
     ...DEFAULT_POD_CONFIG,
@@ -107,7 +121,7 @@ export async function runDataplane(argv: readonly string[]): Promise<void> {
     ...(values.advertise === undefined ? {} : { advertise: values.advertise }),
     bulkPort: bulkPortOption(values['bulk-port']),
     store: { memoryLimitBytes: parseBytes(values.memory), segmentSizeBytes: parseBytes(values['segment-size']) },
-    ...durabilityOptions({ ...values, 'test-fault-delay': undefined, 'test-fault-fail': undefined }, values['pod-name']),
+    ...durabilityOptions({ ...values, 'test-fault-delay': undefined, 'test-fault-fail': undefined }, values['pod-name'], DEFAULT_DURABILITY_CONFIG, readers),
   });
   pod.durabilityEvents = {
     recovered: (report, what) => log.info({ event: 'recovered', what, ranges: report.ranges, checkpointRecords: report.checkpointEntries,

@@ -13,7 +13,7 @@ import type { ClientTable } from '../rifl/clientTable.js';
 import type { Store } from '../store/index.js';
 import { rangeId } from './checkpointFile.js';
 import { writeCheckpoint, type CheckpointResult } from './checkpointWriter.js';
-import { readManifest, writeManifest, type ManifestRange, type ManifestStep, type ReplaySource } from './manifest.js';
+import { manifestPathOf, readManifest, writeManifest, type ManifestRange, type ManifestStep, type ReplaySource } from './manifest.js';
 import { presizeIndexAhead } from './faultAhead.js';
 import { FrameReaders } from './frameReaders.js';
 import { loadRanges, walDirOf, type LoadOptions, type RangeSources, type RecoveryReport } from './recovery.js';
@@ -40,6 +40,11 @@ export interface DurabilityConfig {
   /** ...or this long after it, if anything was written. */
   readonly checkpointIntervalMs: number;
   readonly walFileBytesMax: number;
+  /**
+   * Frame readers the process started early for this pod's restart (main.ts: their threads' start-up
+   * then overlaps the process's own); start() uses and closes them. Absent: start() starts its own.
+   */
+  readonly restartReaders?: FrameReaders | null;
 }
 
 export const DEFAULT_DURABILITY_CONFIG: Omit<DurabilityConfig, 'dataDir' | 'podName'> = {
@@ -91,7 +96,7 @@ export class Durability {
   }
 
   private get manifestPath(): string {
-    return join(this.podDir, 'manifest.json');
+    return manifestPathOf(this.config.dataDir, this.config.podName);
   }
 
   /**
@@ -112,8 +117,9 @@ export class Durability {
     await this.releaseStaleHolds();
     this.target.ranges.assign(this.manifest.map((r) => ({ start: r.start, end: r.end, view: r.view, recovering: true })));
     const records = checkpointRecords(this.manifest);
-    // The load's frame readers, started first: they fault the presized index in too (faultAhead.ts).
-    const readers = this.manifest.some((range) => range.checkpoints.length > 0) ? FrameReaders.start() : null;
+    // The load's frame readers, started first: they fault the presized index in and read the log too.
+    const early = this.config.restartReaders ?? null;
+    const readers = early ?? (this.manifest.length > 0 ? FrameReaders.start() : null);
     let report: RecoveryReport;
     try {
       const indexReady = records > 0 ? presizeIndexAhead(this.target.store, records, this.manifest, readers) : undefined;

@@ -6,6 +6,7 @@
 
 import { readSync } from 'node:fs';
 import { parentPort } from 'node:worker_threads';
+import { lastNonZero } from './walDataEnd.js';
 
 interface Part {
   readonly memory: SharedArrayBuffer;
@@ -13,12 +14,13 @@ interface Part {
   readonly length: number;
 }
 
-/** Read from `fd` at `position` into `parts`, in order. */
+/** Read from `fd` at `position` into `parts`, in order; `zeroed`: they hold zeros, copy only pages that are not. */
 interface ReadJob {
   readonly id: number;
   readonly fd: number;
   readonly position: number;
   readonly parts: readonly Part[];
+  readonly zeroed?: boolean;
 }
 
 /** Fault these pages in: zero memory nothing else uses yet (FrameReaders.touch). */
@@ -42,7 +44,8 @@ function touch(job: TouchJob): number {
   return 0;
 }
 
-function read(job: ReadJob): number {
+/** Reads the job's bytes into the scratch buffer; returns how many the file had. */
+function readIntoScratch(job: ReadJob): number {
   let total = 0;
   for (const part of job.parts) total += part.length;
   if (scratch.length < total) scratch = Buffer.allocUnsafeSlow(total);
@@ -52,6 +55,12 @@ function read(job: ReadJob): number {
     if (count === 0) break;
     bytesRead += count;
   }
+  return bytesRead;
+}
+
+function read(job: ReadJob): { bytesRead: number; lastNonZero?: number } {
+  const bytesRead = readIntoScratch(job);
+  if (job.zeroed === true) return { bytesRead, lastNonZero: copyNonZeroPages(job.parts[0], bytesRead) };
   let at = 0;
   for (const part of job.parts) {
     if (at >= bytesRead) break;
@@ -59,12 +68,29 @@ function read(job: ReadJob): number {
     scratch.copy(Buffer.from(part.memory, part.offsetBytes, count), 0, at, at + count);
     at += count;
   }
-  return bytesRead;
+  return { bytesRead };
+}
+
+/**
+ * Copies scratch[0, bytesRead) into `part` (zeroed memory) page by page, leaving out pages of
+ * zeros (their memory stays unmapped); returns the offset of the last non-zero byte (-1: none).
+ */
+function copyNonZeroPages(part: Part, bytesRead: number): number {
+  const target = Buffer.from(part.memory, part.offsetBytes, Math.min(part.length, bytesRead));
+  let last = -1;
+  for (let from = 0; from < target.length; from += PAGE_BYTES) {
+    const end = Math.min(target.length, from + PAGE_BYTES);
+    const inPage = lastNonZero(scratch.subarray(from, end), end - from);
+    if (inPage < 0) continue;
+    scratch.copy(target, from, from, end);
+    last = from + inPage;
+  }
+  return last;
 }
 
 parentPort?.on('message', (job: ReadJob | TouchJob) => {
   try {
-    parentPort?.postMessage({ id: job.id, bytesRead: 'touch' in job ? touch(job) : read(job) });
+    parentPort?.postMessage('touch' in job ? { id: job.id, bytesRead: touch(job) } : { id: job.id, ...read(job) });
   } catch (error) {
     parentPort?.postMessage({ id: job.id, error: error instanceof Error ? error.message : String(error) });
   }

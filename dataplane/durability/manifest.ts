@@ -6,9 +6,15 @@
 // See "Manifest" in docs/durability.md.
 
 import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { HashRange } from '../../proto/keyspace/range.js';
 import type { Route } from '../../proto/keyspace/routes.js';
 import { replaceFileDurably, type ReplaceStep } from './durableReplace.js';
+
+/** Where pod `pod`'s manifest lives under the data dir. */
+export function manifestPathOf(dataDir: string, pod: string): string {
+  return join(dataDir, 'pods', pod, 'manifest.json');
+}
 
 export interface ReplaySource {
   /** Whose write-ahead log. */

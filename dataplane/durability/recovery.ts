@@ -73,7 +73,8 @@ export async function loadRanges(target: RecoveryTarget, dataDir: string, ranges
   };
   const applier = new EntryApplier(target, sorted, options.skipKey ?? null);
   const pods = podsInOrder(sorted);
-  // Started now, so that they are up when the first checkpoint frame is read (after the log).
+  // Started now unless the caller gave some (a restart starts them first): they read the checkpoints'
+  // frames, and the log's files if they are up by then (walFileBytes.ts).
   const own = options.readers === undefined && sorted.some((range) => range.checkpoints.length > 0) ? FrameReaders.start() : null;
   const readers = options.readers ?? own;
   try {
@@ -94,11 +95,12 @@ interface Loading {
 async function load(target: RecoveryTarget, dataDir: string, loading: Loading, options: LoadOptions, started: number): Promise<RecoveryReport> {
   const { sorted, report, applier, pods, readers } = loading;
   // The first log file to replay comes off the disk while the checkpoints load (or are looked at).
-  const prefetched = pods.length > 0 ? prefetchWal(walDirOf(dataDir, pods[0]), logWindows(pods[0], sorted).fromLsn) : null;
+  const prefetched = pods.length > 0 ? prefetchWal(walDirOf(dataDir, pods[0]), logWindows(pods[0], sorted).fromLsn, readers) : null;
+  const reading = (pod: string): LogReading => ({ prefetched: pod === pods[0] ? prefetched : null, readers });
   const order = await mergeOrder(dataDir, sorted, pods);
   const redo = order === null ? null : new MergedRedo((entry, hi, lo) => applier.applyData(entry, hi, lo));
   if (redo !== null) {
-    for (const pod of pods) await replayLog(applier, dataDir, pod, sorted, report, pod === pods[0] ? prefetched : null, redo);
+    for (const pod of pods) await replayLog(applier, dataDir, pod, sorted, report, reading(pod), redo);
     redo.seal();
   }
   // Up to here only the log was read (merged redo queues its data entries): nothing was indexed.
@@ -114,7 +116,7 @@ async function load(target: RecoveryTarget, dataDir: string, loading: Loading, o
     bulk.finish();
   }
   if (redo !== null) await redo.applyRest();
-  else for (const pod of pods) await replayLog(applier, dataDir, pod, sorted, report, pod === pods[0] ? prefetched : null, null);
+  else for (const pod of pods) await replayLog(applier, dataDir, pod, sorted, report, reading(pod), null);
   report.seconds = (performance.now() - started) / 1000;
   return report;
 }
@@ -218,15 +220,21 @@ function logWindows(pod: string, ranges: readonly RangeSources[]): { windows: (R
   return { windows, fromLsn, toLsn };
 }
 
+/** How a log is read: its first file perhaps already under way, by worker threads or libuv's pool. */
+interface LogReading {
+  readonly prefetched: WalPrefetch | null;
+  readonly readers: FrameReaders | null;
+}
+
 /** Replays `pod`'s log over the ranges; with `redo`, its data entries are queued there (merged redo) instead. */
 async function replayLog(applier: EntryApplier, dataDir: string, pod: string, ranges: readonly RangeSources[], report: RecoveryReport,
-  prefetched: WalPrefetch | null, redo: MergedRedo | null): Promise<void> {
+  reading: LogReading, redo: MergedRedo | null): Promise<void> {
   const { windows, fromLsn, toLsn } = logWindows(pod, ranges);
   const deferred = new DeferredCompletions((bytes, keyOffset, keyLength, payloadOffset, payloadLength) =>
     check(applier.clients.restoreCompletion(bytes, keyOffset, keyLength, bytes, payloadOffset, payloadLength), applier.store),
   (clientId, mark) => applier.clients.restoreAck(clientId, mark));
   const result = await readWal(walDirOf(dataDir, pod), {
-    fromLsn, toLsn, yieldEveryEntries: YIELD_EVERY_ENTRIES, prefetched,
+    fromLsn, toLsn, yieldEveryEntries: YIELD_EVERY_ENTRIES, prefetched: reading.prefetched, readers: reading.readers,
     visit: (entry, lsn) => {
       if (entry.kind === WalEntryKind.ACK) {
         deferred.ack(entry.bytes, entry.completionOffset);

@@ -30,8 +30,12 @@ export async function dataEndOf(handle: FileHandle, fromBytes: number, sizeBytes
 }
 
 /** Index of the last non-zero byte of bytes[0, length); -1 if none. */
-function lastNonZero(bytes: Buffer, length: number): number {
+export function lastNonZero(bytes: Buffer, length: number): number {
   // Whole words first (the zeros are long runs); the word found is searched byte by byte.
+  if (bytes.byteOffset % 4 !== 0) {
+    for (let i = length - 1; i >= 0; i--) if (bytes[i] !== 0) return i;
+    return -1;
+  }
   const words = Math.floor(length / 4);
   for (let i = length - 1; i >= words * 4; i--) if (bytes[i] !== 0) return i;
   const view = new Uint32Array(bytes.buffer, bytes.byteOffset, words);

@@ -2,9 +2,10 @@
 // LSNs follow on without a gap. Reading stops at the first frame that fails: a torn tail after a
 // crash, or corruption. What was not read is reported (file, offset, bytes), never served.
 
-import { open, stat, type FileHandle } from 'node:fs/promises';
-import { dataEndOf } from './walDataEnd.js';
-import { FRAME_HEADER_BYTES, FrameCheck, FrameCursor, FrameHeader } from './walFrame.js';
+import { stat } from 'node:fs/promises';
+import type { FrameReaders } from './frameReaders.js';
+import { WalFileBytes } from './walFileBytes.js';
+import { FrameCheck, FrameCursor } from './walFrame.js';
 import { WalEntryCursor, WalFormatError } from './walEntry.js';
 import { listWalFiles, type WalFile } from './walFiles.js';
 
@@ -37,6 +38,10 @@ export interface WalReadOptions {
   readonly yieldEveryEntries: number;
   /** The first file's bytes, read ahead by prefetchWal() (used if it names the file read first). */
   readonly prefetched?: WalPrefetch | null;
+  /** Worker threads to read the files (walFileBytes.ts); null or absent: libuv's pool. */
+  readonly readers?: FrameReaders | null;
+  /** Bytes per read of a file (tests make it small). */
+  readonly readChunkBytes?: number;
 }
 
 export interface WalPrefetch {
@@ -44,95 +49,23 @@ export interface WalPrefetch {
   readonly bytes: Promise<WalFileBytes>;
 }
 
-/** Bytes of a log file from a frame boundary on. */
-export interface WalFileBytes {
-  readonly bytes: Buffer;
-  /** Where bytes[0] lies in the file: the start of a frame. */
-  readonly offsetBytes: number;
-  /** The LSN the frame there must carry. */
-  readonly lsn: number;
-  /** Every byte of `bytes` from here on is zero (the file's zero-filled tail, checked when read: walDataEnd.ts). */
-  readonly zerosFrom: number;
-}
-
-/** Frames readFrom() hops over by their headers at most, before it reads the rest of the file. */
-const HOP_FRAMES_MAX = 64;
-
 /**
  * Starts reading the file readWal(dir, { fromLsn }) will read first, so it comes off the disk
  * while the caller does something else (recovery: while checkpoints load). Only for a log nobody
  * appends to meanwhile (a dead pod's, or this pod's before it reopens it).
  */
-export function prefetchWal(dir: string, fromLsn: number): WalPrefetch | null {
+export function prefetchWal(dir: string, fromLsn: number, readers: FrameReaders | null = null): WalPrefetch | null {
   const files = listWalFiles(dir);
   const i = firstFileFor(files, fromLsn);
   if (files[i] === undefined) return null;
-  const bytes = readFrom(files[i], fromLsn);
+  const bytes = WalFileBytes.open(files[i], fromLsn, readers);
   bytes.catch(() => undefined);
   return { path: files[i].path, bytes };
 }
 
-/**
- * Reads a log file from the first frame that reaches into the replay window (`fromLsn` on). The
- * frames wholly before it are hopped over by their headers, at most HOP_FRAMES_MAX of them: each
- * must have the magic, a plausible length and the LSN that follows on from the frame before
- * (everything the full read checks of a frame but its CRC, which only vouches for bytes that are
- * not replayed). The first header that does not check out is where the read starts, so the full
- * read checks that frame and reports any damage at its own offset. A restart's first log file
- * held 8.5 MB before the window, read and CRC-checked only to be skipped.
- */
-async function readFrom(file: WalFile, fromLsn: number): Promise<WalFileBytes> {
-  const handle = await open(file.path, 'r');
-  try {
-    const sizeBytes = (await handle.stat()).size;
-    const header = Buffer.alloc(FRAME_HEADER_BYTES);
-    const frame = new FrameHeader();
-    let at = 0;
-    let lsn = file.startLsn;
-    for (let hops = 0; hops < HOP_FRAMES_MAX && lsn < fromLsn; hops++) {
-      const { bytesRead } = await handle.read(header, 0, FRAME_HEADER_BYTES, at);
-      const check = frame.parse(header, bytesRead, sizeBytes - at - FRAME_HEADER_BYTES);
-      if (check !== FrameCheck.OK || frame.lsn !== lsn || lsn + frame.payloadBytes > fromLsn) break;
-      at += FRAME_HEADER_BYTES + frame.payloadBytes;
-      lsn += frame.payloadBytes;
-    }
-    return await readSpan(handle, at, sizeBytes, lsn);
-  } finally {
-    await handle.close();
-  }
-}
-
-/**
- * The file's bytes from `at` (a frame boundary whose frame carries `lsn`) to its end: read up to
- * where its data ends, the zero-filled rest checked but not read into the buffer (walDataEnd.ts).
- */
-async function readSpan(handle: FileHandle, at: number, sizeBytes: number, lsn: number): Promise<WalFileBytes> {
-  const dataEnd = await dataEndOf(handle, at, sizeBytes);
-  // Zeroed memory: past dataEnd its pages stay untouched, and read as the zeros the file holds.
-  const bytes = Buffer.alloc(sizeBytes - at);
-  let filled = 0;
-  while (filled < dataEnd - at) {
-    const { bytesRead } = await handle.read(bytes, filled, dataEnd - at - filled, at + filled);
-    if (bytesRead === 0) break;
-    filled += bytesRead;
-  }
-  // A file that came up short is read as far as it went, as before.
-  return { bytes: filled < dataEnd - at ? bytes.subarray(0, filled) : bytes, offsetBytes: at, lsn, zerosFrom: filled };
-}
-
 /** The first file's bytes: prefetched if they are that file's, else read from the window on. */
 function firstRead(file: WalFile, options: WalReadOptions): Promise<WalFileBytes> {
-  return options.prefetched?.path === file.path ? options.prefetched.bytes : readFrom(file, options.fromLsn);
-}
-
-/** A whole file's bytes as WalFileBytes. */
-async function readWhole(file: WalFile): Promise<WalFileBytes> {
-  const handle = await open(file.path, 'r');
-  try {
-    return await readSpan(handle, 0, (await handle.stat()).size, file.startLsn);
-  } finally {
-    await handle.close();
-  }
+  return options.prefetched?.path === file.path ? options.prefetched.bytes : WalFileBytes.open(file, options.fromLsn, options.readers ?? null, options.readChunkBytes);
 }
 
 /** Index of the file readWal starts reading at for `fromLsn`. */
@@ -164,9 +97,11 @@ export async function readWal(dir: string, options: WalReadOptions): Promise<Wal
       result.problem = await problemAt(files, i, 0, 'gap');
       break;
     }
-    const bytes = next ?? firstRead(files[i], options);
-    // Read ahead: the next file comes off the disk while this one is replayed.
-    next = i + 1 < files.length ? readWhole(files[i + 1]) : null;
+    const bytes: Promise<WalFileBytes> = next ?? firstRead(files[i], options);
+    // Read ahead: the next file comes off the disk while this one is replayed. Its reads start
+    // once this one's have (readers take them in order: this file's bytes are needed first).
+    const following = files[i + 1];
+    next = following === undefined ? null : bytes.then(() => WalFileBytes.open(following, null, options.readers ?? null, options.readChunkBytes));
     next?.catch(() => undefined);
     const window = await bytes;
     result.endLsn = window.lsn;
@@ -181,29 +116,37 @@ export async function readWal(dir: string, options: WalReadOptions): Promise<Wal
 async function readFileFrames(files: WalFile[], index: number, window: WalFileBytes, options: WalReadOptions, result: WalReadResult,
   state: { sinceYield: number }): Promise<boolean> {
   const bytes = window.bytes;
-  result.bytesRead += bytes.length;
   const frame = new FrameCursor();
   const entry = new WalEntryCursor();
   let at = 0;
-  while (at < bytes.length) {
-    const check = frame.check(bytes, at, bytes.length);
-    // A file that was zero-filled ahead (walSpareFile.ts) ends where the zeros begin.
-    if (check !== FrameCheck.OK && zeroFrom(bytes, at, window.zerosFrom)) return false;
-    if (check !== FrameCheck.OK || frame.lsn !== result.endLsn) {
-      const reason = check === FrameCheck.TRUNCATED ? 'torn' : check === FrameCheck.CORRUPT ? 'corrupt' : 'gap';
-      result.problem = await problemAt(files, index, window.offsetBytes + at, reason);
-      return true;
+  try {
+    while (at < window.length) {
+      const check = frame.check(bytes, at, window.complete ? window.length : window.filled);
+      // The file is still being read: a frame that does not check out yet may only be unread.
+      if (check !== FrameCheck.OK && !window.complete) {
+        await window.more();
+        continue;
+      }
+      // A file that was zero-filled ahead (walSpareFile.ts) ends where the zeros begin.
+      if (check !== FrameCheck.OK && zeroFrom(bytes, at, window.zerosFrom)) return false;
+      if (check !== FrameCheck.OK || frame.lsn !== result.endLsn) {
+        const reason = check === FrameCheck.TRUNCATED ? 'torn' : check === FrameCheck.CORRUPT ? 'corrupt' : 'gap';
+        result.problem = await problemAt(files, index, window.offsetBytes + at, reason);
+        return true;
+      }
+      // A frame wholly before the replay window is checked (its CRC, its place) but not parsed.
+      if (frame.lsn + (frame.payloadEnd - frame.payloadStart) > options.fromLsn) {
+        const stop = await visitFrame({ files, index, bytes, at: window.offsetBytes + at }, frame, entry, options, result, state);
+        if (stop) return true;
+      }
+      result.framesRead++;
+      result.endLsn = frame.lsn + (frame.payloadEnd - frame.payloadStart);
+      at = frame.payloadEnd;
     }
-    // A frame wholly before the replay window is checked (its CRC, its place) but not parsed.
-    if (frame.lsn + (frame.payloadEnd - frame.payloadStart) > options.fromLsn) {
-      const stop = await visitFrame({ files, index, bytes, at: window.offsetBytes + at }, frame, entry, options, result, state);
-      if (stop) return true;
-    }
-    result.framesRead++;
-    result.endLsn = frame.lsn + (frame.payloadEnd - frame.payloadStart);
-    at = frame.payloadEnd;
+    return false;
+  } finally {
+    result.bytesRead += window.length;
   }
-  return false;
 }
 
 /** Visits the entries of one checked frame; true when reading must stop (a problem, or toLsn reached). */

@@ -14,6 +14,7 @@ import { FRAME_HEADER_BYTES } from '../../dataplane/durability/walFrame.js';
 import { putFrames } from '../support/walPutFrames.js';
 import { walFileName } from '../../dataplane/durability/walFiles.js';
 import { prefetchWal, readWal } from '../../dataplane/durability/walReader.js';
+import { startedReaders, walReadWays, type WalReadWay } from '../support/walReadWays.js';
 
 const ENTRIES_PER_FRAME = 10;
 const FRAMES = 8;
@@ -26,11 +27,11 @@ function writeLog(dir: string): { frameOffsets: number[]; entryLsns: number[] } 
   return { frameOffsets, entryLsns };
 }
 
-async function versionsFrom(dir: string, fromLsn: number, prefetch: boolean): Promise<{ versions: number[]; lsns: number[]; result: Awaited<ReturnType<typeof readWal>> }> {
+async function versionsFrom(dir: string, fromLsn: number, prefetch: boolean, way: WalReadWay): Promise<{ versions: number[]; lsns: number[]; result: Awaited<ReturnType<typeof readWal>> }> {
   const versions: number[] = [];
   const lsns: number[] = [];
   const result = await readWal(dir, {
-    fromLsn, toLsn: null, yieldEveryEntries: 1000, prefetched: prefetch ? prefetchWal(dir, fromLsn) : null,
+    fromLsn, toLsn: null, yieldEveryEntries: 1000, prefetched: prefetch ? prefetchWal(dir, fromLsn, way.readers) : null, ...way,
     visit: (entry, lsn) => {
       versions.push(entry.version);
       lsns.push(lsn);
@@ -39,36 +40,42 @@ async function versionsFrom(dir: string, fromLsn: number, prefetch: boolean): Pr
   return { versions, lsns, result };
 }
 
-test('readWal: the window of the first file is read from its first frame on, whatever the frames before it hold', async () => {
+test('readWal: the window of the first file is read from its first frame on, whatever the frames before it hold', async (t) => {
+  const readers = await startedReaders();
+  t.after(() => readers.close());
+  for (const way of walReadWays(readers)) await windowRead(way);
+});
+
+async function windowRead(way: WalReadWay): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'slicekv-wal-reader-'));
   try {
     const { frameOffsets, entryLsns } = writeLog(dir);
     // From the middle of frame 5: frames 0-4 are hopped over.
     const from = entryLsns[5 * ENTRIES_PER_FRAME + 3];
-    const whole = await versionsFrom(dir, from, false);
+    const whole = await versionsFrom(dir, from, false, way);
     assert.deepEqual(whole.versions, Array.from({ length: FRAMES * ENTRIES_PER_FRAME - 53 }, (_, i) => 54 + i));
     assert.deepEqual(whole.lsns, entryLsns.slice(53));
     assert.equal(whole.result.problem, null);
     const path = join(dir, walFileName(START_LSN));
     assert.equal(whole.result.bytesRead, statSync(path).size - frameOffsets[5], 'the frames before the window were not read');
-    assert.deepEqual(await versionsFrom(dir, from, true).then((r) => r.versions), whole.versions, 'prefetched reads the same');
+    assert.deepEqual(await versionsFrom(dir, from, true, way).then((r) => r.versions), whole.versions, 'prefetched reads the same');
 
     // A payload byte damaged before the window: not replayed, not read, not a problem.
     const bytes = readFileSync(path);
     bytes[frameOffsets[2] + FRAME_HEADER_BYTES + 30] ^= 0xff;
     writeFileSync(path, bytes);
-    assert.deepEqual((await versionsFrom(dir, from, false)).versions, whole.versions);
+    assert.deepEqual((await versionsFrom(dir, from, false, way)).versions, whole.versions);
 
     // A damaged header before the window: reading starts there, and the damage is reported at its offset.
     bytes[frameOffsets[3] + 1] ^= 0xff;
     writeFileSync(path, bytes);
     for (const prefetch of [false, true]) {
-      const damaged = await versionsFrom(dir, from, prefetch);
+      const damaged = await versionsFrom(dir, from, prefetch, way);
       assert.deepEqual(damaged.versions, []);
-      assert.equal(damaged.result.problem?.offsetBytes, frameOffsets[3], `prefetch ${prefetch}`);
+      assert.equal(damaged.result.problem?.offsetBytes, frameOffsets[3], `prefetch ${prefetch}, ${way.name}`);
       assert.equal(damaged.result.problem?.reason, 'corrupt');
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
-});
+}

@@ -16,6 +16,7 @@ import { putFrames } from '../support/walPutFrames.js';
 import { walFileName } from '../../dataplane/durability/walFiles.js';
 import { readWal } from '../../dataplane/durability/walReader.js';
 import { dataEndOf } from '../../dataplane/durability/walDataEnd.js';
+import { startedReaders, walReadWays, type WalReadWay } from '../support/walReadWays.js';
 
 const START_LSN = 4096;
 const FRAMES = 4;
@@ -28,10 +29,17 @@ function frames(): { bytes: Buffer; frameOffsets: number[] } {
   return putFrames(FRAMES, ENTRIES_PER_FRAME, START_LSN, 40);
 }
 
-async function readDir(dir: string): Promise<{ versions: number[]; result: Awaited<ReturnType<typeof readWal>> }> {
+async function readDir(dir: string, way: WalReadWay): Promise<{ versions: number[]; result: Awaited<ReturnType<typeof readWal>> }> {
   const versions: number[] = [];
-  const result = await readWal(dir, { fromLsn: START_LSN, toLsn: null, yieldEveryEntries: 1000, visit: (entry) => versions.push(entry.version) });
+  const result = await readWal(dir, { fromLsn: START_LSN, toLsn: null, yieldEveryEntries: 1000, visit: (entry) => versions.push(entry.version), ...way });
   return { versions, result };
+}
+
+/** Each way of reading, readers started for the test and closed after it. */
+async function ways(t: { after: (fn: () => Promise<void>) => void }): Promise<WalReadWay[]> {
+  const readers = await startedReaders();
+  t.after(() => readers.close());
+  return walReadWays(readers);
 }
 
 async function withLog(contents: Buffer, body: (dir: string, path: string) => Promise<void>): Promise<void> {
@@ -47,42 +55,48 @@ async function withLog(contents: Buffer, body: (dir: string, path: string) => Pr
 
 const ALL_VERSIONS = Array.from({ length: FRAMES * ENTRIES_PER_FRAME }, (_, i) => i + 1);
 
-test('readWal: a long zero-filled tail is the clean end, and the frames before it read whole', async () => {
+test('readWal: a long zero-filled tail is the clean end, and the frames before it read whole', async (t) => {
   const { bytes } = frames();
   assert.equal(bytes[bytes.length - 1], 0, 'the last frame ends in zeros (its value bytes)');
-  await withLog(Buffer.concat([bytes, Buffer.alloc(TAIL_BYTES)]), async (dir) => {
-    const { versions, result } = await readDir(dir);
-    assert.deepEqual(versions, ALL_VERSIONS);
-    assert.equal(result.problem, null);
-    assert.equal(result.framesRead, FRAMES);
-  });
-});
-
-test('readWal: a non-zero byte anywhere in the tail is damage, reported where the frames end', async () => {
-  const { bytes } = frames();
-  for (const into of [0, 5, 256 * 1024 - 1, 256 * 1024, TAIL_BYTES - 1]) {
-    const tail = Buffer.alloc(TAIL_BYTES);
-    tail[into] = 0x5a;
-    await withLog(Buffer.concat([bytes, tail]), async (dir) => {
-      const { versions, result } = await readDir(dir);
-      assert.deepEqual(versions, ALL_VERSIONS, `byte ${into} of the tail`);
-      assert.equal(result.problem?.offsetBytes, bytes.length, `byte ${into} of the tail`);
-      assert.equal(result.problem?.reason, 'corrupt');
+  for (const way of await ways(t)) {
+    await withLog(Buffer.concat([bytes, Buffer.alloc(TAIL_BYTES)]), async (dir) => {
+      const { versions, result } = await readDir(dir, way);
+      assert.deepEqual(versions, ALL_VERSIONS, way.name);
+      assert.equal(result.problem, null, way.name);
+      assert.equal(result.framesRead, FRAMES, way.name);
     });
   }
 });
 
-test('readWal: a frame torn in the zero-filled tail is reported at its offset', async () => {
+test('readWal: a non-zero byte anywhere in the tail is damage, reported where the frames end', async (t) => {
+  const { bytes } = frames();
+  for (const way of await ways(t)) {
+    for (const into of [0, 5, 256 * 1024 - 1, 256 * 1024, TAIL_BYTES - 1]) {
+      const tail = Buffer.alloc(TAIL_BYTES);
+      tail[into] = 0x5a;
+      await withLog(Buffer.concat([bytes, tail]), async (dir) => {
+        const { versions, result } = await readDir(dir, way);
+        assert.deepEqual(versions, ALL_VERSIONS, `byte ${into} of the tail, ${way.name}`);
+        assert.equal(result.problem?.offsetBytes, bytes.length, `byte ${into} of the tail, ${way.name}`);
+        assert.equal(result.problem?.reason, 'corrupt', way.name);
+      });
+    }
+  }
+});
+
+test('readWal: a frame torn in the zero-filled tail is reported at its offset', async (t) => {
   const { bytes, frameOffsets } = frames();
   const last = frameOffsets[FRAMES - 1];
   // The last frame's header and the first half of its payload landed; the rest is still zeros.
   const torn = Buffer.concat([bytes.subarray(0, last + FRAME_HEADER_BYTES + 100), Buffer.alloc(TAIL_BYTES)]);
-  await withLog(torn, async (dir) => {
-    const { versions, result } = await readDir(dir);
-    assert.deepEqual(versions, ALL_VERSIONS.slice(0, (FRAMES - 1) * ENTRIES_PER_FRAME));
-    assert.equal(result.problem?.offsetBytes, last);
-    assert.equal(result.problem?.reason, 'corrupt');
-  });
+  for (const way of await ways(t)) {
+    await withLog(torn, async (dir) => {
+      const { versions, result } = await readDir(dir, way);
+      assert.deepEqual(versions, ALL_VERSIONS.slice(0, (FRAMES - 1) * ENTRIES_PER_FRAME), way.name);
+      assert.equal(result.problem?.offsetBytes, last, way.name);
+      assert.equal(result.problem?.reason, 'corrupt', way.name);
+    });
+  }
 });
 
 test('dataEndOf: just past the last non-zero byte, from any start, across scan chunks', async () => {

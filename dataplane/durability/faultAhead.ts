@@ -26,13 +26,14 @@ const ZERO_DEVICE = '/dev/zero';
 
 /**
  * Presizes the store's empty index for `keyCount` keys in `ranges`, the memory of the tables those
- * ranges use faulted in first: by `readers` if given (worker threads, in user mode), else on the
- * thread pool. Resolves (never rejects) once the tables are installed or dropped.
+ * ranges use faulted in first: by `readers` if given and started (worker threads, in user mode),
+ * else on the thread pool. Resolves (never rejects) once the tables are installed or dropped.
  */
 export function presizeIndexAhead(store: Store, keyCount: number, ranges: readonly HashRange[], readers: FrameReaders | null = null): Promise<void> {
   const presized = store.presizedIndexTables(keyCount, ranges);
   if (presized === null) return Promise.resolve();
-  const faulted = readers === null ? faultIn(presized) : readers.touch(presized.memory).then((done) => (done ? undefined : faultIn(presized)));
+  // Readers still starting would keep the tables waiting for their threads (100-200 ms here).
+  const faulted = readers?.ready !== true ? faultIn(presized) : readers.touch(presized.memory).then((done) => (done ? undefined : faultIn(presized)));
   return faulted.then(() => {
     store.adoptPresizedIndex(presized);
   });

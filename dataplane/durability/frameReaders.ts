@@ -74,8 +74,9 @@ export class FrameReaders {
   private readonly waiting = new Map<number, Waiter>();
   private nextId = 1;
   private failure: Error | null = null;
-  /** Reads the workers did (the rest went to readv). */
+  /** Reads the workers did (the rest went to readv), and areas they touched. */
   workerReads = 0;
+  workerTouches = 0;
 
   private constructor(count: number) {
     for (let i = 0; i < count; i++) {
@@ -152,7 +153,9 @@ export class FrameReaders {
     if (this.failure !== null || !areas.every(isShared)) return Promise.resolve(false);
     const jobs = this.workers.map((worker, w) => {
       const share = areas.filter((_area, i) => i % this.workers.length === w);
-      return share.length === 0 ? Promise.resolve(true) : this.post(worker, { id: this.nextId++, touch: share.map(sharedPart) }, () => true, () => Promise.resolve(false));
+      if (share.length === 0) return Promise.resolve(true);
+      this.workerTouches += share.length;
+      return this.post(worker, { id: this.nextId++, touch: share.map(sharedPart) }, () => true, () => Promise.resolve(false));
     });
     return Promise.all(jobs).then((done) => done.every(Boolean), () => false);
   }

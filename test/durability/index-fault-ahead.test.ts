@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { presizeIndexAhead } from '../../dataplane/durability/faultAhead.js';
-import { FrameReaders } from '../../dataplane/durability/frameReaders.js';
+import { startedReaders } from '../support/walReadWays.js';
 import { MIB, Status, Store } from '../../dataplane/store/index.js';
 import { KEYSPACE_END, type HashRange } from '../../proto/keyspace/range.js';
 
@@ -25,15 +25,15 @@ test('presizeIndexAhead: an empty store gets the presized index, then loads into
   assert.equal(store.get(key, 0, key.length), Status.OK);
 });
 
-test('presizeIndexAhead: with frame readers, the workers fault the tables in; with readers closed, the thread pool does', async (t) => {
+test('presizeIndexAhead: with frame readers up, the workers fault the tables in; with readers closed, the thread pool does', async (t) => {
   for (const closed of [false, true]) {
-    const readers = FrameReaders.start();
-    assert.ok(readers !== null);
+    const readers = await startedReaders();
     t.after(() => readers.close());
     if (closed) await readers.close();
     const store = smallStore();
     const before = store.stats().indexBytes;
     await presizeIndexAhead(store, 400_000, [WHOLE], readers);
+    assert.equal(readers.workerTouches > 0, !closed, `readers ${closed ? 'closed' : 'up'}: ${readers.workerTouches} tables touched by the workers`);
     assert.ok(store.stats().indexBytes > 8 * before, `readers ${closed ? 'closed' : 'up'}: index grew from ${before} to ${store.stats().indexBytes} bytes`);
     const keys = Array.from({ length: 1000 }, (_, i) => Buffer.from(`key-${i}`));
     for (const key of keys) assert.equal(store.put(key, 0, key.length, key, 0, key.length), Status.OK);

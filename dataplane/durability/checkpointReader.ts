@@ -110,6 +110,8 @@ class CheckpointLoader {
   private turn = 0;
   /** Hash buffers of frames read by the directory, in turn (one more than can be in flight). */
   private readonly hashRing: Buffer[];
+  /** Each slot's frame header, at FRAME_HEADER_BYTES * hashTurn (one allocation, not one per frame). */
+  private readonly headerRing: Buffer;
   private hashTurn = 0;
   private plan: CheckpointPlan = { keep: null, compact: true };
   /** Every record of the file has a hash whose top word is below this. */
@@ -121,6 +123,7 @@ class CheckpointLoader {
     private readonly readers: FrameReaders | null) {
     this.readAheadFrames = readers === null ? READ_AHEAD_FRAMES : READ_AHEAD_FRAMES_BY_READERS;
     this.hashRing = Array.from({ length: this.readAheadFrames + 1 }, () => Buffer.allocUnsafeSlow(0));
+    this.headerRing = this.scratchBuffer(FRAME_HEADER_BYTES * this.hashRing.length);
   }
 
   async load(): Promise<CheckpointReadResult> {
@@ -191,7 +194,7 @@ class CheckpointLoader {
     const parts = claim === null ? [this.scratchBuffer(slot.payloadBytes)] : [
       this.hashRing[this.hashTurn].subarray(0, prefixBytes), this.sink.bulk.segmentBytes(claim).subarray(claim.offsetBytes, claim.offsetBytes + claim.length),
     ];
-    const header = this.scratchBuffer(FRAME_HEADER_BYTES).fill(0);
+    const header = this.headerRing.subarray(this.hashTurn * FRAME_HEADER_BYTES, (this.hashTurn + 1) * FRAME_HEADER_BYTES).fill(0);
     const buffers = [header, ...parts].filter((part) => part.length > 0);
     const read = this.readers === null ? this.file.readv(buffers, slot.at).then((r) => r.bytesRead) : this.readers.readv(this.file, buffers, slot.at);
     return { at: slot.at, header, kind, recordCount, payloadBytes: slot.payloadBytes, claim, parts, nextHeader: EMPTY, read, slotLsn: slot.lsn };

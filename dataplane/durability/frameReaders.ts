@@ -58,6 +58,17 @@ function sharedPart(part: Uint8Array): SharedPart {
   return { memory: part.buffer as SharedArrayBuffer, offsetBytes: part.byteOffset, length: part.length };
 }
 
+/** Reads from `file` at `position` into `part` through libuv's pool, as far as the file goes; returns the bytes read. */
+export async function readFully(file: FileHandle, part: Buffer, position: number): Promise<number> {
+  let bytesRead = 0;
+  while (bytesRead < part.length) {
+    const count = (await file.read(part, bytesRead, part.length - bytesRead, position + bytesRead)).bytesRead;
+    if (count === 0) break;
+    bytesRead += count;
+  }
+  return bytesRead;
+}
+
 /** A buffer over fresh SharedArrayBuffer memory, which FrameReaders can fill. */
 export function sharedBuffer(bytes: number): Buffer {
   return Buffer.from(new SharedArrayBuffer(bytes), 0, bytes);
@@ -126,12 +137,7 @@ export class FrameReaders {
    */
   readZeroed(file: FileHandle, part: Buffer, position: number): Promise<ZeroedRead> {
     const byPool = async (): Promise<ZeroedRead> => {
-      let bytesRead = 0;
-      while (bytesRead < part.length) {
-        const count = (await file.read(part, bytesRead, part.length - bytesRead, position + bytesRead)).bytesRead;
-        if (count === 0) break;
-        bytesRead += count;
-      }
+      const bytesRead = await readFully(file, part, position);
       return { bytesRead, lastNonZero: lastNonZero(part, bytesRead) };
     };
     if (this.failure !== null || !isShared(part)) return byPool();

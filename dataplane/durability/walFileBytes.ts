@@ -16,7 +16,7 @@
 
 import { open, type FileHandle } from 'node:fs/promises';
 import { dataEndOf } from './walDataEnd.js';
-import { sharedBuffer, type FrameReaders, type ZeroedRead } from './frameReaders.js';
+import { readFully, sharedBuffer, type FrameReaders, type ZeroedRead } from './frameReaders.js';
 import { FRAME_HEADER_BYTES, FrameCheck, FrameHeader } from './walFrame.js';
 import type { WalFile } from './walFiles.js';
 
@@ -155,13 +155,7 @@ async function hop(handle: FileHandle, sizeBytes: number, startLsn: number, from
   return { at, lsn };
 }
 
-/** Reads `part` from `position` by libuv's pool, as far as the file goes (zeros were found by the data-end scan). */
+/** Reads `part` from `position` by libuv's pool (the zeros after the data were found by the data-end scan). */
 async function readByPool(handle: FileHandle, part: Buffer, position: number): Promise<ZeroedRead> {
-  let bytesRead = 0;
-  while (bytesRead < part.length) {
-    const count = (await handle.read(part, bytesRead, part.length - bytesRead, position + bytesRead)).bytesRead;
-    if (count === 0) break;
-    bytesRead += count;
-  }
-  return { bytesRead, lastNonZero: -1 };
+  return { bytesRead: await readFully(handle, part, position), lastNonZero: -1 };
 }

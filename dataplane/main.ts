@@ -38,17 +38,23 @@ export function parseBytes(text: string): number {
   return Math.floor(Number(match[1]) * unit);
 }
 
+/** The data dir when durability is on (--data-dir given, --wal not off); else null. */
+function durableDataDir(values: Record<string, unknown>): string | null {
+  const dataDir = values['data-dir'];
+  return typeof dataDir !== 'string' || values.wal === 'off' ? null : dataDir;
+}
+
 /** The frame readers of a restart (durability on and a manifest on disk), started now; else null. */
 function restartReaders(values: Record<string, unknown>): FrameReaders | null {
-  const dataDir = values['data-dir'];
-  if (typeof dataDir !== 'string' || values.wal === 'off' || !existsSync(manifestPathOf(dataDir, String(values['pod-name'])))) return null;
+  const dataDir = durableDataDir(values);
+  if (dataDir === null || !existsSync(manifestPathOf(dataDir, String(values['pod-name'])))) return null;
   return FrameReaders.start();
 }
 
 function durabilityOptions(values: Record<string, string | undefined>, podName: string, defaults: Omit<DurabilityConfig, 'dataDir' | 'podName'>,
   restart: FrameReaders | null): { durability?: DurabilityConfig } {
-  const dataDir = values['data-dir'];
-  if (dataDir === undefined || values.wal === 'off') return {};
+  const dataDir = durableDataDir(values);
+  if (dataDir === null) return {};
   if (values.wal !== 'sync' && values.wal !== 'async') throw new RangeError(`--wal must be sync, async or off, not ${values.wal}`);
   const number = (name: string, min: number, max: number): number => {
     const value = Number(values[name]);

@@ -118,8 +118,7 @@ export class Durability {
     this.target.ranges.assign(this.manifest.map((r) => ({ start: r.start, end: r.end, view: r.view, recovering: true })));
     const records = checkpointRecords(this.manifest);
     // The load's frame readers, started first: they fault the presized index in and read the log too.
-    const early = this.config.restartReaders ?? null;
-    const readers = early ?? (this.manifest.length > 0 ? FrameReaders.start() : null);
+    const readers = this.config.restartReaders ?? (this.manifest.length > 0 ? FrameReaders.start() : null);
     let report: RecoveryReport;
     try {
       const indexReady = records > 0 ? presizeIndexAhead(this.target.store, records, this.manifest, readers) : undefined;

@@ -35,8 +35,8 @@ export class WalFileBytes {
   length: number;
   /** From here to `length` every byte is zero (final once `complete`). */
   zerosFrom: number;
-  /** Per chunk: null until read. */
-  private readonly chunks: (ZeroedRead | null)[];
+  /** Per chunk: whether it is in. */
+  private readonly chunks: boolean[];
   private nextChunk = 0;
   /** Just past the last non-zero byte the readers reported (they read the zeros too). */
   private dataEnd = 0;
@@ -50,7 +50,7 @@ export class WalFileBytes {
    */
   private constructor(readonly bytes: Buffer, readonly offsetBytes: number, readonly lsn: number, private readonly readEnd: number,
     private readonly chunkBytes: number, private readonly byReaders: boolean) {
-    this.chunks = new Array<ZeroedRead | null>(Math.ceil(readEnd / chunkBytes)).fill(null);
+    this.chunks = new Array<boolean>(Math.ceil(readEnd / chunkBytes)).fill(false);
     this.length = bytes.length;
     this.zerosFrom = readEnd;
     if (this.chunks.length === 0) this.finish();
@@ -101,12 +101,12 @@ export class WalFileBytes {
   }
 
   private landed(index: number, chunk: ZeroedRead): void {
-    this.chunks[index] = chunk;
+    this.chunks[index] = true;
     const from = index * this.chunkBytes;
     // A short read: the file ends there (it shrank while read).
     if (chunk.bytesRead < Math.min(this.readEnd, from + this.chunkBytes) - from) this.length = Math.min(this.length, from + chunk.bytesRead);
     if (chunk.lastNonZero >= 0) this.dataEnd = Math.max(this.dataEnd, from + chunk.lastNonZero + 1);
-    while (!this.complete && this.chunks[this.nextChunk] !== null) {
+    while (!this.complete && this.chunks[this.nextChunk]) {
       this.nextChunk++;
       this.filled = Math.min(this.length, this.readEnd, this.nextChunk * this.chunkBytes);
       if (this.nextChunk === this.chunks.length || this.filled >= this.length) this.finish();

@@ -5,7 +5,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,6 +13,7 @@ import { FrameReaders, sharedBuffer } from '../../dataplane/durability/frameRead
 import { Random } from '../support/random.js';
 import { replayHint, seedFromEnvironment } from '../support/environment.js';
 import { startedReaders } from '../support/walReadWays.js';
+import { processRssBytes } from '../../bench/support/procStats.js';
 
 test('FrameReaders: reads into shared parts what readv reads, in order, short at the end of the file; other memory falls back to readv', async (t) => {
   const seed = seedFromEnvironment();
@@ -90,9 +91,11 @@ function lastNonZeroIn(bytes: Buffer): number {
   return -1;
 }
 
-/** The process's resident memory, in bytes (Linux). */
+/** This process's resident memory, in bytes (Linux). */
 function residentBytes(): number {
-  return Number(readFileSync('/proc/self/statm', 'utf8').split(' ')[1]) * 4096;
+  const bytes = processRssBytes(process.pid);
+  assert.ok(bytes !== null, 'resident memory readable in /proc');
+  return bytes;
 }
 
 test('FrameReaders.touch: the workers fault shared zeroed memory in (resident memory grows by it) and leave it zero; other memory is refused', async (t) => {

@@ -24,6 +24,7 @@ import { parseArgs } from 'node:util';
 import type { Pod } from './server/pod.js';
 import type { DurabilityConfig } from './durability/durability.js';
 import { FrameReaders } from './durability/frameReaders.js';
+import { RestartTiering } from './durability/restartTiering.js';
 import { manifestPathOf } from './durability/manifest.js';
 import { SELF_FENCING_OPTIONS } from './lease/selfFencing.js';
 import { WRITE_FAULT_POINTS, isWriteFaultPoint } from './durability/writeFaults.js';
@@ -116,6 +117,9 @@ export async function runDataplane(argv: readonly string[]): Promise<void> {
     },
   });
   const readers = restartReaders(values);
+  // A restart's recovery runs with V8 slower to optimize (restartTiering.ts), set before the code it
+  // will run is loaded; the default is back before the pod serves.
+  const tiering = readers === null ? null : RestartTiering.begin();
   const [{ pino }, { DEFAULT_POD_CONFIG, Pod }, { podRegistry, serveMetrics }, { DEFAULT_DURABILITY_CONFIG }, { startSelfFencing }, { deferredLog },
     { MALLOC_TUNABLE, mallocTunableIn }] = await Promise.all([import('pino'), import('./server/pod.js'), import('./server/metrics.js'),
     import('./durability/durability.js'), import('./lease/selfFencing.js'), import('./server/deferredLog.js'), import('../proto/dataplaneEnvironment.js')]);
@@ -140,7 +144,7 @@ export async function runDataplane(argv: readonly string[]): Promise<void> {
   pod.migrationLog = migrationLog.log;
   process.on('exit', migrationLog.flush);
   applyTestFaults(pod, values['test-fault-delay'] ?? [], values['test-fault-fail'] ?? []);
-  const address = await pod.start();
+  const address = await pod.start().finally(() => tiering?.end());
   const host = values.listen.slice(0, values.listen.lastIndexOf(':'));
   const metrics = await serveMetrics(podRegistry(pod), host, Number(values['metrics-port']));
   log.info({ event: 'listening', address, metricsPort: metrics.port, engineWarmUpMs: Math.round(pod.warmUpMs) }, 'data-plane pod serving');

@@ -38,7 +38,10 @@
 //    sync, and SETs through ioredis at depth 64 against a fresh redis-server with appendonly yes and
 //    appendfsync no / everysec / always, each from its own client process (support/putLoop.ts).
 //    Both keep their defaults otherwise (slicekv: checkpoint every 256 MiB of log or 60 s; redis:
-//    AOF rewrite at 64 MB and +100%).
+//    AOF rewrite at 64 MB and +100%). Each round runs the pairs (off / no, async / everysec, sync /
+//    always) back to back, slicekv first in odd rounds and redis first in even ones; syncVsAlways
+//    (and the other two) is the median over rounds of each pair's ratio, as for the restarts (the
+//    VM's fsync speed wanders within minutes here); the ratio of the medians is kept beside it.
 //
 // Every recovery is checked: its key count, and a sample of keys read back byte for byte (tail
 // keys must hold their tail value). Any op error, missing key, wrong value or count mismatch makes
@@ -601,7 +604,11 @@ function headline(results: Results): Record<string, unknown> {
     recover1PodVsRdb: pairedRatio(results, 'rdb'), recover1PodVsAof: pairedRatio(results, 'aof'),
     recover1PodVsRdbOfMedians: ratio(recoverSeconds1Pod, rdbSeconds),
     recoverSeconds1PodCheckpointOnly: checkpointOnlySeconds, recoverCheckpointOnlyVsRdb: ratio(checkpointOnlySeconds, rdbSeconds),
-    syncVsAlways: ratio(put('sync'), set('always')), asyncVsEverysec: ratio(put('async'), set('everysec')), offVsNo: ratio(put('off'), set('no')),
+    // Likewise each round's throughput pair, measured back to back (the ratio of the medians beside it).
+    syncVsAlways: pairedThroughputRatio(results, 'sync', 'always'), asyncVsEverysec: pairedThroughputRatio(results, 'async', 'everysec'),
+    offVsNo: pairedThroughputRatio(results, 'off', 'no'),
+    syncVsAlwaysOfMedians: ratio(put('sync'), set('always')), asyncVsEverysecOfMedians: ratio(put('async'), set('everysec')),
+    offVsNoOfMedians: ratio(put('off'), set('no')),
     recoverRangesSeconds1Pod: partitioned1 === null ? null : partitioned1.seconds,
     recover3PodsSpeedup: ratio(partitioned1?.seconds, partitioned3?.seconds),
     restartToListeningSeconds1Pod: secondsMedian(restart?.rounds.map((r) => r.spawnToListeningSeconds)),
@@ -622,6 +629,18 @@ function pairedRatio(results: Results, load: 'rdb' | 'aof'): number | null {
   return value === null ? null : round(value);
 }
 
+/** Each round's slicekv puts/s / redis SETs/s of the same pair (null where a figure is missing). */
+function throughputRatios(results: Results, mode: WalFlag, appendFsync: AppendFsync): (number | null)[] {
+  const theirs = results.redisCells[appendFsync] ?? [];
+  return (results.slicekvCells[mode] ?? []).map((cell, i) => ratio(cell.opsPerSec, theirs[i]?.opsPerSec));
+}
+
+/** The median over rounds of (slicekv puts/s / redis SETs/s of the same round's pair). */
+function pairedThroughputRatio(results: Results, mode: WalFlag, appendFsync: AppendFsync): number | null {
+  const value = median(throughputRatios(results, mode, appendFsync).filter((each): each is number => each !== null));
+  return value === null ? null : round(value);
+}
+
 /** Every round's figure behind each median. */
 function runsOf(results: Results): Record<string, unknown> {
   return {
@@ -632,6 +651,7 @@ function runsOf(results: Results): Record<string, unknown> {
     recover1PodVsRdb: roundRatios(results, 'rdb'),
     putOpsPerSec: Object.fromEntries(WAL_MODES.map((mode) => [mode, (results.slicekvCells[mode] ?? []).map((cell) => cell.opsPerSec)])),
     redisSetOpsPerSec: Object.fromEntries(APPEND_FSYNCS.map((mode) => [mode, (results.redisCells[mode] ?? []).map((cell) => cell.opsPerSec)])),
+    syncVsAlways: throughputRatios(results, 'sync', 'always'),
   };
 }
 
@@ -720,14 +740,16 @@ async function runRecoveryPhases(plan: Plan, data: RecoveryData, work: WorkDirs,
 async function runThroughputPhases(plan: Plan, root: string, cpuProfileDir: string | null, results: Results): Promise<void> {
   await runPhase(results, `4. write throughput at depth ${DEPTH}`, plan.phaseTimeoutMs, async () => {
     // Pairs measured back to back (off / no, async / everysec, sync / always) see the same disk.
+    // Which system goes first alternates by round: the first of a pair follows the other
+    // system's previous cell (its files' writeback, its page cache), the second its own kind.
     for (let r = 1; r <= plan.rounds; r++) {
       for (let pair = 0; pair < WAL_MODES.length; pair++) {
-        const cells = [
-          await slicekvCell(plan, WAL_MODES[pair], root, r === 1 ? cpuProfileDir : null),
-          await redisCell(plan, APPEND_FSYNCS[pair], root),
-        ];
-        (results.slicekvCells[WAL_MODES[pair]] ??= []).push(cells[0]);
-        (results.redisCells[APPEND_FSYNCS[pair]] ??= []).push(cells[1]);
+        const slicekv = (): Promise<ThroughputCell> => slicekvCell(plan, WAL_MODES[pair], root, r === 1 ? cpuProfileDir : null);
+        const redis = (): Promise<ThroughputCell> => redisCell(plan, APPEND_FSYNCS[pair], root);
+        const cells = r % 2 === 1 ? [await slicekv(), await redis()] : [await redis(), await slicekv()];
+        const [ours, theirs] = r % 2 === 1 ? cells : [cells[1], cells[0]];
+        (results.slicekvCells[WAL_MODES[pair]] ??= []).push(ours);
+        (results.redisCells[APPEND_FSYNCS[pair]] ??= []).push(theirs);
         for (const cell of cells) {
           checkCell(cell, plan, results.failures);
           console.log(`  round ${r} ${describeCell(cell)}`);

@@ -17,11 +17,15 @@ test('restart: checkpoint plus log replay restores values, versions, deletions a
   t.after(() => rmSync(dataDir, { recursive: true, force: true }));
   const first = durablePod(dataDir, 'pod-r');
   const address = await first.start();
+  // A failed assertion must not leave a pod or a client keeping the file's process alive.
+  t.after(() => abandon(first));
   await assignWholeKeyspace(address, 'pod-r');
   const client = createClient({ seeds: [address] });
+  t.after(() => client.close());
   await client.mput([...Array(2000).keys()].map((i) => [`k${i}`, `before-${i}`]));
   for (let i = 0; i < 10; i++) await client.incrBy('counter', 1);
   const admin = adminClient(address);
+  t.after(() => admin.close());
   const checkpoint = await admin.call('Checkpoint', {});
   assert.equal(checkpoint.ranges, 1);
   assert.ok(Number(checkpoint.records) >= 2001, `checkpoint holds the records (${String(checkpoint.records)})`);
@@ -35,13 +39,11 @@ test('restart: checkpoint plus log replay restores values, versions, deletions a
 
   const second = durablePod(dataDir, 'pod-r');
   const address2 = await second.start();
+  t.after(() => second.stop());
   const report = second.lastRecovery;
   assert.ok(report !== null && report.problems.length === 0, JSON.stringify(report?.problems));
   const reader = createClient({ seeds: [address2] });
-  t.after(async () => {
-    reader.close();
-    await second.stop();
-  });
+  t.after(() => reader.close());
   const keys = [...Array(2000).keys()].map((i) => `k${i}`);
   const values = await reader.mget(keys);
   values.forEach((entry, i) => {
@@ -59,10 +61,13 @@ test('restart: ranges split and merged after a checkpoint recover from the paren
   t.after(() => rmSync(dataDir, { recursive: true, force: true }));
   const first = durablePod(dataDir, 'pod-s');
   const address = await first.start();
+  t.after(() => abandon(first));
   await assignWholeKeyspace(address, 'pod-s');
   const client = createClient({ seeds: [address] });
+  t.after(() => client.close());
   await client.mput([...Array(3000).keys()].map((i) => [`k${i}`, `one-${i}`]));
   const admin = adminClient(address);
+  t.after(() => admin.close());
   await admin.call('Checkpoint', {});
   const half = (1n << 63n).toString();
   const quarter = (1n << 62n).toString();
@@ -74,6 +79,7 @@ test('restart: ranges split and merged after a checkpoint recover from the paren
   assert.equal(owned.length, 3, 'one merged and two split ranges');
   admin.close();
   const writer = createClient({ seeds: [address] });
+  t.after(() => writer.close());
   await writer.mput([...Array(1000).keys()].map((i) => [`k${i}`, `two-${i}`]));
   writer.close();
   client.close();
@@ -95,8 +101,10 @@ test('restart: log files rotated into zero-filled spares read back whole; the ze
   t.after(() => rmSync(dataDir, { recursive: true, force: true }));
   const first = durablePod(dataDir, 'pod-z', 'sync', 64 * 1024);
   const address = await first.start();
+  t.after(() => abandon(first));
   await assignWholeKeyspace(address, 'pod-z');
   const client = createClient({ seeds: [address] });
+  t.after(() => client.close());
   for (let round = 0; round < 20; round++) {
     await client.mput([...Array(100).keys()].map((i) => [`k${round * 100 + i}`, `${round}-${i}-`.padEnd(200, 'z')]));
     await new Promise((resolve) => setTimeout(resolve, 5));

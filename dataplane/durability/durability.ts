@@ -26,6 +26,7 @@ import { markTaken, readTaken, unmarkTaken, withoutTaken } from './takenRanges.j
 import { WriteFaults, type WriteFaultPoint } from './writeFaults.js';
 import { ManifestWriteError } from './manifestWriteError.js';
 import { RangesNotRecoveredError } from './rangesNotRecoveredError.js';
+import { checkRecoveryFits } from './recoveryFit.js';
 import { RecoveryTaking } from './recoveryTaking.js';
 import { replaceFileDurably } from './durableReplace.js';
 import { forgetOutgoing, readOutgoing, recordOutgoing, type OutgoingTransfer } from './outgoingTransfers.js';
@@ -244,6 +245,8 @@ export class Durability {
         const sources: RangeSources[] = ranges.map((range) => ({
           start: range.start, end: range.end, ...sourcesFor(range, dead.ranges.map((r) => withLogEnd(r, deadPod, deadLogEnd)), null),
         }));
+        // Before anything is held or loaded: checkpoints that cannot fit are refused (recoveryFit.ts).
+        await checkRecoveryFits(this.target.store, this.config.dataDir, sources);
         heldBefore = await this.holdRestorably(deadPod, sources, null);
         presizeFor(this.target.store, sources);
         report = await loadRanges(this.target, this.config.dataDir, sources);

@@ -24,6 +24,7 @@ import { Durability, type DurabilityConfig, type DurabilityEvents } from '../dur
 import type { WalWriter } from '../durability/walWriter.js';
 import type { RecoveryReport } from '../durability/recovery.js';
 import { RangesNotRecoveredError } from '../durability/rangesNotRecoveredError.js';
+import { RecoveryWontFitError } from '../durability/recoveryFit.js';
 import { Migrations } from '../migration/migrations.js';
 import { migrationHandlers, peerFactory } from './migrationHandlers.js';
 import { BulkListener } from '../migration/bulkListener.js';
@@ -371,7 +372,7 @@ export class Pod implements SessionHost {
     this.clearBeforeTaking(ranges, 'RecoverRanges', () => durability.recoverFrom(call.request.deadPod, ranges)).then((report) => callback(null, {
       owned: this.ranges.list().map(rangeToMessage), checkpointRecords: String(report.checkpointEntries),
       logRecords: String(report.walEntriesReplayed), seconds: report.seconds, problems: report.problems,
-    }), (error: Error) => this.recoveryFailed(ranges, error).then((details) => callback({ code: grpc.status.FAILED_PRECONDITION, details })));
+    }), (error: Error) => this.recoveryFailed(ranges, error).then((details) => callback({ code: recoveryFailureCode(error), details })));
   };
 
   /**
@@ -437,6 +438,11 @@ export class Pod implements SessionHost {
     const serving = !this.draining && this.fencedReason === null;
     callback(null, { serving, pod: this.podName, reason: this.draining ? 'draining' : this.fencedReason ?? '' });
   };
+}
+
+/** A failed RecoverRanges: RESOURCE_EXHAUSTED when its checkpoints could not fit here (nothing loaded), else FAILED_PRECONDITION. */
+function recoveryFailureCode(error: Error): grpc.status {
+  return error instanceof RangesNotRecoveredError && error.cause instanceof RecoveryWontFitError ? grpc.status.RESOURCE_EXHAUSTED : grpc.status.FAILED_PRECONDITION;
 }
 
 /** The pod's gRPC server, with HTTP/2 receive windows large enough for migration chunks and big batches (http2ServerWindows.ts). */

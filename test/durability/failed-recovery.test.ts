@@ -5,7 +5,8 @@
 // of them, and served its own range throughout; a second pod then recovers the ranges fully.
 // Before, the ranges stayed owned and recovering (UNAVAILABLE for good) and the hold stayed. And a
 // range change made while the recovery ran (a split of the pod's own range) does not put the
-// given-up ranges into the manifest.
+// given-up ranges into the manifest. A recovery whose checkpoints alone cannot fit is refused
+// before it holds or loads anything (RESOURCE_EXHAUSTED, recoveryFit.ts).
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -29,6 +30,12 @@ const LOWER = { start: '0', end: HALF.toString() };
 const UPPER_RANGES = [{ start: HALF.toString(), end: THREE_QUARTERS.toString() }, { start: THREE_QUARTERS.toString(), end: '0' }];
 /** ~2.6 MB of records in the upper half: more than the small pod's 2 MiB of segment memory. */
 const UPPER_KEYS = 20_000;
+/**
+ * Of those, the dead pod's checkpoint holds only the first ones (~1 MB: that much fits, so the
+ * recovery is not refused up front, recoveryFit.ts); the rest are in its log tail, whose replay
+ * runs out of memory.
+ */
+const UPPER_KEYS_CHECKPOINTED = 8_000;
 const OWN_KEYS = 50;
 
 const valueOf = (key: string, phase: string): string => `${phase}-${key}-`.padEnd(100, '.');
@@ -94,10 +101,11 @@ interface Setup {
 }
 
 /**
- * pod-d, dead, owned UPPER_RANGES at view 1 (a checkpoint and a log tail); pod-s, small, owns
- * LOWER at view 1 with OWN_KEYS keys.
+ * pod-d, dead, owned UPPER_RANGES at view 1 (a checkpoint of the first `checkpointedKeys` upper
+ * keys, the rest and some rewrites in its log tail); pod-s, small, owns LOWER at view 1 with
+ * OWN_KEYS keys.
  */
-async function deadAndSmall(t: { after(fn: () => unknown): void }): Promise<Setup> {
+async function deadAndSmall(t: { after(fn: () => unknown): void }, options = { checkpointedKeys: UPPER_KEYS_CHECKPOINTED }): Promise<Setup> {
   const dataDir = mkdtempSync(join(tmpdir(), 'slicekv-failed-recovery-'));
   t.after(() => rmSync(dataDir, { recursive: true, force: true }));
   const dead = durablePod(dataDir, 'pod-d');
@@ -117,11 +125,13 @@ async function deadAndSmall(t: { after(fn: () => unknown): void }): Promise<Setu
   const upper = keysWhere('u', UPPER_KEYS, (h) => h >= HALF);
   const own = keysWhere('own', OWN_KEYS, (h) => h < HALF);
   const writer = createClient({ seeds: [deadAddress, smallAddress] });
-  await writer.mput(upper.map((k) => [k, valueOf(k, 'first')]));
+  const checkpointed = upper.slice(0, options.checkpointedKeys);
+  await writer.mput(checkpointed.map((k) => [k, valueOf(k, 'first')]));
   await writer.mput(own.map((k) => [k, valueOf(k, 'own')]));
   await deadAdmin.call('Checkpoint', {});
   deadAdmin.close();
-  // A log tail after the checkpoint.
+  // A log tail after the checkpoint: the other keys, and a rewrite of some.
+  await writer.mput(upper.slice(options.checkpointedKeys).map((k) => [k, valueOf(k, 'first')]));
   const rewritten = new Set(upper.slice(0, 2000));
   await writer.mput([...rewritten].map((k) => [k, valueOf(k, 'second')]));
   writer.close();
@@ -212,6 +222,48 @@ test('RecoverRanges that fails loading: a range change made here while it ran (a
   await split;
   assert.deepEqual(small.ranges.list().map((r) => [String(r.start), r.view]), [['0', 2], [quarter, 2]], 'the split is in effect; the recovered ranges are given up');
   assert.deepEqual(diskManifestStarts(dataDir, 'pod-s'), ['0', quarter], 'the manifest names the split halves only');
+});
+
+test('RecoverRanges whose checkpoints cannot fit: refused with RESOURCE_EXHAUSTED before anything is held or loaded; the pod serves on; a bigger pod recovers them', { timeout: 120_000 }, async (t) => {
+  const { dataDir, small, smallAdmin, upper, own, expected } = await deadAndSmall(t, { checkpointedKeys: UPPER_KEYS });
+  const deadFiles = snapshot(dataDir, ['pods/pod-d', 'ranges']);
+  const segmentsBefore = small.store.stats().segmentBytesAllocated;
+  const recovering = UPPER_RANGES.map((r) => ({ ...r, view: 2 }));
+  const started = performance.now();
+  await assert.rejects(smallAdmin.call('RecoverRanges', { deadPod: 'pod-d', ranges: recovering }, 60_000), (error: Error & { code?: number; details?: string }) => {
+    assert.equal(error.code, 8, `RESOURCE_EXHAUSTED: ${error.message}`);
+    const details = error.details ?? '';
+    assert.ok(details.startsWith(NOT_RECOVERED_PREFIX), details);
+    assert.match(details, /no hold on pod-d's files was written/);
+    assert.match(details, /the ranges' checkpoints hold ~2\.\d MiB of records, and this pod's engine has room for 1\.\d MiB/);
+    assert.match(details, /nothing was loaded/);
+    return true;
+  });
+  assert.ok(performance.now() - started < 10_000, 'refused up front, not after a load');
+  assert.deepEqual(small.ranges.list().map((r) => [String(r.start), r.view, r.recovering]), [['0', 1, undefined]], 'the small pod owns only its own range');
+  assert.equal(small.store.stats().keyCount, OWN_KEYS, 'nothing was loaded');
+  assert.equal(small.store.stats().segmentBytesAllocated, segmentsBefore, 'no segment was taken for the refused recovery');
+  assert.equal(existsSync(join(dataDir, 'pods', 'pod-d', 'holds', 'pod-s.json')), false, 'no hold on the dead pod\'s files');
+  assert.deepEqual(snapshot(dataDir, ['pods/pod-d', 'ranges']), deadFiles, 'the dead pod\'s files are unchanged');
+  const ownReader = createClient({ seeds: [small.address] });
+  t.after(() => ownReader.close());
+  const values = await ownReader.mget(own);
+  values.forEach((entry, i) => assert.equal(entry?.value.toString(), valueOf(own[i], 'own'), own[i]));
+  // Its own range still takes writes: the refused recovery did not fill the engine.
+  await ownReader.put(own[0], valueOf(own[0], 'again'));
+
+  const big = durablePod(dataDir, 'pod-b');
+  const bigAddress = await big.start();
+  t.after(() => big.stop());
+  const bigAdmin = adminClient(bigAddress);
+  t.after(() => bigAdmin.close());
+  assert.deepEqual((await bigAdmin.call('RecoverRanges', { deadPod: 'pod-d', ranges: recovering }, 60_000)).problems, []);
+  const after = [{ ...LOWER, view: 1, owner: 'pod-s', address: small.address }, ...recovering.map((r) => ({ ...r, owner: 'pod-b', address: bigAddress }))];
+  await bigAdmin.call('AssignRanges', { owned: recovering, routes: after });
+  const reader = createClient({ seeds: [bigAddress] });
+  t.after(() => reader.close());
+  const recovered = await reader.mget(upper);
+  recovered.forEach((entry, i) => assert.equal(entry?.value.toString(), expected(upper[i]), upper[i]));
 });
 
 test('RecoverRanges from a pod with no manifest: refused before any hold is written; the ranges are not owned', { timeout: 30_000 }, async (t) => {

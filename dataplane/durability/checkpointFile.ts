@@ -104,3 +104,14 @@ export function rangeId(start: bigint, end: bigint): string {
   assert(start < end, 'ranges are not empty');
   return `${start.toString(16).padStart(16, '0')}-${(end - 1n).toString(16).padStart(16, '0')}`;
 }
+
+const RANGE_ID = /^([0-9a-f]{16})-([0-9a-f]{16})$/;
+
+/** The range a rangeId() names; null for a string that is not one. */
+export function rangeOfId(id: string): { start: bigint; end: bigint } | null {
+  const match = RANGE_ID.exec(id);
+  if (match === null) return null;
+  const start = BigInt(`0x${match[1]}`);
+  const end = BigInt(`0x${match[2]}`) + 1n;
+  return start < end ? { start, end } : null;
+}

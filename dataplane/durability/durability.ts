@@ -238,7 +238,7 @@ export class Durability {
       let marked = false;
       let report: RecoveryReport;
       try {
-        const deadPath = join(this.config.dataDir, 'pods', deadPod, 'manifest.json');
+        const deadPath = manifestPathOf(this.config.dataDir, deadPod);
         const dead = await readManifest(deadPath);
         if (dead === null) throw new Error(`pod ${deadPod} has no manifest under ${this.config.dataDir}`);
         const deadLogEnd = (await this.logEnd(deadPod)).endLsn;

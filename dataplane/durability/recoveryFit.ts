@@ -16,7 +16,8 @@
 
 import { stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { KEYSPACE_END, type HashRange } from '../../proto/keyspace/range.js';
+import type { HashRange } from '../../proto/keyspace/range.js';
+import { rangeOfId } from './checkpointFile.js';
 import type { Store } from '../store/index.js';
 
 /**
@@ -25,9 +26,6 @@ import type { Store } from '../store/index.js';
  * the worse mistake.
  */
 export const FIT_ESTIMATE_SHARE = 0.9;
-
-/** A checkpoint folder's name: 16 hex digits of the range's start and of its last hash (checkpointFile.ts rangeId). */
-const RANGE_ID = /^([0-9a-f]{16})-([0-9a-f]{16})$/;
 
 export class RecoveryWontFitError extends Error {
   override readonly name = 'RecoveryWontFitError';
@@ -68,13 +66,9 @@ export async function checkRecoveryFits(store: Store, dataDir: string, sources: 
   if (needBytes * FIT_ESTIMATE_SHARE > roomBytes) throw new RecoveryWontFitError(needBytes, roomBytes);
 }
 
-/** The hash range a checkpoint file was written for, from its folder's name; null if it is not one. */
+/** The hash range a checkpoint file was written for, from its folder's name (checkpointFile.ts rangeId); null if it is not one. */
 export function rangeOfCheckpoint(path: string): HashRange | null {
-  const match = RANGE_ID.exec(basename(dirname(path)));
-  if (match === null) return null;
-  const start = BigInt(`0x${match[1]}`);
-  const end = BigInt(`0x${match[2]}`) + 1n;
-  return start < end && end <= KEYSPACE_END ? { start, end } : null;
+  return rangeOfId(basename(dirname(path)));
 }
 
 function overlapWidth(a: HashRange, b: HashRange): bigint {

@@ -10,7 +10,10 @@
 //
 // Prints the machine, progress and both sides' figures, then ONE JSON object as its last line:
 // { bench: "migration", keys, seconds, minThroughputRatio, switchGapMs, p99MsMax, failedOps,
-//   redis: { seconds, minThroughputRatio, failedOps, ... }, speedupVsRedis, goals, machine, ... }.
+//   redis: { seconds, minThroughputRatio, failedOps, ... }, speedupVsRedis, controlMinThroughputRatio,
+//   goals, machine, ... }. Each side's load first runs a control window (5 s, nothing moving):
+// `controlMinThroughputRatio` (and each side's `control`) is what the load holds on this machine
+// with no migration, the floor under the minimum taken over the move.
 // The goals (issue 5: minThroughputRatio >= 0.8, switchGapMs <= 10, 0 failed ops, >= 5x faster than
 // Redis) are reported met or missed; a missed goal is not a failure. Exit code 1 only when data was
 // lost or wrong on either side, a migration failed, or the run failed.
@@ -19,6 +22,7 @@ import { describeMachine, machineInfo } from './support/machine.js';
 import { runRedisReshard, type RedisReshardOptions, type RedisReshardReport } from './support/redisReshard.js';
 import { killAllServerProcesses, killServerProcessesOnExit } from './support/serverProcess.js';
 import { runSlicekvMigration, type SlicekvMigrationOptions, type SlicekvMigrationReport } from './support/slicekvMigration.js';
+import type { WindowSummary } from './support/migrationLoad.js';
 import { VALUE_BYTES } from './support/workload.js';
 
 const SEED = 0x5c5b_2025;
@@ -32,23 +36,23 @@ interface Plan {
 
 const FULL: Plan = {
   slicekv: {
-    ...COMMON, keys: 1_000_000, peakSeconds: 5, warmUpSeconds: 1, leadInSeconds: 2, tailSeconds: 2, memory: '2GiB',
+    ...COMMON, keys: 1_000_000, peakSeconds: 5, warmUpSeconds: 1, leadInSeconds: 1, controlSeconds: 5, tailSeconds: 2, memory: '2GiB',
     migrationTimeoutMs: 10 * 60_000, stepTimeoutMs: 180_000, sampleKeys: 10_000, sequenceLength: 1 << 22,
   },
   redis: {
     ...COMMON, keys: 1_000_000, valueBytes: VALUE_BYTES, slotCount: 1024, pipelineKeys: 100, autoPipelining: false, peakSeconds: 5, warmUpSeconds: 1,
-    leadInSeconds: 2, tailSeconds: 2, reshardTimeoutMs: 20 * 60_000, stepTimeoutMs: 120_000, sampleKeys: 100_000, sequenceLength: 1 << 22,
+    leadInSeconds: 1, controlSeconds: 5, tailSeconds: 2, reshardTimeoutMs: 20 * 60_000, stepTimeoutMs: 120_000, sampleKeys: 100_000, sequenceLength: 1 << 22,
   },
   runTimeoutMs: 45 * 60_000,
 };
 const SMOKE: Plan = {
   slicekv: {
-    ...COMMON, keys: 20_000, peakSeconds: 1, warmUpSeconds: 0.3, leadInSeconds: 0.5, tailSeconds: 0.5, memory: '256MiB',
+    ...COMMON, keys: 20_000, peakSeconds: 1, warmUpSeconds: 0.3, leadInSeconds: 0.5, controlSeconds: 0.5, tailSeconds: 0.5, memory: '256MiB',
     migrationTimeoutMs: 20_000, stepTimeoutMs: 20_000, sampleKeys: 10_000, sequenceLength: 1 << 16,
   },
   redis: {
     ...COMMON, keys: 20_000, valueBytes: VALUE_BYTES, slotCount: 64, pipelineKeys: 100, autoPipelining: false, peakSeconds: 1, warmUpSeconds: 0.3,
-    leadInSeconds: 0.5, tailSeconds: 0.5, reshardTimeoutMs: 30_000, stepTimeoutMs: 20_000, sampleKeys: 20_000, sequenceLength: 1 << 16,
+    leadInSeconds: 0.5, controlSeconds: 0.5, tailSeconds: 0.5, reshardTimeoutMs: 30_000, stepTimeoutMs: 20_000, sampleKeys: 20_000, sequenceLength: 1 << 16,
   },
   runTimeoutMs: 90_000,
 };
@@ -72,12 +76,20 @@ function printSlicekv(s: SlicekvMigrationReport): void {
     `(${s.failedOpsTotal} over the whole load, ${JSON.stringify(s.failureKinds)}); switch gap ${s.switchGapMs} ms (last op served at A -> first at B), ${s.switchGapTransferMs} ms (A's TRANSFER_OWNERSHIP -> MOVE_DATA), ` +
     `${s.switchGapTargetMs} ms (source TRANSFER_OWNERSHIP -> target TRANSFER_OWNERSHIP); B holds ${s.targetKeyCount} keys, A ${s.sourceKeyCount}; ` +
     `${s.sampleChecked} sampled keys checked at B`);
+  console.log(`slicekv: ${describeControl(s.control)}`);
+}
+
+/** The control window's figures (the load alone, just before the move) in one line. */
+function describeControl(c: WindowSummary): string {
+  return `control window (the load alone, ${c.bucketCount} buckets before the move): min throughput ratio ${c.minThroughputRatio} ` +
+    `(lowest ${c.lowestRatios.join(' / ')}), mean ${c.meanThroughputRatio}, p99 max ${c.p99MsMax} ms, ${c.failedOps} failed ops`;
 }
 
 function printRedis(r: RedisReshardReport): void {
   for (const problem of r.problems) console.log(`FAILED redis: ${problem}`);
   console.log(`redis: reshard ${r.seconds} s; min throughput ratio ${r.minThroughputRatio}, p99 max ${r.p99MsMax} ms, ${r.failedOps} failed ops ` +
     `(${JSON.stringify(r.failureKinds)})`);
+  console.log(`redis: ${describeControl(r.control)}`);
 }
 
 async function main(argv: readonly string[]): Promise<void> {
@@ -111,7 +123,7 @@ async function main(argv: readonly string[]): Promise<void> {
   const redis = { ...redisAll, failureTimesMs: redisAll.failureTimesMs.slice(0, 20) };
   console.log(JSON.stringify({
     bench: 'migration', smoke, keys: s.keys, seconds: s.seconds, minThroughputRatio: s.minThroughputRatio, switchGapMs: s.switchGapMs, p99MsMax: s.p99MsMax,
-    failedOps: s.failedOps, speedupVsRedis, throughputRatioVsRedis: s.minThroughputRatio === null || r.minThroughputRatio === null ? null : Math.round((s.minThroughputRatio / Math.max(r.minThroughputRatio, 1e-9)) * 100) / 100,
+    failedOps: s.failedOps, speedupVsRedis, controlMinThroughputRatio: { slicekv: s.control.minThroughputRatio, redis: r.control.minThroughputRatio }, throughputRatioVsRedis: s.minThroughputRatio === null || r.minThroughputRatio === null ? null : Math.round((s.minThroughputRatio / Math.max(r.minThroughputRatio, 1e-9)) * 100) / 100,
     goals: goals(s, speedupVsRedis), ok: s.ok && r.ok, machine, loadAverage1m: machine.loadAverage1m,
     slicekv: { ...slicekv, perBucketOps: slicekvBuckets.map((b) => b.ops) }, redis: { ...redis, perBucketOps: redisBuckets.map((b) => b.ops) },
   }));

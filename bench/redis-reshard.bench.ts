@@ -42,11 +42,11 @@ const COMMON = {
 type Plan = Omit<RedisReshardOptions, 'autoPipelining'> & { runTimeoutMs: number };
 
 const FULL: Plan = {
-  ...COMMON, keys: 1_000_000, slotCount: 1024, peakSeconds: 5, warmUpSeconds: 1, leadInSeconds: 2, tailSeconds: 2,
+  ...COMMON, keys: 1_000_000, slotCount: 1024, peakSeconds: 5, warmUpSeconds: 1, leadInSeconds: 1, controlSeconds: 5, tailSeconds: 2,
   reshardTimeoutMs: 20 * 60_000, stepTimeoutMs: 120_000, sampleKeys: 100_000, sequenceLength: 1 << 22, runTimeoutMs: 30 * 60_000,
 };
 const SMOKE: Plan = {
-  ...COMMON, keys: 20_000, slotCount: 64, peakSeconds: 1, warmUpSeconds: 0.3, leadInSeconds: 0.5, tailSeconds: 0.5,
+  ...COMMON, keys: 20_000, slotCount: 64, peakSeconds: 1, warmUpSeconds: 0.3, leadInSeconds: 0.5, controlSeconds: 0.5, tailSeconds: 0.5,
   reshardTimeoutMs: 30_000, stepTimeoutMs: 20_000, sampleKeys: 20_000, sequenceLength: 1 << 16, runTimeoutMs: 90_000,
 };
 
@@ -72,6 +72,8 @@ async function main(argv: readonly string[]): Promise<void> {
   for (const problem of report.problems) console.log(`FAILED ${problem}`);
   console.log(`reshard ${report.seconds} s; min throughput ratio ${report.minThroughputRatio}, p99 max ${report.p99MsMax} ms, ` +
     `${report.failedOps} failed ops (${JSON.stringify(report.failureKinds)}), server error replies ${JSON.stringify(report.serverErrorReplies)} by command ${JSON.stringify(report.serverFailedCalls)}`);
+  console.log(`control window (the load alone before the reshard): min throughput ratio ${report.control.minThroughputRatio} ` +
+    `(lowest ${report.control.lowestRatios.join(' / ')}), mean ${report.control.meanThroughputRatio}, p99 max ${report.control.p99MsMax} ms`);
   console.log(JSON.stringify({ bench: 'redis-reshard', smoke, machine, ...report }));
   process.exitCode = report.ok ? 0 : 1;
 }

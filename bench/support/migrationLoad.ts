@@ -529,13 +529,39 @@ export interface WindowSummary {
   readonly p99MsMax: number | null;
   readonly failedOps: number;
   readonly ops: number;
+  /** The three lowest bucket ratios, lowest first. */
+  readonly lowestRatios: readonly number[];
 }
 
-/** Throughput dips, tail latency and failures of the buckets overlapping [fromMs, toMs]. */
-export function summarizeWindow(report: LoadReport, fromMs: number, toMs: number): WindowSummary {
+/** Start and end of a window of the load, in ms since it started. */
+export interface WindowMarks {
+  readonly fromMs: number;
+  readonly toMs: number;
+}
+
+/**
+ * The control window: `seconds` of the load with nothing else happening, right before the move
+ * starts. Its dips are the load's own on this machine (collections in the client and the servers,
+ * the scheduler): the floor under any figure taken over the move's window.
+ */
+export async function controlWindow(load: MigrationLoad, seconds: number): Promise<WindowMarks> {
+  const fromMs = load.elapsedMs();
+  await sleep(seconds * 1000);
+  return { fromMs, toMs: load.elapsedMs() };
+}
+
+/**
+ * Throughput dips, tail latency and failures of the buckets overlapping [fromMs, toMs] (a move's
+ * window: every bucket it touched counts), or with `inside`, of the buckets wholly inside it (a
+ * control window: the bucket in which the move starts is not the load alone).
+ */
+export function summarizeWindow(report: LoadReport, fromMs: number, toMs: number, inside = false): WindowSummary {
   const target = report.targetOpsPerSec;
+  const inRange = inside
+    ? (bucket: LoadBucket): boolean => bucket.atMs >= fromMs && bucket.atMs + bucket.durationMs <= toMs
+    : (bucket: LoadBucket): boolean => bucket.atMs + bucket.durationMs > fromMs && bucket.atMs <= toMs;
   // A last bucket cut short by stop() says little about a rate: it counts only from half a bucket up.
-  const inWindow = report.buckets.filter((bucket) => bucket.atMs + bucket.durationMs > fromMs && bucket.atMs <= toMs && bucket.durationMs >= BUCKET_MS / 2);
+  const inWindow = report.buckets.filter((bucket) => inRange(bucket) && bucket.durationMs >= BUCKET_MS / 2);
   const ratios = target === null ? [] : inWindow.map((bucket) => (bucket.ops * 1000) / bucket.durationMs / target);
   const p99s = inWindow.map((bucket) => bucket.p99Ms).filter((p99): p99 is number => p99 !== null);
   return {
@@ -545,5 +571,6 @@ export function summarizeWindow(report: LoadReport, fromMs: number, toMs: number
     p99MsMax: p99s.length === 0 ? null : p99s.reduce((a, b) => Math.max(a, b), 0),
     failedOps: inWindow.reduce((sum, bucket) => sum + bucket.failedOps, 0),
     ops: inWindow.reduce((sum, bucket) => sum + bucket.ops, 0),
+    lowestRatios: [...ratios].sort((a, b) => a - b).slice(0, 3).map((ratio) => round(ratio)),
   };
 }

@@ -13,7 +13,8 @@
 // Steps, each bounded in time: start the cluster (support/redisCluster.ts); load every key into A
 // over a plain connection (pipelined, not timed against anything); measure peak YCSB-A throughput
 // through ioredis Cluster (concurrency lanes flat out); start the load at loadFraction of that peak;
-// after leadInSeconds run `redis-cli --cluster reshard A --cluster-from A --cluster-to B
+// after leadInSeconds, a control window of controlSeconds (the load alone, reported as `control`),
+// then run `redis-cli --cluster reshard A --cluster-from A --cluster-to B
 // --cluster-slots slotCount --cluster-yes --cluster-pipeline pipelineKeys`, which moves A's lowest
 // slotCount slots (exactly the key range: redis-cli takes a source's slots in ascending order); keep
 // the load on for tailSeconds; stop it.
@@ -38,8 +39,8 @@ import { processCpuSeconds } from './procStats.js';
 import { bounded, sleep } from './bounded.js';
 import { CLUSTER_SLOT_COUNT, startRedisCluster, waitForClusterOk, type RedisCluster } from './redisCluster.js';
 import {
-  BUCKET_MS, MigrationLoad, MigrationWorkload, loadKeys, measurePeak, summarizeWindow,
-  type LoadBucket, type LoadReport, type MigrationDriver, type PeakResult,
+  BUCKET_MS, MigrationLoad, MigrationWorkload, controlWindow, loadKeys, measurePeak, summarizeWindow,
+  type LoadBucket, type LoadReport, type MigrationDriver, type PeakResult, type WindowMarks, type WindowSummary,
 } from './migrationLoad.js';
 import { KEY_BYTES, VALUE_BYTES, keysWhere } from './workload.js';
 
@@ -65,8 +66,10 @@ export interface RedisReshardOptions {
   readonly autoPipelining: boolean;
   readonly peakSeconds: number;
   readonly warmUpSeconds: number;
-  /** Load before the reshard starts, and after it ends. */
+  /** Load before the control window, and after the reshard ends (tailSeconds). */
   readonly leadInSeconds: number;
+  /** The load alone, right before the reshard (migrationLoad.ts, controlWindow). */
+  readonly controlSeconds: number;
   readonly tailSeconds: number;
   readonly opTimeoutMs: number;
   readonly reshardTimeoutMs: number;
@@ -89,6 +92,8 @@ export interface RedisReshardReport {
   readonly minThroughputRatio: number | null;
   readonly meanThroughputRatio: number | null;
   readonly p99MsMax: number | null;
+  /** The same figures over the control window: the load alone, no reshard. */
+  readonly control: WindowSummary;
   /** Failed ops during the reshard (buckets overlapping it); failedOpsTotal over the whole load. */
   readonly failedOps: number;
   readonly failedOpsTotal: number;
@@ -268,15 +273,17 @@ async function reshard(cluster: RedisCluster, options: RedisReshardOptions, elap
 
 /** The paced load, with the reshard run leadInSeconds after it starts; the load stops tailSeconds after the reshard. */
 async function loadAcrossReshard(cluster: RedisCluster, driver: MigrationDriver, workload: MigrationWorkload, options: RedisReshardOptions,
-  targetOpsPerSec: number): Promise<{ load: LoadReport; run: ReshardRun }> {
+  targetOpsPerSec: number): Promise<{ load: LoadReport; run: ReshardRun; control: WindowMarks }> {
   const load = new MigrationLoad(driver, workload, {
     targetOpsPerSec, concurrency: options.concurrency, opTimeoutMs: options.opTimeoutMs, seed: options.seed ^ 0x10ad,
   });
   load.start();
   let run: ReshardRun | null = null;
+  let control: WindowMarks | null = null;
   let failure: unknown = null;
   try {
     await sleep(options.leadInSeconds * 1000);
+    control = await controlWindow(load, options.controlSeconds);
     run = await reshard(cluster, options, () => load.elapsedMs());
     await sleep(options.tailSeconds * 1000);
   } catch (error) {
@@ -284,8 +291,8 @@ async function loadAcrossReshard(cluster: RedisCluster, driver: MigrationDriver,
   }
   // The load stops whatever happened: no lane outlives the run.
   const report = await load.stop();
-  if (run === null) throw failure;
-  return { load: report, run };
+  if (run === null || control === null) throw failure;
+  return { load: report, run, control };
 }
 
 const VERIFY_CHUNK_KEYS = 1000;
@@ -381,7 +388,7 @@ export async function runRedisReshard(options: RedisReshardOptions): Promise<Red
     const { peak, loadSeconds } = await prepare(cluster, clients, workload, driver, options);
     const targetOpsPerSec = Math.round(peak.opsPerSec * options.loadFraction);
     await resetStats(clients);
-    const { load, run } = await loadAcrossReshard(cluster, driver, workload, options, targetOpsPerSec);
+    const { load, run, control } = await loadAcrossReshard(cluster, driver, workload, options, targetOpsPerSec);
     log(`reshard of ${options.slotCount} slots (--cluster-pipeline ${options.pipelineKeys}): exit ${run.exitCode}, ${run.seconds} s`);
     const errorReplies = await serverErrorReplies(clients);
     const problems: string[] = [];
@@ -393,7 +400,7 @@ export async function runRedisReshard(options: RedisReshardOptions): Promise<Red
     return {
       ok: problems.length === 0, problems, keys: options.keys, slotsMoved: options.slotCount, pipelineKeys: options.pipelineKeys,
       seconds: run.seconds, minThroughputRatio: window.minThroughputRatio, meanThroughputRatio: window.meanThroughputRatio,
-      p99MsMax: window.p99MsMax, failedOps: window.failedOps, failedOpsTotal: load.failedOps, failureKinds: load.failureKinds,
+      p99MsMax: window.p99MsMax, control: summarizeWindow(load, control.fromMs, control.toMs, true), failedOps: window.failedOps, failedOpsTotal: load.failedOps, failureKinds: load.failureKinds,
       failureTimesMs: load.failureTimesMs, wrongReads: load.wrongReads, skippedOps: load.skippedOps, peak, targetOpsPerSec,
       concurrency: options.concurrency, loadSeconds, reshardStartMs: run.startMs, reshardEndMs: run.endMs, bucketMs: BUCKET_MS,
       perBucket: load.buckets, serverErrorReplies: errorReplies.byPrefix, serverFailedCalls: errorReplies.byCommand, cpuCoresDuringReshard: run.cpuCores, client: clientDescription(options.autoPipelining),

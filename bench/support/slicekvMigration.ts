@@ -10,7 +10,9 @@
 // so the upper range holds all of them, are loaded into A with the SDK's mput (1000 keys a call).
 //
 // Steps, each bounded in time: peak YCSB-A (lanes flat out, measurePeak); the load at loadFraction
-// of that peak; after leadInSeconds, StartMigration of [2^63, 2^64) from A to B, unthrottled; poll
+// of that peak; after leadInSeconds, a control window of controlSeconds (the load alone, reported as
+// `control`: the same figures without a migration, so a dip can be told from the machine's own);
+// then StartMigration of [2^63, 2^64) from A to B, unthrottled; poll
 // MigrationStatus on A every POLL_MS until COMPLETE (FAILED, CANCELLED, ABORTED or the timeout:
 // the run fails); tailSeconds more load; stop.
 //
@@ -40,8 +42,8 @@ import { bounded, sleep } from './bounded.js';
 import { lastLogEntry, startDurablePod, type DurablePod } from './durablePodProcess.js';
 import { keysHashingAtOrAbove } from './keysInHashRange.js';
 import {
-  BUCKET_MS, MigrationLoad, MigrationWorkload, measurePeak, summarizeWindow,
-  type LoadBucket, type LoadReport, type MigrationDriver, type PeakResult,
+  BUCKET_MS, MigrationLoad, MigrationWorkload, controlWindow, measurePeak, summarizeWindow,
+  type LoadBucket, type LoadReport, type MigrationDriver, type PeakResult, type WindowMarks, type WindowSummary,
 } from './migrationLoad.js';
 import { distinctSample, KEY_BYTES } from './workload.js';
 
@@ -62,7 +64,10 @@ export interface SlicekvMigrationOptions {
   readonly opTimeoutMs: number;
   readonly peakSeconds: number;
   readonly warmUpSeconds: number;
+  /** Load before the control window (settling after the peak measurement). */
   readonly leadInSeconds: number;
+  /** The load alone, right before StartMigration: its figures are the run's floor (migrationLoad.ts, controlWindow). */
+  readonly controlSeconds: number;
   readonly tailSeconds: number;
   /** --memory of each pod. */
   readonly memory: string;
@@ -111,6 +116,8 @@ export interface SlicekvMigrationReport {
   readonly minThroughputRatio: number | null;
   readonly meanThroughputRatio: number | null;
   readonly p99MsMax: number | null;
+  /** The same figures over the control window: the load alone, no migration. */
+  readonly control: WindowSummary;
   readonly failedOps: number;
   readonly failedOpsTotal: number;
   readonly failureKinds: Readonly<Record<string, number>>;
@@ -223,6 +230,7 @@ interface MigrationRun {
   readonly startCallMs: number;
   /** Date.now() minus the load's elapsedMs(). */
   readonly unixOffsetMs: number;
+  readonly control: WindowMarks;
 }
 
 async function migrateUnderLoad(options: SlicekvMigrationOptions, pods: [DurablePod, DurablePod], load: MigrationLoad): Promise<MigrationRun> {
@@ -230,6 +238,7 @@ async function migrateUnderLoad(options: SlicekvMigrationOptions, pods: [Durable
   load.start();
   try {
     await sleep(options.leadInSeconds * 1000);
+    const control = await controlWindow(load, options.controlSeconds);
     const unixOffsetMs = Date.now() - load.elapsedMs();
     const startMs = load.elapsedMs();
     await a.admin.call('StartMigration', {
@@ -241,7 +250,7 @@ async function migrateUnderLoad(options: SlicekvMigrationOptions, pods: [Durable
     options.log?.(`  migration ${source.phase}: ${source.transitions.join(' ')}`);
     await sleep(options.tailSeconds * 1000);
     const target = await migrationOf(b);
-    return { load: await load.stop(), source, target, startMs, startCallMs, unixOffsetMs };
+    return { load: await load.stop(), source, target, startMs, startCallMs, unixOffsetMs, control };
   } catch (error) {
     await load.stop().catch(() => undefined);
     throw error;
@@ -323,6 +332,7 @@ function buildReport(options: SlicekvMigrationOptions, context: { pods: [Durable
     seconds: completeUnix === null ? null : difference(completeUnix, transitionAt(sourceT, 'PREPARE'))! / 1000,
     startCallMs: Math.round(run.startCallMs * 1000) / 1000,
     minThroughputRatio: window.minThroughputRatio, meanThroughputRatio: window.meanThroughputRatio, p99MsMax: window.p99MsMax,
+    control: summarizeWindow(run.load, run.control.fromMs, run.control.toMs, true),
     failedOps: window.failedOps, failedOpsTotal: run.load.failedOps, failureKinds: run.load.failureKinds,
     wrongReads: run.load.wrongReads, wrongReadExamples: run.load.wrongReadExamples, skippedOps: run.load.skippedOps,
     switchGapMs: servedGap(run.source, run.target),

@@ -30,14 +30,21 @@ const found = new KeyList();
 
 /**
  * Deletes the live records of `range` from `cursor` on, in scan order, stopping after the bucket
- * in which `recordCountMax` records were seen; keys `spare` accepts stay. The keys are collected
- * first and deleted after the scan (a delete during the scan would change the buckets under it);
+ * in which `recordCountMax` records were seen; keys `spare` accepts stay. Where the range retains
+ * tombstones, the keys are collected first and deleted after the scan (a delete that writes a
+ * tombstone during the scan would change the buckets under it);
  * a failed delete stops at once — later ones would fail the same way (the engine's reasons are a
  * full log or a bad key) — and is reported with its key, the cursor then being `cursor` again so
  * that a retry covers the keys not deleted. NOT_FOUND counts as deleted: nothing of the key is left.
  */
 export function dropRecords(store: Store, range: HashRange, cursor: number, recordCountMax: number, spare: SpareKey | null = null): DropOutcome {
   assert(cursor !== SCAN_DONE, 'a drop starts from a cursor inside the range');
+  // Where no tombstone is to be written the engine removes each entry where its scan finds it
+  // (Store.dropInPlace: the same records go, without finding each key again; it cannot fail).
+  if (store.dropsInPlace(range)) {
+    const next = store.dropInPlace(range, cursor, recordCountMax, spare);
+    return { next, keysDeleted: store.droppedCount, status: Status.OK, failedKey: NO_KEY };
+  }
   assert(found.count === 0, 'drops do not nest');
   try {
     const next = store.scan(range, cursor, { recordCountMax, includeTombstones: false }, (record) => {

@@ -123,6 +123,14 @@ export class HashIndex implements ResizeCounter {
     this.entryCount--;
   }
 
+  /** Frees an entry of `words`, a table of the shard of hash top word `hi` (a scan's entry). */
+  removeOfHash(hi: number, words: Uint32Array, wordIndex: number): void {
+    const shard = this.shardFor(hi);
+    assert(shard.holds(words), 'an entry is removed from a table of its hash\'s shard');
+    shard.remove(words, wordIndex);
+    this.entryCount--;
+  }
+
   get resizing(): boolean {
     return this.resizingShardCount > 0;
   }

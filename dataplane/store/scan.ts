@@ -7,6 +7,10 @@
 // so a scan resumes correctly across growth. During a doubling the scan walks the old table's
 // granularity: an old bucket that has moved is visited as its two new buckets.
 //
+// A visitor may remove the entry of the record it is given (Store.dropInPlace): removing an entry
+// only clears its two words, so the rest of the bucket and its chain are walked as before. It must
+// not insert, move or resize anything.
+//
 // Records written during a scan: a record is reported iff it is live when its bucket is visited,
 // with its value at that moment. So every key live for the whole scan is reported exactly once;
 // a key written or deleted during the scan is reported (once, current value) iff its bucket is
@@ -18,6 +22,8 @@ import { HEADER_BYTES, keyLengthOf, recordIntact, recordPlausible, valueLengthOf
 import type { SegmentPool } from './segments.js';
 import { KeyHasher } from '../../proto/keyspace/hash.js';
 import { boundsContain, type HashRangeBounds } from '../../proto/keyspace/range.js';
+
+const EMPTY_TABLE = new Uint32Array(0);
 
 /** Returned as the cursor when the range has been visited completely. */
 export const SCAN_DONE = -1;
@@ -37,6 +43,9 @@ export class RecordRef {
   /** Where the record lives in the log (engine-internal use: purges, diagnostics). */
   segmentId = 0;
   recordOffset = 0;
+  /** The index entry that references it: table and word index (engine-internal use: drops in place). */
+  entryWords: Uint32Array = EMPTY_TABLE;
+  entryIndex = 0;
 
   key(): Buffer {
     return this.bytes.subarray(this.keyOffset, this.keyOffset + this.keyLength);
@@ -119,6 +128,8 @@ export class RangeScanner {
         const tombstone = (w0 & ENTRY_TOMBSTONE) !== 0;
         if (tombstone && !options.includeTombstones) continue;
         if (!this.load(w0 & SEGMENT_ID_MASK, words[wi + 1], tombstone, filter)) continue;
+        this.record.entryWords = words;
+        this.record.entryIndex = wi;
         visit(this.record);
         visited++;
         this.visitedBytes += this.record.recordBytes;

@@ -23,7 +23,7 @@ import { SegmentPool, SegmentState } from './segments.js';
 import { ErrorDetail, Status } from './status.js';
 import { KeyHasher } from '../../proto/keyspace/hash.js';
 import { copyBytes } from '../../proto/copyBytes.js';
-import { KEYSPACE_END, boundsContain, toBounds, type HashRange, type HashRangeBounds } from '../../proto/keyspace/range.js';
+import { KEYSPACE_END, boundsContain, rangesOverlap, toBounds, type HashRange, type HashRangeBounds } from '../../proto/keyspace/range.js';
 
 const EMPTY_BYTES = new Uint8Array(0);
 /** Expected-version argument meaning "no condition". */
@@ -110,6 +110,9 @@ export class Store implements KeyHashSource, CleanerHost, BulkLoadHost {
   private headId = -1;
   private survivorId = -1;
   private tombstoneRetention: HashRangeBounds[] = [];
+  private tombstoneRetentionRanges: readonly HashRange[] = [];
+  /** Objects the last dropInPlace() call removed. */
+  droppedCount = 0;
   private readonly tombstonePurges: { bounds: HashRangeBounds; cursor: number }[] = [];
   private objectCount = 0;
   private tombstoneCount = 0;
@@ -938,6 +941,7 @@ export class Store implements KeyHashSource, CleanerHost, BulkLoadHost {
   setTombstoneRetention(ranges: readonly HashRange[]): void {
     const lifted = this.tombstoneRetention;
     this.tombstoneRetention = ranges.map(toBounds);
+    this.tombstoneRetentionRanges = [...ranges];
     // Tombstones of ranges no longer retained are dropped by maintain(), a slice at a time;
     // ranges still retained are skipped per tombstone.
     for (const bounds of lifted) this.tombstonePurges.push({ bounds, cursor: bounds.startHi });
@@ -970,6 +974,40 @@ export class Store implements KeyHashSource, CleanerHost, BulkLoadHost {
     const ranges = this.tombstoneRetention;
     for (let i = 0; i < ranges.length; i++) if (boundsContain(ranges[i], hi, lo)) return true;
     return false;
+  }
+
+  // ---- dropping a range -----------------------------------------------------------------------
+
+  /** Whether dropInPlace() may drop `range`: no part of it retains tombstones (deletes there must write one). */
+  dropsInPlace(range: HashRange): boolean {
+    return !this.tombstoneRetentionRanges.some((retained) => rangesOverlap(retained, range));
+  }
+
+  /**
+   * Removes the live objects of `range` from `cursor` on, in scan order, stopping after the bucket
+   * in which `recordCountMax` records were seen; keys `spare` accepts stay. What delete() does per
+   * key, without finding each key again: each entry is removed where the scan finds it (removing
+   * clears its words only, so the scan's walk is undisturbed) and its record retired as delete()
+   * retires it (a corrupt record's bytes stay counted, see inspectFound). No tombstone is written,
+   * so nothing can fail: only for ranges that retain none (dropsInPlace). The index's resize steps
+   * and the cleaner's pacing that the deletes would have run come after the scan. Returns the
+   * cursor to resume from (SCAN_DONE at the end); the count is left in `droppedCount`.
+   */
+  dropInPlace(range: HashRange, cursor: number, recordCountMax: number, spare: ((bytes: Buffer, offset: number, length: number) => boolean) | null): number {
+    assert(this.dropsInPlace(range), 'a range that retains tombstones is dropped by deletes');
+    let dropped = 0;
+    const next = this.scanner.scan(toBounds(range), cursor, { recordCountMax, includeTombstones: false }, (record) => {
+      // A record whose header is implausible comes without its key: no lookup reaches it; it stays, as for delete().
+      if (record.keyLength === 0 || (spare !== null && spare(record.bytes, record.keyOffset, record.keyLength))) return;
+      this.hasher.hashKey(record.bytes, record.keyOffset, record.keyLength);
+      if (!record.checksumValid) this.corruptRecordsSeen++;
+      this.retire(record.entryWords, record.entryIndex, this.hasher.hi, record.checksumValid ? record.recordBytes : 0);
+      this.index.removeOfHash(this.hasher.hi, record.entryWords, record.entryIndex);
+      dropped++;
+    });
+    for (let i = 0; i < dropped; i++) this.afterWrite(0);
+    this.droppedCount = dropped;
+    return next;
   }
 
   // ---- scans and accounting ------------------------------------------------------------------

@@ -86,3 +86,66 @@ test('KeyList: keys keep their bytes through growth; copyOf outlives clear; a la
   list.clear();
   assert.ok(list.bytes.length < 1024 * 1024, `the 8 MiB buffer was given back (${list.bytes.length} bytes kept)`);
 });
+
+/** Key count and live bytes by a full scan: what the store's running counts must equal. */
+function scannedFigures(store: Store): { keyCount: number; bytes: number } {
+  const figures = { keyCount: 0, bytes: 0 };
+  let cursor = 0;
+  const whole: HashRange = { start: 0n, end: KEYSPACE_END };
+  while (cursor !== SCAN_DONE) {
+    cursor = store.scan(whole, cursor, { recordCountMax: 4096, includeTombstones: false }, (record) => {
+      figures.keyCount++;
+      figures.bytes += record.recordBytes;
+    });
+  }
+  return figures;
+}
+
+test('dropRecords in place (no tombstones retained): the range\'s keys go, counts and live bytes follow, during index doublings too', () => {
+  // A small initial index, so that the puts leave doublings under way for the drop to meet.
+  const store = new Store({ memoryLimitBytes: 256 * 1024 * 1024, segmentSizeBytes: 1024 * 1024, valueLengthMax: 4096, indexBucketCountInitial: 64 });
+  const keys: Buffer[] = [];
+  for (let i = 0; i < 60_000; i++) {
+    const key = Buffer.from(`key-${i}`);
+    keys.push(key);
+    assert.equal(store.put(key, 0, key.length, Buffer.alloc(1 + (i % 200), i & 0xff), 0, 1 + (i % 200)), Status.OK);
+  }
+  assert.ok(store.stats().indexResizing, 'a doubling is under way when the drop starts');
+  assert.equal(store.dropsInPlace(LOWER), true);
+  let cursor = 0;
+  let deleted = 0;
+  while (cursor !== SCAN_DONE) {
+    const outcome = dropRecords(store, LOWER, cursor, 700, (bytes, offset, length) => length === 8 && bytes[offset + 4] === 0x37);
+    assert.equal(outcome.status, Status.OK);
+    deleted += outcome.keysDeleted;
+    cursor = outcome.next;
+  }
+  const gone = (key: Buffer): boolean => inLower(key) && !(key.length === 8 && key[4] === 0x37);
+  assert.equal(deleted, keys.filter(gone).length);
+  for (const key of keys) assert.equal(store.get(key, 0, key.length) === Status.OK, !gone(key), `key ${key.toString()}`);
+  const stats = store.stats();
+  const scanned = scannedFigures(store);
+  assert.equal(stats.keyCount, scanned.keyCount, 'the key count follows the drop');
+  assert.equal(stats.liveBytes, scanned.bytes, 'live bytes follow the drop');
+  assert.equal(stats.tombstoneCount, 0, 'no tombstone written');
+  const [lower, upper] = store.rangeFigures([LOWER, { start: LOWER.end, end: KEYSPACE_END }]);
+  assert.equal(lower.keyCount, keys.filter((key) => inLower(key) && !gone(key)).length, 'per-range accounting: the lower half keeps its spared keys');
+  assert.equal(upper.keyCount, keys.filter((key) => !inLower(key)).length);
+  // What was dropped is garbage the cleaner can reclaim: drop the rest and every segment's live bytes reach 0.
+  cursor = 0;
+  while (cursor !== SCAN_DONE) cursor = dropRecords(store, { start: 0n, end: KEYSPACE_END }, cursor, 5000).next;
+  assert.equal(store.stats().keyCount, 0);
+  assert.equal(store.stats().liveBytes, 0);
+});
+
+test('dropRecords where tombstones are retained: deletes, each leaving a tombstone (not dropped in place)', () => {
+  const { store, keys } = storeWith(5_000, 24);
+  store.setTombstoneRetention([{ start: 1n << 62n, end: 3n << 62n }]);
+  assert.equal(store.dropsInPlace(LOWER), false, 'the retained range overlaps the lower half');
+  const outcome = dropRecords(store, LOWER, 0, Infinity);
+  assert.equal(outcome.status, Status.OK);
+  const retained = (key: Buffer): boolean => keyHash64(key) >= 1n << 62n && keyHash64(key) < LOWER.end;
+  assert.equal(outcome.keysDeleted, keys.filter(inLower).length);
+  assert.equal(store.stats().tombstoneCount, keys.filter(retained).length, 'a tombstone for each key deleted in the retained part');
+  for (const key of keys) assert.equal(store.get(key, 0, key.length) === Status.OK, !inLower(key));
+});

@@ -988,24 +988,34 @@ export class Store implements KeyHashSource, CleanerHost, BulkLoadHost {
    * in which `recordCountMax` records were seen; keys `spare` accepts stay. What delete() does per
    * key, without finding each key again: each entry is removed where the scan finds it (removing
    * clears its words only, so the scan's walk is undisturbed) and its record retired as delete()
-   * retires it (a corrupt record's bytes stay counted, see inspectFound). No tombstone is written,
-   * so nothing can fail: only for ranges that retain none (dropsInPlace). The index's resize steps
-   * and the cleaner's pacing that the deletes would have run come after the scan. Returns the
-   * cursor to resume from (SCAN_DONE at the end); the count is left in `droppedCount`.
+   * retires it. A record whose checksum fails may have corrupt key bytes, so its hash (the shard,
+   * the accounting block) cannot be trusted: it is deleted by its key after the scan, exactly as
+   * before (an entry its key no longer reaches stays, never served: the range is not owned). No
+   * tombstone is written: only for ranges that retain none (dropsInPlace). The index's resize
+   * steps and the cleaner's pacing that the deletes would have run come after the scan. Returns
+   * the cursor to resume from (SCAN_DONE at the end); the count is left in `droppedCount`.
    */
   dropInPlace(range: HashRange, cursor: number, recordCountMax: number, spare: ((bytes: Buffer, offset: number, length: number) => boolean) | null): number {
     assert(this.dropsInPlace(range), 'a range that retains tombstones is dropped by deletes');
     let dropped = 0;
+    const corruptKeys: Buffer[] = [];
     const next = this.scanner.scan(toBounds(range), cursor, { recordCountMax, includeTombstones: false }, (record) => {
       // A record whose header is implausible comes without its key: no lookup reaches it; it stays, as for delete().
       if (record.keyLength === 0 || (spare !== null && spare(record.bytes, record.keyOffset, record.keyLength))) return;
+      if (!record.checksumValid) {
+        corruptKeys.push(Buffer.from(record.key()));
+        return;
+      }
       this.hasher.hashKey(record.bytes, record.keyOffset, record.keyLength);
-      if (!record.checksumValid) this.corruptRecordsSeen++;
-      this.retire(record.entryWords, record.entryIndex, this.hasher.hi, record.checksumValid ? record.recordBytes : 0);
+      this.retire(record.entryWords, record.entryIndex, this.hasher.hi, record.recordBytes);
       this.index.removeOfHash(this.hasher.hi, record.entryWords, record.entryIndex);
       dropped++;
     });
     for (let i = 0; i < dropped; i++) this.afterWrite(0);
+    for (const key of corruptKeys) {
+      const status = this.delete(key, 0, key.length);
+      if (status === Status.OK || status === Status.NOT_FOUND) dropped++;
+    }
     this.droppedCount = dropped;
     return next;
   }

@@ -149,3 +149,38 @@ test('dropRecords where tombstones are retained: deletes, each leaving a tombsto
   assert.equal(store.stats().tombstoneCount, keys.filter(retained).length, 'a tombstone for each key deleted in the retained part');
   for (const key of keys) assert.equal(store.get(key, 0, key.length) === Status.OK, !inLower(key));
 });
+
+test('dropRecords in place over corrupt records: a corrupt value is dropped by its key; a corrupt key is left, never served, and nothing throws', () => {
+  const { store, keys } = storeWith(4_000, 24);
+  const lower = keys.filter(inLower);
+  const corruptAt = (key: Buffer, byteInRecord: number): void => {
+    const bytes = store.segments.bytes;
+    for (let segmentId = 0; segmentId < store.segments.allocatedCount; segmentId++) {
+      const at = bytes[segmentId].subarray(0, store.segments.fillBytes[segmentId]).indexOf(key);
+      if (at >= 0) {
+        bytes[segmentId][at - 20 + byteInRecord] ^= 0xff;
+        return;
+      }
+    }
+    assert.fail('the key is in the log');
+  };
+  const valueCorrupt = lower[0];
+  const keyCorrupt = lower[1];
+  corruptAt(valueCorrupt, 20 + 24); // the value's one byte
+  corruptAt(keyCorrupt, 20 + 3); // a byte of the key
+  assert.equal(store.get(valueCorrupt, 0, valueCorrupt.length), Status.CORRUPT);
+  assert.equal(store.dropsInPlace(LOWER), true);
+  let cursor = 0;
+  let deleted = 0;
+  while (cursor !== SCAN_DONE) {
+    const outcome = dropRecords(store, LOWER, cursor, 300);
+    assert.equal(outcome.status, Status.OK);
+    deleted += outcome.keysDeleted;
+    cursor = outcome.next;
+  }
+  // The corrupt key is deleted by its (corrupt) bytes: NOT_FOUND, which counts as deleted, as for any drop.
+  assert.equal(deleted, lower.length);
+  assert.equal(store.get(valueCorrupt, 0, valueCorrupt.length), Status.NOT_FOUND, 'the record with a corrupt value is gone');
+  for (const key of keys) if (key !== valueCorrupt && key !== keyCorrupt) assert.equal(store.get(key, 0, key.length) === Status.OK, !inLower(key));
+  assert.equal(store.stats().keyCount, keys.length - lower.length + 1, 'the unreachable corrupt-key entry is all that is left of the lower half');
+});

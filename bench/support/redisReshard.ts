@@ -271,7 +271,7 @@ async function reshard(cluster: RedisCluster, options: RedisReshardOptions, elap
   };
 }
 
-/** The paced load, with the reshard run leadInSeconds after it starts; the load stops tailSeconds after the reshard. */
+/** The paced load: leadInSeconds, the control window, then the reshard; the load stops tailSeconds after the reshard. */
 async function loadAcrossReshard(cluster: RedisCluster, driver: MigrationDriver, workload: MigrationWorkload, options: RedisReshardOptions,
   targetOpsPerSec: number): Promise<{ load: LoadReport; run: ReshardRun; control: WindowMarks }> {
   const load = new MigrationLoad(driver, workload, {

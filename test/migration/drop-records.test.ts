@@ -9,6 +9,9 @@ import { KEYSPACE_END, type HashRange } from '../../proto/keyspace/range.js';
 import { keyHash64 } from '../../proto/keyspace/hash.js';
 import { dropRecords } from '../../dataplane/migration/dropRecords.js';
 import { KeyList } from '../../dataplane/migration/keyList.js';
+import { locate } from '../support/locateRecord.js';
+import { RECORD_HEADER_BYTES } from '../support/recordSize.js';
+import { scanAll } from '../support/scanAll.js';
 
 const LOWER: HashRange = { start: 0n, end: 1n << 63n };
 
@@ -87,20 +90,6 @@ test('KeyList: keys keep their bytes through growth; copyOf outlives clear; a la
   assert.ok(list.bytes.length < 1024 * 1024, `the 8 MiB buffer was given back (${list.bytes.length} bytes kept)`);
 });
 
-/** Key count and live bytes by a full scan: what the store's running counts must equal. */
-function scannedFigures(store: Store): { keyCount: number; bytes: number } {
-  const figures = { keyCount: 0, bytes: 0 };
-  let cursor = 0;
-  const whole: HashRange = { start: 0n, end: KEYSPACE_END };
-  while (cursor !== SCAN_DONE) {
-    cursor = store.scan(whole, cursor, { recordCountMax: 4096, includeTombstones: false }, (record) => {
-      figures.keyCount++;
-      figures.bytes += record.recordBytes;
-    });
-  }
-  return figures;
-}
-
 test('dropRecords in place (no tombstones retained): the range\'s keys go, counts and live bytes follow, during index doublings too', () => {
   // A small initial index, so that the puts leave doublings under way for the drop to meet.
   const store = new Store({ memoryLimitBytes: 256 * 1024 * 1024, segmentSizeBytes: 1024 * 1024, valueLengthMax: 4096, indexBucketCountInitial: 64 });
@@ -124,9 +113,9 @@ test('dropRecords in place (no tombstones retained): the range\'s keys go, count
   assert.equal(deleted, keys.filter(gone).length);
   for (const key of keys) assert.equal(store.get(key, 0, key.length) === Status.OK, !gone(key), `key ${key.toString()}`);
   const stats = store.stats();
-  const scanned = scannedFigures(store);
-  assert.equal(stats.keyCount, scanned.keyCount, 'the key count follows the drop');
-  assert.equal(stats.liveBytes, scanned.bytes, 'live bytes follow the drop');
+  const scanned = scanAll(store, { start: 0n, end: KEYSPACE_END });
+  assert.equal(stats.keyCount, scanned.length, 'the key count follows the drop');
+  assert.equal(stats.liveBytes, scanned.reduce((sum, record) => sum + record.recordBytes, 0), 'live bytes follow the drop');
   assert.equal(stats.tombstoneCount, 0, 'no tombstone written');
   const [lower, upper] = store.rangeFigures([LOWER, { start: LOWER.end, end: KEYSPACE_END }]);
   assert.equal(lower.keyCount, keys.filter((key) => inLower(key) && !gone(key)).length, 'per-range accounting: the lower half keeps its spared keys');
@@ -154,20 +143,13 @@ test('dropRecords in place over corrupt records: a corrupt value is dropped by i
   const { store, keys } = storeWith(4_000, 24);
   const lower = keys.filter(inLower);
   const corruptAt = (key: Buffer, byteInRecord: number): void => {
-    const bytes = store.segments.bytes;
-    for (let segmentId = 0; segmentId < store.segments.allocatedCount; segmentId++) {
-      const at = bytes[segmentId].subarray(0, store.segments.fillBytes[segmentId]).indexOf(key);
-      if (at >= 0) {
-        bytes[segmentId][at - 20 + byteInRecord] ^= 0xff;
-        return;
-      }
-    }
-    assert.fail('the key is in the log');
+    const { segmentId, offsetBytes } = locate(store, key);
+    store.segments.bytes[segmentId][offsetBytes + byteInRecord] ^= 0xff;
   };
   const valueCorrupt = lower[0];
   const keyCorrupt = lower[1];
-  corruptAt(valueCorrupt, 20 + 24); // the value's one byte
-  corruptAt(keyCorrupt, 20 + 3); // a byte of the key
+  corruptAt(valueCorrupt, RECORD_HEADER_BYTES + 24); // the value's one byte
+  corruptAt(keyCorrupt, RECORD_HEADER_BYTES + 3); // a byte of the key
   assert.equal(store.get(valueCorrupt, 0, valueCorrupt.length), Status.CORRUPT);
   assert.equal(store.dropsInPlace(LOWER), true);
   let cursor = 0;

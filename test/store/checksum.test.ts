@@ -16,29 +16,11 @@ import { Random } from '../support/random.js';
 import { numberedKey } from '../support/keys.js';
 import { RECORD_HEADER_BYTES, expectedRecordBytes } from '../support/recordSize.js';
 import { scanAll } from '../support/scanAll.js';
+import { locate } from '../support/locateRecord.js';
 
 const SEGMENT_SIZE_BYTES = 64 * 1024;
 const KEY_LENGTH_BYTES_AT = 12;
 const KEY_LENGTH_BYTES_END = 14;
-
-interface Located {
-  segmentId: number;
-  offsetBytes: number;
-}
-
-/** Finds the record holding `key` by searching segment memory for the key bytes. */
-function locate(store: Store, key: Buffer): Located {
-  const found: Located[] = [];
-  for (let segmentId = 0; segmentId < store.segments.allocatedCount; segmentId++) {
-    const bytes = store.segments.bytes[segmentId].subarray(0, store.segments.fillBytes[segmentId]);
-    for (let at = bytes.indexOf(key); at >= 0; at = bytes.indexOf(key, at + 1)) {
-      found.push({ segmentId, offsetBytes: at - RECORD_HEADER_BYTES });
-    }
-  }
-  assert.equal(found.length, 1, 'the key bytes occur exactly once in the log');
-  assert.equal(found[0].offsetBytes % 4, 0, 'records are 4-byte aligned');
-  return found[0];
-}
 
 function expectedStatus(position: number, keyLength: number): Status {
   const inKeyLength = position >= KEY_LENGTH_BYTES_AT && position < KEY_LENGTH_BYTES_END;
